@@ -1,0 +1,83 @@
+// Command aspstate is a load-testing and conformance harness for the ASP.NET
+// State Server protocol ([MS-ASP]): a reference state server, a conformance
+// suite, and a web-farm load generator in one binary.
+//
+// Usage:
+//
+//	aspstate <command> [flags]
+//
+// Run "aspstate help" for the list of commands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand. run gets the arguments after the command name and
+// returns the process exit code: 0 success, 1 failure, 2 usage or target error.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands is the explicit registry of subcommands, in the order help lists them.
+func commands() []command {
+	return []command{
+		{"serve", "run the reference ASP.NET state server", runServe},
+		{"conform", "check a state server against every [MS-ASP] rule", runConform},
+		{"load", "replay a web-farm scenario against a state server and record latency", runLoad},
+		{"version", "print the aspstate version", runVersion},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// dispatch runs the subcommand named by args[0].
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			return dispatch(ctx, []string{args[1], "-h"}, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	case "-version", "--version":
+		name = "version"
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "aspstate: unknown command %q\n\n", name)
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "aspstate: load-testing and conformance harness for the ASP.NET State Server protocol")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: aspstate <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "  %-9s %s\n", "help", "show this list, or a command's flags: aspstate help COMMAND")
+}
