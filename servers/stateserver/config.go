@@ -1,0 +1,140 @@
+package stateserver
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+)
+
+// DefaultListen is the address the server binds when Config.Listen is empty:
+// loopback only, like the Windows service with AllowRemoteConnection=0.
+const DefaultListen = "127.0.0.1:42424"
+
+// Bounds checked by Validate.
+const (
+	// MaxItemBytesLimit is the largest MaxItemBytes: the ASP.NET client holds
+	// a body in one Int32-sized buffer.
+	MaxItemBytesLimit = 1<<31 - 1
+	// MinMinute and MaxMinute bound the time scale. The upper bound keeps
+	// MaxTimeout protocol minutes within an int64 of nanoseconds.
+	MinMinute = time.Millisecond
+	MaxMinute = time.Hour
+)
+
+// Config configures a Server. Zero fields take the defaults of DefaultConfig
+// (Listen, Version, MaxItemBytes, MaxHeaderBytes, Minute); zero MaxConns,
+// IdleTimeout and MetricsListen mean "no limit" / "off".
+type Config struct {
+	Listen         string        // default "127.0.0.1:42424"
+	AllowRemote    bool          // accept non-loopback peers (like AllowRemoteConnection=1)
+	AllowCIDRs     []string      // with AllowRemote: only these peers (empty = any); loopback is always accepted
+	Version        string        // X-AspNet-Version value, default protocol.DefaultVersion "4.0.30319"
+	OmitVersion    bool          // send no X-AspNet-Version (reproduces KB 2836759)
+	MaxItemBytes   int64         // largest body accepted
+	MaxHeaderBytes int           // largest request head
+	MaxConns       int           // concurrent connections; past it new ones are closed at once
+	IdleTimeout    time.Duration // close a connection idle this long (real time)
+	Minute         time.Duration // how long one protocol minute lasts (time scale), default time.Minute
+	MetricsListen  string        // "" = no metrics endpoint; else Prometheus text at http://ADDR/metrics
+}
+
+// DefaultConfig returns the configuration of a stock server: loopback on port
+// 42424, .NET 4 version header, 20 MiB items, real-time minutes.
+func DefaultConfig() Config {
+	return Config{
+		Listen:         DefaultListen,
+		Version:        protocol.DefaultVersion,
+		MaxItemBytes:   protocol.DefaultMaxBody,
+		MaxHeaderBytes: protocol.DefaultMaxHeaderBytes,
+		Minute:         time.Minute,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.Version == "" {
+		c.Version = d.Version
+	}
+	if c.MaxItemBytes == 0 {
+		c.MaxItemBytes = d.MaxItemBytes
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if c.Minute == 0 {
+		c.Minute = d.Minute
+	}
+	return c
+}
+
+// Validate reports every problem with c at once (errors.Join). Zero fields
+// that take defaults are not problems.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+			bad("Listen %q is not HOST:PORT (%v); use e.g. 127.0.0.1:42424", c.Listen, err)
+		}
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("MetricsListen %q is not HOST:PORT (%v); use e.g. 127.0.0.1:9424", c.MetricsListen, err)
+		}
+	}
+	if len(c.AllowCIDRs) > 0 && !c.AllowRemote {
+		bad("AllowCIDRs is set but AllowRemote is false; set AllowRemote to accept those peers")
+	}
+	for _, s := range c.AllowCIDRs {
+		if _, err := parseCIDR(s); err != nil {
+			bad("AllowCIDRs entry %q is not a CIDR prefix or IP address; use e.g. 10.0.0.0/8", s)
+		}
+	}
+	if strings.ContainsAny(c.Version, "\r\n") {
+		bad("Version %q contains a line break; use e.g. %s", c.Version, protocol.DefaultVersion)
+	}
+	if c.MaxItemBytes < 0 || c.MaxItemBytes > MaxItemBytesLimit {
+		bad("MaxItemBytes %d is out of range; use 1..%d (0 = default %d)", c.MaxItemBytes, MaxItemBytesLimit, protocol.DefaultMaxBody)
+	}
+	if c.MaxHeaderBytes < 0 {
+		bad("MaxHeaderBytes %d is negative; use a positive size (0 = default %d)", c.MaxHeaderBytes, protocol.DefaultMaxHeaderBytes)
+	} else if c.MaxHeaderBytes > 0 && c.MaxHeaderBytes < 64 {
+		bad("MaxHeaderBytes %d is too small for any request; use at least 64", c.MaxHeaderBytes)
+	}
+	if c.MaxConns < 0 {
+		bad("MaxConns %d is negative; use 0 for no limit or a positive count", c.MaxConns)
+	}
+	if c.IdleTimeout < 0 {
+		bad("IdleTimeout %v is negative; use 0 for none or a positive duration", c.IdleTimeout)
+	}
+	if c.Minute != 0 && (c.Minute < MinMinute || c.Minute > MaxMinute) {
+		bad("Minute %v is out of range; use %v..%v (0 = default 1m)", c.Minute, MinMinute, MaxMinute)
+	}
+	return errors.Join(errs...)
+}
+
+// parseCIDR accepts "10.0.0.0/8" or a bare address ("10.1.2.3" = /32).
+func parseCIDR(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
