@@ -69,7 +69,7 @@ func (resp *Response) AppendTo(b []byte) []byte {
 func (resp *Response) Bytes() []byte { return resp.AppendTo(nil) }
 
 // AppendTo appends the wire form of req: the request line, the header fields
-// in order with any Content-Length field rewritten to len(Body) in place, and
+// in order with every Content-Length field rewritten to len(Body) in place, and
 // the body. A request with a body and no Content-Length field gets one
 // appended after the other fields.
 func (req *Request) AppendTo(b []byte) []byte {
@@ -86,9 +86,6 @@ func (req *Request) AppendTo(b []byte) []byte {
 	wroteLength := false
 	for _, f := range req.Header {
 		if equalFold(f.Name, HeaderContentLength) {
-			if wroteLength {
-				continue
-			}
 			f.Value = strconv.Itoa(len(req.Body))
 			wroteLength = true
 		}
