@@ -1,0 +1,363 @@
+// Package results owns the result of one load run: the versioned result.json
+// format (Run), the HdrHistogram interval logs (.hlog) and the human summary
+// written beside it, and reading them back.
+//
+// A result directory holds:
+//
+//	result.json       the Run, deterministic JSON (sorted keys, stable order)
+//	corrected.hlog    interval histograms, latency from the intended start
+//	uncorrected.hlog  interval histograms, latency from the actual send
+//	summary.txt       the text Summary prints
+//
+// Latencies are recorded in nanoseconds everywhere (histograms, percentiles,
+// logs), so the .hlog "max" column, which the HdrHistogram log writer divides
+// by 1e6, is in milliseconds as every HdrHistogram tool expects.
+//
+// The format is designed for later report, compare and plan commands: every
+// histogram is stored encoded (hdrhistogram-go Encode, base64) so percentiles
+// can be recomputed and runs merged without the raw samples.
+package results
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Schema is the value of Run.Schema for this version of the format.
+const Schema = "aspstate/result/v1"
+
+// Run modes.
+const (
+	// ModeOpen is the open model: arrivals follow a fixed schedule that never
+	// waits for replies; latency is measured from the intended start.
+	ModeOpen = "open"
+	// ModeClosedLoop is closed-loop saturation: N connections send back to
+	// back. Its throughput is a saturation figure, never an offered rate, and
+	// its latencies have no intended start (corrected = uncorrected).
+	ModeClosedLoop = "closed-loop-saturation"
+)
+
+// Histogram geometry shared by every recorder and reader: 1 µs to 1 hour in
+// nanoseconds, 3 significant digits.
+const (
+	HistLowest  int64 = 1000
+	HistHighest int64 = int64(time.Hour)
+	HistDigits        = 3
+)
+
+// NewHistogram returns an empty latency histogram (nanoseconds) with the
+// shared geometry.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(HistLowest, HistHighest, HistDigits)
+}
+
+// Run is one load run: its configuration, what was measured, and what went
+// wrong. JSON field names are listed in sorted order so the encoding is
+// stable and diffs cleanly.
+type Run struct {
+	// Config is the full configuration the run used.
+	Config Config `json:"config"`
+	// Correctness holds the session-correctness violations found.
+	Correctness Correctness `json:"correctness"`
+	// End is when the run stopped (UTC).
+	End time.Time `json:"end"`
+	// Errors counts failed protocol calls by kind over the whole run.
+	Errors map[string]int64 `json:"errors"`
+	// Failure is why the run stopped early, "" when it did not.
+	Failure string `json:"failure,omitempty"`
+	// Harness names the build of aspstate that produced the run.
+	Harness Harness `json:"harness"`
+	// Interrupted reports that the run was stopped (Ctrl-C) before its end.
+	Interrupted bool `json:"interrupted"`
+	// Intervals is the per-interval time series, in time order.
+	Intervals []Interval `json:"intervals"`
+	// Locks holds the lock metrics.
+	Locks Locks `json:"locks"`
+	// Ops holds statistics per protocol operation, keyed by protocol.Op.String().
+	Ops map[string]*Stats `json:"ops"`
+	// Pages holds statistics per page type (end to end, lock waits included).
+	Pages map[string]*Stats `json:"pages"`
+	// Rate compares the intended and the achieved rate.
+	Rate Rate `json:"rate"`
+	// Schema is the format version, Schema for this package.
+	Schema string `json:"schema"`
+	// Start is when the schedule began (UTC).
+	Start time.Time `json:"start"`
+
+	// Logs are the interval histograms written to the .hlog files. They are
+	// not part of result.json; Read fills them from the .hlog files.
+	Logs []LogEntry `json:"-"`
+}
+
+// Harness identifies the build that produced a run.
+type Harness struct {
+	Go       string `json:"go"`
+	Revision string `json:"revision"`
+	Version  string `json:"version"`
+}
+
+// Config is everything that shaped the run.
+type Config struct {
+	// Duration is the planned length of the schedule.
+	Duration Duration `json:"duration"`
+	// Minute is the protocol minute used by the target and the client (time scale).
+	Minute Duration `json:"minute"`
+	// Mode is ModeOpen or ModeClosedLoop.
+	Mode string `json:"mode"`
+	// Options holds further settings of the load generator (client emulation
+	// knobs, worker counts, seed), name to value, for the record.
+	Options map[string]string `json:"options"`
+	// Rate is the intended mean rate in page requests per second (open mode);
+	// 0 in closed-loop mode.
+	Rate float64 `json:"rate"`
+	// Scenario is the scenario as run, as a JSON object (keys sorted).
+	Scenario map[string]any `json:"scenario"`
+	// ScenarioName is the scenario's name.
+	ScenarioName string `json:"scenario_name"`
+	// Shape is the arrival schedule: constant, ramp, steps, poisson or closed-loop.
+	Shape string `json:"shape"`
+	// Targets are the state servers (partitions), in partition order.
+	Targets []Target `json:"targets"`
+}
+
+// Target describes one state server the run used (same fields as target.Info).
+type Target struct {
+	Addr        string `json:"addr"`
+	Description string `json:"description"`
+	Kind        string `json:"kind"`
+	Spec        string `json:"spec"`
+}
+
+// Duration is a time.Duration that encodes as a Go duration string ("1m30s").
+type Duration time.Duration
+
+// MarshalText encodes d like time.Duration.String.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Stats are the figures of one operation or page type.
+type Stats struct {
+	// Count is how many completed (with a reply or an error).
+	Count int64 `json:"count"`
+	// Corrected is the latency from the intended start (coordinated omission
+	// corrected); for an operation, its own latency plus the page's start delay.
+	Corrected Latency `json:"corrected"`
+	// Errors counts failures by kind: timeout, refused, reset, protocol, other
+	// (and for pages, the client-visible failures such as need-v2-state-server).
+	Errors map[string]int64 `json:"errors"`
+	// Statuses counts replies by status code ("200", "423", …).
+	Statuses map[string]int64 `json:"statuses"`
+	// Uncorrected is the latency from the actual send.
+	Uncorrected Latency `json:"uncorrected"`
+}
+
+// Latency summarises one histogram (nanoseconds) and carries it encoded.
+type Latency struct {
+	// Histogram is the hdrhistogram-go Encode output (V2 compressed, which
+	// is already base64 text); "" when empty.
+	Histogram string `json:"histogram"`
+	Max       int64  `json:"max_ns"`
+	Mean      int64  `json:"mean_ns"`
+	P50       int64  `json:"p50_ns"`
+	P90       int64  `json:"p90_ns"`
+	P99       int64  `json:"p99_ns"`
+	P999      int64  `json:"p99_9_ns"`
+}
+
+// Locks are the lock metrics of a run.
+type Locks struct {
+	// Acquires is how many exclusive acquires the pages attempted (one per
+	// writable page, however many polls it took).
+	Acquires int64 `json:"acquires"`
+	// ForcedBreaks is how many locks the client broke (release with the 423's
+	// cookie after LockAge reached the execution timeout).
+	ForcedBreaks int64 `json:"forced_breaks"`
+	// Locked is how many 423 replies were received.
+	Locked int64 `json:"locked_replies"`
+	// MaxPollsPerAcquire is the most polls one acquire needed.
+	MaxPollsPerAcquire int64 `json:"max_polls_per_acquire"`
+	// Polls is how many re-polls were sent after a 423.
+	Polls int64 `json:"polls"`
+	// PollsPerAcquire is Polls / Acquires.
+	PollsPerAcquire float64 `json:"polls_per_acquire"`
+	// Waited is how many acquires had to wait (saw at least one 423).
+	Waited int64 `json:"waited"`
+	// Wait is the time spent waiting for locks, per acquire that waited.
+	Wait Latency `json:"wait"`
+	// WaitTimeouts is how many page requests gave up waiting (execution timeout).
+	WaitTimeouts int64 `json:"wait_timeouts"`
+}
+
+// Correctness holds the session-correctness violations of a run.
+type Correctness struct {
+	// Checks is how many body and lock checks were made.
+	Checks int64 `json:"checks"`
+	// Examples are the first few violations, described.
+	Examples []string `json:"examples"`
+	// Total is the sum of Violations.
+	Total int64 `json:"total"`
+	// Violations counts violations by kind (see the loadgen package).
+	Violations map[string]int64 `json:"violations"`
+}
+
+// Rate compares the schedule with what happened.
+type Rate struct {
+	// Achieved is Completed per second over the measured window (open mode)
+	// or the saturation throughput (closed-loop mode).
+	Achieved float64 `json:"achieved_per_s"`
+	// Completed is how many page requests finished.
+	Completed int64 `json:"completed"`
+	// Dropped is how many slots were never started (queue full or run ended).
+	Dropped int64 `json:"dropped"`
+	// Intended is Scheduled per second of the planned duration (0 in closed-loop mode).
+	Intended float64 `json:"intended_per_s"`
+	// Late is how many slots started more than LateThreshold after their intended time.
+	Late int64 `json:"late"`
+	// LateThreshold is the lateness above which a slot counts as late.
+	LateThreshold Duration `json:"late_threshold"`
+	// MaxLateness is the largest start delay seen.
+	MaxLateness Duration `json:"max_lateness"`
+	// NoWorker is how many slots found no free worker and had to queue.
+	NoWorker int64 `json:"no_worker"`
+	// Scheduled is how many slots the schedule held (up to the stop).
+	Scheduled int64 `json:"scheduled"`
+	// Started is how many slots were started.
+	Started int64 `json:"started"`
+	// Window is the measured window Achieved is computed over.
+	Window Duration `json:"window"`
+}
+
+// Interval is one point of the time series.
+type Interval struct {
+	// Elapsed is the end of the interval, from the run start.
+	Elapsed Duration `json:"elapsed"`
+	// Errors is failed operations and pages in the interval.
+	Errors int64 `json:"errors"`
+	// LockWaits is 423 replies received in the interval.
+	LockWaits int64 `json:"lock_waits"`
+	// Late is slots that started late in the interval.
+	Late int64 `json:"late"`
+	// Ops is protocol operations completed in the interval.
+	Ops int64 `json:"ops"`
+	// P99 is the 99th percentile corrected page latency in the interval.
+	P99 int64 `json:"p99_ns"`
+	// P99Uncorrected is the same from the actual send.
+	P99Uncorrected int64 `json:"p99_uncorrected_ns"`
+	// Pages is page requests completed in the interval.
+	Pages int64 `json:"pages"`
+	// Throughput is Pages per second of the interval.
+	Throughput float64 `json:"throughput_per_s"`
+}
+
+// LogEntry is one interval histogram of an .hlog file.
+type LogEntry struct {
+	// Corrected selects corrected.hlog (true) or uncorrected.hlog.
+	Corrected bool
+	// Tag is "op.NAME" or "page.NAME".
+	Tag string
+	// Start and End bound the interval.
+	Start, End time.Time
+	// Histogram holds the interval's values (nanoseconds).
+	Histogram *hdrhistogram.Histogram
+}
+
+// NewLatency summarises h (nanoseconds) and encodes it.
+func NewLatency(h *hdrhistogram.Histogram) (Latency, error) {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{}, nil
+	}
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return Latency{}, fmt.Errorf("encode histogram: %w", err)
+	}
+	return Latency{
+		Histogram: string(b),
+		Max:       h.Max(),
+		Mean:      int64(h.Mean()),
+		P50:       h.ValueAtQuantile(50),
+		P90:       h.ValueAtQuantile(90),
+		P99:       h.ValueAtQuantile(99),
+		P999:      h.ValueAtQuantile(99.9),
+	}, nil
+}
+
+// Decode returns the histogram l carries (an empty one when l has none).
+func (l Latency) Decode() (*hdrhistogram.Histogram, error) {
+	if l.Histogram == "" {
+		return NewHistogram(), nil
+	}
+	h, err := hdrhistogram.Decode([]byte(l.Histogram))
+	if err != nil {
+		return nil, fmt.Errorf("decode histogram: %w", err)
+	}
+	return h, nil
+}
+
+// MergeLatency merges the histograms of ls into one Latency.
+func MergeLatency(ls ...Latency) (Latency, error) {
+	sum := NewHistogram()
+	for _, l := range ls {
+		h, err := l.Decode()
+		if err != nil {
+			return Latency{}, err
+		}
+		if dropped := sum.Merge(h); dropped > 0 {
+			return Latency{}, fmt.Errorf("merge histograms: %d values out of range", dropped)
+		}
+	}
+	return NewLatency(sum)
+}
+
+// Validate checks that r is a result this package can write and a report can
+// read: known schema and mode, times in order, histograms decodable.
+func (r *Run) Validate() error {
+	var errs []error
+	if r.Schema != Schema {
+		errs = append(errs, fmt.Errorf("schema is %q, want %q", r.Schema, Schema))
+	}
+	if r.Config.Mode != ModeOpen && r.Config.Mode != ModeClosedLoop {
+		errs = append(errs, fmt.Errorf("config.mode is %q, want %q or %q", r.Config.Mode, ModeOpen, ModeClosedLoop))
+	}
+	if !r.End.IsZero() && r.End.Before(r.Start) {
+		errs = append(errs, fmt.Errorf("end %s is before start %s", r.End, r.Start))
+	}
+	check := func(what string, m map[string]*Stats) {
+		for _, k := range sortedKeys(m) {
+			s := m[k]
+			if s == nil {
+				errs = append(errs, fmt.Errorf("%s %q is null", what, k))
+				continue
+			}
+			for _, l := range []Latency{s.Corrected, s.Uncorrected} {
+				if _, err := l.Decode(); err != nil {
+					errs = append(errs, fmt.Errorf("%s %q: %w", what, k, err))
+				}
+			}
+		}
+	}
+	check("ops", r.Ops)
+	check("pages", r.Pages)
+	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

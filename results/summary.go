@@ -1,0 +1,102 @@
+package results
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary writes the human summary of r: what ran, the rate, latency per page
+// and per operation (corrected beside uncorrected), lock metrics, errors and
+// correctness violations.
+func Summary(w io.Writer, r *Run) {
+	c := r.Config
+	fmt.Fprintf(w, "aspstate load: scenario %s, %s mode", c.ScenarioName, c.Mode)
+	if c.Mode == ModeOpen {
+		fmt.Fprintf(w, ", %s schedule at %.1f/s for %s", c.Shape, c.Rate, time.Duration(c.Duration))
+	} else {
+		fmt.Fprintf(w, " for %s (throughput below is a saturation figure, not an offered rate)", time.Duration(c.Duration))
+	}
+	fmt.Fprintln(w)
+	for i, t := range c.Targets {
+		fmt.Fprintf(w, "target %d: %s (%s)\n", i, t.Addr, t.Description)
+	}
+	if c.Minute != 0 && time.Duration(c.Minute) != time.Minute {
+		fmt.Fprintf(w, "time scale: one protocol minute = %s\n", time.Duration(c.Minute))
+	}
+	if r.Interrupted {
+		fmt.Fprintln(w, "INTERRUPTED: the run was stopped before the end of its schedule")
+	}
+	if r.Failure != "" {
+		fmt.Fprintf(w, "FAILED: %s\n", r.Failure)
+	}
+	rt := r.Rate
+	if c.Mode == ModeOpen {
+		fmt.Fprintf(w, "rate: intended %.1f/s, achieved %.1f/s over %s; %d scheduled, %d started, %d completed, %d dropped\n",
+			rt.Intended, rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Scheduled, rt.Started, rt.Completed, rt.Dropped)
+		fmt.Fprintf(w, "schedule: %d slots late (> %s), %d found no free worker, worst start delay %s\n",
+			rt.Late, time.Duration(rt.LateThreshold), rt.NoWorker, time.Duration(rt.MaxLateness).Round(time.Microsecond))
+	} else {
+		fmt.Fprintf(w, "saturation throughput: %.1f pages/s (closed loop) over %s; %d completed\n",
+			rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Completed)
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "latency (ms)\tcount\terrors\tp50\tp90\tp99\tp99.9\tmax\tuncorr p99\tuncorr p99.9\tuncorr max\t")
+	row := func(name string, s *Stats) {
+		var errs int64
+		for _, n := range s.Errors {
+			errs += n
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Count, errs,
+			ms(s.Corrected.P50), ms(s.Corrected.P90), ms(s.Corrected.P99), ms(s.Corrected.P999), ms(s.Corrected.Max),
+			ms(s.Uncorrected.P99), ms(s.Uncorrected.P999), ms(s.Uncorrected.Max))
+	}
+	for _, k := range sortedKeys(r.Pages) {
+		row("page "+k, r.Pages[k])
+	}
+	for _, k := range sortedKeys(r.Ops) {
+		row("op "+k, r.Ops[k])
+	}
+	tw.Flush()
+
+	statuses := map[string]int64{}
+	for _, s := range r.Ops {
+		for k, n := range s.Statuses {
+			statuses[k] += n
+		}
+	}
+	fmt.Fprintf(w, "\nstatuses: %s\n", counts(statuses))
+	fmt.Fprintf(w, "errors: %s\n", counts(r.Errors))
+	l := r.Locks
+	fmt.Fprintf(w, "locks: %d acquires, %d waited, %d 423 replies, %d polls (%.3f per acquire, max %d), %d forced breaks, %d gave up; wait p50 %s p99 %s max %s ms\n",
+		l.Acquires, l.Waited, l.Locked, l.Polls, l.PollsPerAcquire, l.MaxPollsPerAcquire, l.ForcedBreaks, l.WaitTimeouts,
+		ms(l.Wait.P50), ms(l.Wait.P99), ms(l.Wait.Max))
+	cr := r.Correctness
+	if cr.Total == 0 {
+		fmt.Fprintf(w, "correctness: OK (%d checks, no violations)\n", cr.Checks)
+	} else {
+		fmt.Fprintf(w, "correctness: %d VIOLATIONS in %d checks: %s\n", cr.Total, cr.Checks, counts(cr.Violations))
+		for _, e := range cr.Examples {
+			fmt.Fprintf(w, "  - %s\n", e)
+		}
+	}
+}
+
+func ms(ns int64) string {
+	return fmt.Sprintf("%.3f", float64(ns)/1e6)
+}
+
+func counts(m map[string]int64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
