@@ -4,17 +4,58 @@
 // locks, sliding expiry on a scalable time base, listener policy
 // (loopback/remote/CIDR), limits, counters like the Windows service and a
 // Prometheus endpoint.
+//
+// Design for throughput on few cores: one goroutine per connection with a
+// reused protocol.Reader, Request and reply buffer; one Write per reply
+// (replies to pipelined requests are coalesced); a store split into 256
+// mutex-guarded shards; expiry by 20-protocol-second buckets so no request
+// and no scavenger pass ever walks all sessions.
 package stateserver
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
 )
 
-// Server is a running (or ready to run) reference state server.
+// Server is a running (or ready to run) reference state server. Its methods
+// are safe for concurrent use.
 type Server struct {
-	cfg Config
+	cfg      Config
+	store    *store
+	base     time.Time // server clock origin (monotonic); wall time of LockDate
+	prefixes []netip.Prefix
+	limits   protocol.Limits
+	verLine  []byte // "X-AspNet-Version: …\r\n", nil with OmitVersion
+
+	paused atomic.Pointer[chan struct{}] // non-nil while paused; closed by Resume
+	pauseM sync.Mutex
+
+	mu        sync.Mutex
+	ln        net.Listener
+	addr      string
+	started   bool // Serve has begun (one listener per Server)
+	shutting  atomic.Bool
+	closed    chan struct{} // closed by Close and by a finished Shutdown
+	closeOnce sync.Once
+	conns     map[*conn]struct{}
+	connWG    sync.WaitGroup
+	bgWG      sync.WaitGroup
+	metrics   *http.Server
+	metricsLn net.Listener
+	retired   counts // request counts of closed connections
+
+	connsActive  atomic.Int64
+	connsTotal   atomic.Int64
+	connsRefused atomic.Int64
 }
 
 // New validates cfg and returns a Server that has not started yet.
@@ -22,49 +63,312 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults()}, nil
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:    cfg,
+		store:  newStore(cfg.Minute),
+		base:   time.Now(),
+		closed: make(chan struct{}),
+		conns:  make(map[*conn]struct{}),
+		limits: protocol.Limits{MaxBody: cfg.MaxItemBytes, MaxHeaderBytes: cfg.MaxHeaderBytes},
+	}
+	for _, c := range cfg.AllowCIDRs {
+		p, _ := parseCIDR(c) // checked by Validate
+		s.prefixes = append(s.prefixes, p)
+	}
+	if !cfg.OmitVersion {
+		s.verLine = protocol.AppendHeader(nil, protocol.HeaderVersion, cfg.Version)
+	}
+	return s, nil
 }
+
+// Config returns the configuration in effect (defaults filled in).
+func (s *Server) Config() Config { return s.cfg }
+
+// now reads the server clock: nanoseconds since New, monotonic.
+func (s *Server) now() int64 { return int64(time.Since(s.base)) }
+
+// ErrServerClosed is returned by Start and Serve on a Server that was shut
+// down or closed, and by a second Start or Serve.
+var ErrServerClosed = errors.New("stateserver: server closed or already serving")
 
 // Start binds cfg.Listen (and MetricsListen) and serves in the background.
-func (s *Server) Start() error { return errors.New("stateserver: not implemented yet") }
-
-// Serve accepts connections on ln until Shutdown or Close.
-func (s *Server) Serve(ln net.Listener) error { return errors.New("stateserver: not implemented yet") }
-
-// Addr returns the bound address once Start or Serve began.
-func (s *Server) Addr() string { return "" }
-
-// Shutdown stops accepting, lets in-flight requests finish and closes connections.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
-
-// Close closes the listeners and every connection at once.
-func (s *Server) Close() error { return nil }
-
-// Pause holds every request unanswered until Resume.
-func (s *Server) Pause() {}
-
-// Resume answers held requests and lets new ones through.
-func (s *Server) Resume() {}
-
-// Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats { return Stats{} }
-
-// Stats is a snapshot of the server's counters.
-type Stats struct {
-	SessionsActive     int64          // items in the store (expired ones count until scavenged, like the Windows counter)
-	SessionsTotal      int64          // items created (PUT on an absent key)
-	SessionsAbandoned  int64          // items removed by DELETE
-	SessionsTimedOut   int64          // items removed by expiry
-	ConnectionsActive  int64          // open connections
-	ConnectionsTotal   int64          // accepted connections (refused ones excluded)
-	ConnectionsRefused int64          // connections closed at once: remote peer not allowed or MaxConns reached
-	Malformed          int64          // requests answered 400 and closed because their bytes were malformed
-	Requests           []RequestCount // by op and status, sorted by op then status; zero counts omitted
+// Errors in binding are returned; Addr is valid once Start returns nil.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("stateserver: listen on %s: %w", s.cfg.Listen, err)
+	}
+	if err := s.begin(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		s.acceptLoop(ln)
+	}()
+	return nil
 }
 
-// RequestCount is the number of replies of one status to one kind of request.
-type RequestCount struct {
-	Op     string // protocol.Op name (get, get-exclusive, release, set, remove, reset-timeout) or "unknown"
-	Status int
-	Count  int64
+// Serve accepts connections on ln until Shutdown or Close, then returns nil.
+// It also starts the metrics endpoint when MetricsListen is set. ln is
+// closed when Serve returns.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.begin(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	return s.acceptLoop(ln)
+}
+
+// begin records ln, binds the metrics endpoint and starts the scavenger.
+func (s *Server) begin(ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.shutting.Load() {
+		return ErrServerClosed
+	}
+	if s.cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", s.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("stateserver: metrics listen on %s: %w", s.cfg.MetricsListen, err)
+		}
+		s.metricsLn = mln
+		s.metrics = &http.Server{Handler: s.metricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		s.bgWG.Add(1)
+		go func() {
+			defer s.bgWG.Done()
+			_ = s.metrics.Serve(mln)
+		}()
+	}
+	s.started = true
+	s.ln = ln
+	s.addr = ln.Addr().String()
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		s.scavenger()
+	}()
+	return nil
+}
+
+// Addr returns the bound address once Start or Serve began ("" before).
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// MetricsAddr returns the bound metrics address, or "" without one.
+func (s *Server) MetricsAddr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.metricsLn == nil {
+		return ""
+	}
+	return s.metricsLn.Addr().String()
+}
+
+// acceptLoop accepts until the listener is closed.
+func (s *Server) acceptLoop(ln net.Listener) error {
+	defer ln.Close()
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutting.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				// Out of file descriptors and the like: wait and retry, as net/http does.
+				if backoff == 0 {
+					backoff = 5 * time.Millisecond
+				} else if backoff *= 2; backoff > time.Second {
+					backoff = time.Second
+				}
+				select {
+				case <-time.After(backoff):
+				case <-s.closed:
+					return nil
+				}
+				continue
+			}
+			return fmt.Errorf("stateserver: accept: %w", err)
+		}
+		backoff = 0
+		if !s.allowed(nc.RemoteAddr()) {
+			s.connsRefused.Add(1)
+			nc.Close()
+			continue
+		}
+		if max := s.cfg.MaxConns; max > 0 && s.connsActive.Load() >= int64(max) {
+			s.connsRefused.Add(1)
+			nc.Close()
+			continue
+		}
+		c := s.newConn(nc)
+		if c == nil { // shutting down
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
+}
+
+// allowed applies the listener policy to a peer: loopback always; others
+// only with AllowRemote, and then only inside AllowCIDRs when given. Peers
+// without an IP address (pipes, Unix sockets) are local.
+func (s *Server) allowed(a net.Addr) bool {
+	var ip netip.Addr
+	switch t := a.(type) {
+	case *net.TCPAddr:
+		ip = t.AddrPort().Addr()
+	case *net.UDPAddr:
+		ip = t.AddrPort().Addr()
+	default:
+		return true
+	}
+	return allowPeer(ip, s.cfg.AllowRemote, s.prefixes)
+}
+
+// allowPeer is the listener policy on one peer address.
+func allowPeer(ip netip.Addr, allowRemote bool, prefixes []netip.Prefix) bool {
+	ip = ip.Unmap()
+	if ip.IsLoopback() {
+		return true
+	}
+	if !allowRemote || !ip.IsValid() {
+		return false
+	}
+	if len(prefixes) == 0 {
+		return true
+	}
+	for _, p := range prefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// Shutdown stops accepting, lets requests already read finish and be
+// answered, and closes connections as they go idle (a connection in the
+// middle of sending a request is closed too). If ctx ends first, the
+// remaining connections are closed at once and ctx's error is returned.
+// Requests held by Pause stay held: Resume them or let ctx end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutting.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	// A connection blocked reading its next request is woken by a past read
+	// deadline; it may re-arm its idle deadline between our poke and its
+	// check of s.shutting, so poke until every connection is gone.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.pokeConns()
+		select {
+		case <-done:
+			s.finish()
+			return nil
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Server) pokeConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	past := time.Unix(1, 0)
+	for c := range s.conns {
+		_ = c.nc.SetReadDeadline(past)
+	}
+}
+
+// finish stops the background goroutines and waits for them.
+func (s *Server) finish() {
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.bgWG.Wait()
+}
+
+// Close closes the listeners and every connection at once. Requests held
+// by Pause are dropped unanswered.
+func (s *Server) Close() error {
+	s.shutting.Store(true)
+	s.closeOnce.Do(func() { close(s.closed) })
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.connWG.Wait()
+	s.bgWG.Wait()
+	return nil
+}
+
+// Pause holds every request unanswered until Resume: requests are still
+// read, connections stay open, no reply is written (fault injection and
+// coordinated-omission tests).
+func (s *Server) Pause() {
+	s.pauseM.Lock()
+	defer s.pauseM.Unlock()
+	if s.paused.Load() == nil {
+		ch := make(chan struct{})
+		s.paused.Store(&ch)
+	}
+}
+
+// Resume answers held requests and lets new ones through.
+func (s *Server) Resume() {
+	s.pauseM.Lock()
+	defer s.pauseM.Unlock()
+	if p := s.paused.Swap(nil); p != nil {
+		close(*p)
+	}
+}
+
+// scavenger removes expired items bucket by bucket until the server closes.
+func (s *Server) scavenger() {
+	every := time.Duration(s.store.width)
+	if every < 5*time.Millisecond {
+		every = 5 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+			s.store.scavenge(s.now())
+		}
+	}
 }

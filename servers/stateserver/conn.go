@@ -1,0 +1,266 @@
+package stateserver
+
+import (
+	"bytes"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+)
+
+// Request counting: one slot per (op, status). Ops are protocol.Op values
+// 1..6 with 0 for anything else; statuses are the four the server sends.
+const numOps = 7
+
+var countedStatuses = [...]int{protocol.StatusOK, protocol.StatusBadRequest, protocol.StatusNotFound, protocol.StatusLocked}
+
+func statusIndex(code int) int {
+	switch code {
+	case protocol.StatusOK:
+		return 0
+	case protocol.StatusBadRequest:
+		return 1
+	case protocol.StatusNotFound:
+		return 2
+	default:
+		return 3
+	}
+}
+
+// counts are request counters. Each connection owns one set (written by its
+// goroutine only, so the atomic adds never contend); Stats sums them.
+type counts struct {
+	req       [numOps][len(countedStatuses)]atomic.Int64
+	malformed atomic.Int64
+}
+
+func (c *counts) addTo(dst *counts) {
+	for i := range c.req {
+		for j := range c.req[i] {
+			if n := c.req[i][j].Load(); n != 0 {
+				dst.req[i][j].Add(n)
+			}
+		}
+	}
+	dst.malformed.Add(c.malformed.Load())
+}
+
+// maxKeptBuf bounds the reply buffer a connection keeps between requests.
+const maxKeptBuf = 64 << 10
+
+// conn is one client connection.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	rd   *protocol.Reader
+	req  protocol.Request
+	wbuf []byte
+	n    counts
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutting.Load() {
+		return nil
+	}
+	c := &conn{s: s, nc: nc, rd: protocol.NewReader(nc, s.limits)}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.connsActive.Add(1)
+	s.connsTotal.Add(1)
+	return c
+}
+
+func (c *conn) close() {
+	c.nc.Close()
+	s := c.s
+	s.mu.Lock()
+	delete(s.conns, c)
+	c.n.addTo(&s.retired)
+	s.mu.Unlock()
+	s.connsActive.Add(-1)
+	s.connWG.Done()
+}
+
+// serve reads requests and answers them in order until the peer closes,
+// sends malformed bytes, idles out, or the server shuts down.
+func (c *conn) serve() {
+	defer c.close()
+	s := c.s
+	idle := s.cfg.IdleTimeout
+	for {
+		if s.shutting.Load() && c.rd.Buffered() == 0 {
+			return
+		}
+		if idle > 0 && c.rd.Buffered() == 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		err := c.rd.ReadRequest(&c.req)
+		if err != nil {
+			if protocol.IsProtocolError(err) && !s.shutting.Load() {
+				// Malformed or oversized: answer 400 and close (the stream
+				// position is lost). A truncated request's peer may be gone;
+				// the write then simply fails.
+				c.n.malformed.Add(1)
+				c.n.req[0][statusIndex(protocol.StatusBadRequest)].Add(1)
+				c.wbuf = s.appendReply(c.wbuf, 0, &result{status: protocol.StatusBadRequest})
+				c.flush()
+			} else if len(c.wbuf) > 0 {
+				c.flush()
+			}
+			return
+		}
+		if p := s.paused.Load(); p != nil {
+			if len(c.wbuf) > 0 && !c.flush() {
+				return
+			}
+			select {
+			case <-*p:
+			case <-s.closed:
+				return
+			}
+		}
+		c.wbuf = s.handle(&c.req, c.wbuf, &c.n)
+		// One Write per reply, or per batch of pipelined requests: flush only
+		// when no further request is already buffered.
+		if c.rd.Buffered() == 0 || len(c.wbuf) >= maxKeptBuf {
+			if !c.flush() {
+				return
+			}
+		}
+	}
+}
+
+// flush writes the pending replies; false if the connection failed.
+func (c *conn) flush() bool {
+	_, err := c.nc.Write(c.wbuf)
+	if cap(c.wbuf) > maxKeptBuf {
+		c.wbuf = nil
+	} else {
+		c.wbuf = c.wbuf[:0]
+	}
+	return err == nil
+}
+
+// handle answers one request, appending the reply to b.
+func (s *Server) handle(req *protocol.Request, b []byte, n *counts) []byte {
+	op := protocol.OpOf(req)
+	r := s.exec(op, req)
+	n.req[op][statusIndex(r.status)].Add(1)
+	return s.appendReply(b, op, &r)
+}
+
+// exec evaluates a request against the store (PROTOCOL.md c.1–c.5).
+func (s *Server) exec(op protocol.Op, req *protocol.Request) result {
+	bad := result{status: protocol.StatusBadRequest}
+	switch op {
+	case protocol.OpGet, protocol.OpGetExclusive, protocol.OpReleaseExclusive:
+		mode := getPlain
+		var c cookieArg
+		switch op {
+		case protocol.OpGetExclusive:
+			mode = getAcquire
+		case protocol.OpReleaseExclusive:
+			mode = getRelease
+			c = lockCookie(req)
+		}
+		return s.store.get(protocol.Key(req.Target), mode, c, s.now())
+	case protocol.OpSet:
+		timeout := int32(protocol.DefaultTimeout)
+		if v, ok := req.Header.Get(protocol.HeaderTimeout); ok {
+			t, ok := protocol.ParseInt32(v)
+			if !ok || t < 0 || t > protocol.MaxTimeout { // c.2 rows 1, 2
+				return bad
+			}
+			timeout = t
+		}
+		var flags int32
+		if v, ok := req.Header.Get(protocol.HeaderExtraFlags); ok {
+			f, ok := protocol.ParseInt32(v)
+			if !ok { // c.2 row 3
+				return bad
+			}
+			flags = f
+		}
+		// The Reader reuses req.Body: the store keeps its own copy.
+		body := bytes.Clone(req.Body)
+		if body == nil {
+			body = []byte{}
+		}
+		return s.store.put(protocol.Key(req.Target), body, timeout, flags, lockCookie(req), s.now())
+	case protocol.OpRemove:
+		return s.store.remove(protocol.Key(req.Target), lockCookie(req), s.now())
+	case protocol.OpResetTimeout:
+		return s.store.head(protocol.Key(req.Target), s.now())
+	}
+	return bad // c.5: unknown verb or Exclusive value
+}
+
+// lockCookie reads the LockCookie header; the spec examples' "Lock-Cookie"
+// spelling is accepted too (PROTOCOL.md b.4).
+func lockCookie(req *protocol.Request) cookieArg {
+	v, ok := req.Header.Get(protocol.HeaderLockCookie)
+	if !ok {
+		v, ok = req.Header.Get("Lock-Cookie")
+	}
+	return parseCookie(v, ok)
+}
+
+// appendReply writes r in the service's exact framing (PROTOCOL.md b.5):
+// status line, X-AspNet-Version, [ActionFlags], verb headers,
+// Cache-Control: private, Content-Length, and a body only on a GET 200.
+func (s *Server) appendReply(b []byte, op protocol.Op, r *result) []byte {
+	b = protocol.AppendStatusLine(b, r.status, "")
+	b = append(b, s.verLine...)
+	if r.actionFlags {
+		b = protocol.AppendHeaderInt(b, protocol.HeaderActionFlags, 1)
+	}
+	var body []byte
+	switch r.status {
+	case protocol.StatusOK:
+		if op == protocol.OpGet || op == protocol.OpGetExclusive {
+			if op == protocol.OpGetExclusive {
+				b = protocol.AppendHeaderInt(b, protocol.HeaderLockCookie, int64(r.cookie))
+			}
+			b = protocol.AppendHeaderInt(b, protocol.HeaderTimeout, int64(r.timeout))
+			body = r.body
+		}
+	case protocol.StatusLocked:
+		b = protocol.AppendHeaderInt(b, protocol.HeaderLockDate, s.lockDate(r.lockAt))
+		b = protocol.AppendHeaderInt(b, protocol.HeaderLockAge, s.lockAge(r.lockAt))
+		b = protocol.AppendHeaderInt(b, protocol.HeaderLockCookie, int64(r.cookie))
+	}
+	b = protocol.AppendHeader(b, protocol.HeaderCacheControl, protocol.CacheControlPrivate)
+	return protocol.AppendBodyEnd(b, body)
+}
+
+// ticksAtUnixEpoch is 1970-01-01 in .NET ticks (100 ns since 0001-01-01).
+const ticksAtUnixEpoch = 621355968000000000
+
+// lockDate returns when the lock was taken as .NET ticks in the server's
+// local time zone (REF ConvertToLocalTime). It is wall time: the time scale
+// does not apply.
+func (s *Server) lockDate(lockAt int64) int64 {
+	t := s.base.Add(time.Duration(lockAt))
+	_, off := t.Zone()
+	return t.UnixNano()/100 + int64(off)*10_000_000 + ticksAtUnixEpoch
+}
+
+// lockAge returns the whole protocol seconds since the lock was taken.
+func (s *Server) lockAge(lockAt int64) int64 {
+	d := s.now() - lockAt
+	if d < 0 {
+		return 0
+	}
+	return d / s.store.second
+}
+
+// opName names an op for counters: the protocol.Op name or "unknown".
+func opName(op int) string {
+	if op == 0 {
+		return "unknown"
+	}
+	return protocol.Op(op).String()
+}
