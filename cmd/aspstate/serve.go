@@ -4,10 +4,197 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aspstate/aspstate/servers/stateserver"
 )
 
-// runServe is a placeholder that the serve work replaces.
+// serveShutdownGrace bounds how long a stopping server waits for in-flight
+// requests before closing connections.
+const serveShutdownGrace = 10 * time.Second
+
+// runServe runs the reference state server until ctx ends (SIGINT/SIGTERM).
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "aspstate serve: not built yet")
-	return 2
+	def := stateserver.DefaultConfig()
+	cfg := def
+	fs := newFlagSet("serve", "[flags]",
+		"Run the reference ASP.NET state server ([MS-ASP] over TCP, like aspnet_state.exe).\n"+
+			"It listens on loopback only unless --allow-remote is given, and prints\n"+
+			"\"listening on ADDR\" once the port is bound.", stderr)
+	fs.StringVar(&cfg.Listen, "listen", def.Listen, "TCP `ADDR`ess to listen on (HOST:PORT; port 0 picks a free one)")
+	fs.DurationVar(&cfg.Minute, "minute", def.Minute, "how long one protocol minute lasts (time scale for expiry and LockAge), e.g. 60ms")
+	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "accept non-loopback peers (like AllowRemoteConnection=1); anyone who can connect can read and replace every session")
+	var cidrs listFlag
+	fs.Var(&cidrs, "allow-cidr", "with --allow-remote, accept only peers in this `CIDR` (repeatable or comma-separated, e.g. 10.0.0.0/8)")
+	fs.StringVar(&cfg.Version, "version-header", def.Version, "X-AspNet-Version value to send")
+	fs.BoolVar(&cfg.OmitVersion, "no-version-header", false, "send no X-AspNet-Version header (reproduces KB 2836759: the first request of each app fails)")
+	itemSize := sizeFlag(def.MaxItemBytes)
+	fs.Var(&itemSize, "max-item-size", "largest session body accepted, in `BYTES` (suffixes KiB, MiB, GiB)")
+	headerSize := sizeFlag(def.MaxHeaderBytes)
+	fs.Var(&headerSize, "max-header-size", "largest request head accepted, in `BYTES` (suffixes KiB, MiB)")
+	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections; past it new ones are closed at once (0 = no limit)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection idle this long, real time (0 = never)")
+	fs.StringVar(&cfg.MetricsListen, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (HOST:PORT; empty = off)")
+	if done, code := parseFlags(fs, args, false); done {
+		return code
+	}
+	cfg.AllowCIDRs = cidrs
+	cfg.MaxItemBytes = int64(itemSize)
+	cfg.MaxHeaderBytes = int(headerSize)
+
+	// Flag-level checks, so each message names the flag and its fix.
+	var problems []string
+	if len(cfg.AllowCIDRs) > 0 && !cfg.AllowRemote {
+		problems = append(problems, "--allow-cidr needs --allow-remote (add --allow-remote to accept those peers)")
+	}
+	if cfg.Minute <= 0 {
+		problems = append(problems, fmt.Sprintf("--minute %v must be positive, e.g. --minute 1m or --minute 60ms", cfg.Minute))
+	}
+	if itemSize <= 0 {
+		problems = append(problems, fmt.Sprintf("--max-item-size %d must be positive, e.g. --max-item-size 20MiB", int64(itemSize)))
+	}
+	if headerSize <= 0 {
+		problems = append(problems, fmt.Sprintf("--max-header-size %d must be positive, e.g. --max-header-size 16KiB", int64(headerSize)))
+	}
+	if cfg.Version == "" && !cfg.OmitVersion {
+		problems = append(problems, "--version-header is empty; give a version like 4.0.30319, or use --no-version-header")
+	}
+	if len(problems) == 0 {
+		if err := cfg.Validate(); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				problems = append(problems, flagNames(line))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return usageError(stderr, "serve", "%s", strings.Join(problems, "\n  "))
+	}
+
+	srv, err := stateserver.New(cfg)
+	if err != nil {
+		return usageError(stderr, "serve", "%s", flagNames(err.Error()))
+	}
+	warnExposure(stderr, cfg)
+	if err := srv.Start(); err != nil {
+		fmt.Fprintf(stderr, "aspstate serve: %v\n(is another server on that port? choose another with --listen)\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
+	if m := srv.MetricsAddr(); m != "" {
+		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", m)
+	}
+
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintf(stderr, "aspstate serve: in-flight requests did not finish within %v; connections closed\n", serveShutdownGrace)
+		return 1
+	}
+	return 0
+}
+
+// fieldFlags maps stateserver.Config field names to the serve flags that set them.
+var fieldFlags = []struct{ field, flag string }{
+	{"MetricsListen", "--metrics"},
+	{"Listen", "--listen"},
+	{"AllowRemote", "--allow-remote"},
+	{"AllowCIDRs", "--allow-cidr"},
+	{"OmitVersion", "--no-version-header"},
+	{"Version", "--version-header"},
+	{"MaxItemBytes", "--max-item-size"},
+	{"MaxHeaderBytes", "--max-header-size"},
+	{"MaxConns", "--max-conns"},
+	{"IdleTimeout", "--idle-timeout"},
+	{"Minute", "--minute"},
+}
+
+// flagNames rewrites a Config validation message to name flags instead of fields.
+func flagNames(msg string) string {
+	for _, f := range fieldFlags {
+		msg = strings.ReplaceAll(msg, f.field, f.flag)
+	}
+	return msg
+}
+
+// warnExposure warns loudly when the server listens beyond loopback without
+// an allow-list: the protocol has no authentication, and a crafted session
+// body is a known remote-code-execution vector for ASP.NET (PROTOCOL.md S3).
+func warnExposure(w io.Writer, cfg stateserver.Config) {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || len(cfg.AllowCIDRs) > 0 {
+		return
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Unmap().IsLoopback() || host == "localhost" {
+		return
+	}
+	if cfg.AllowRemote {
+		fmt.Fprintf(w, "WARNING: aspstate serve listens on %s and accepts ANY remote peer (--allow-remote without --allow-cidr).\n"+
+			"WARNING: the state protocol has no authentication: anyone who can connect can read and replace every session.\n"+
+			"WARNING: restrict peers with --allow-cidr, or listen on 127.0.0.1.\n", cfg.Listen)
+		return
+	}
+	fmt.Fprintf(w, "WARNING: aspstate serve listens on %s, a non-loopback address, without an allow-list.\n"+
+		"WARNING: remote peers will be refused (no --allow-remote); add --allow-remote --allow-cidr CIDR to admit them.\n", cfg.Listen)
+}
+
+// listFlag is a repeatable flag that also splits comma-separated values.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err2 := netip.ParseAddr(p); err2 != nil {
+				return fmt.Errorf("%q is not a CIDR prefix or IP address (use e.g. 10.0.0.0/8)", p)
+			}
+		}
+		*l = append(*l, p)
+	}
+	return nil
+}
+
+// sizeFlag is a byte count with an optional binary suffix (KiB, MiB, GiB;
+// also K, M, G and KB, MB, GB meaning the same powers of 1024).
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := parseSize(v)
+	if err != nil {
+		return err
+	}
+	*s = sizeFlag(n)
+	return nil
+}
+
+func parseSize(v string) (int64, error) {
+	t := strings.TrimSpace(v)
+	mult := int64(1)
+	upper := strings.ToUpper(t)
+	for _, suf := range []struct {
+		s string
+		m int64
+	}{{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30},
+		{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(upper, suf.s) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(suf.s)]), suf.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size in bytes (use e.g. 1048576, 64KiB or 20MiB)", v)
+	}
+	return n * mult, nil
 }
