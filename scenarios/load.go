@@ -203,6 +203,7 @@ func (x *index) walk(node *yaml.Node, t reflect.Type, path string) {
 		if node.Kind == yaml.MappingNode {
 			x.walkKeys(node, path, distKeys, nil)
 		}
+		x.checkUnits(node, path)
 		return
 	case t == typeMix:
 		if node.Kind == yaml.MappingNode {
@@ -242,6 +243,53 @@ func (x *index) walk(node *yaml.Node, t reflect.Type, path string) {
 			p := fmt.Sprintf("%s[%d]", path, i)
 			x.lines[p] = item.Line
 			x.walk(item, t.Elem(), p)
+		}
+	}
+}
+
+// distUnits gives the quantity each distribution of the schema measures.
+var distUnits = map[string]unit{
+	"users.pages_per_session":   unitNumber,
+	"users.think_time":          unitDuration,
+	"pages.exec_time":           unitDuration,
+	"pages.burst.size":          unitNumber,
+	"session.size":              unitBytes,
+	"session.growth_per_modify": unitBytes,
+}
+
+// checkUnits reports distribution parameters written with the wrong kind of
+// unit (a duration for a size, a size for a time, a unit on a count).
+func (x *index) checkUnits(node *yaml.Node, path string) {
+	want, ok := distUnits[path]
+	if !ok {
+		return
+	}
+	check := func(v *yaml.Node, p string) {
+		if v.Kind != yaml.ScalarNode {
+			return
+		}
+		_, got, err := parseQuantity(v.Value)
+		if err != nil || got == unitNumber || got == want {
+			return
+		}
+		switch want {
+		case unitDuration:
+			x.add(v.Line, p, fmt.Sprintf("%q is a size, but this is a time; write a duration such as \"2s\" or \"150ms\"", v.Value))
+		case unitBytes:
+			x.add(v.Line, p, fmt.Sprintf("%q is a duration, but this is a size in bytes; write e.g. 4096 or \"4KiB\"", v.Value))
+		default:
+			x.add(v.Line, p, fmt.Sprintf("%q has a unit, but this is a count; write a plain number such as 8", v.Value))
+		}
+	}
+	if node.Kind == yaml.ScalarNode {
+		check(node, path)
+		return
+	}
+	if node.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(node.Content); i += 2 {
+			if k := node.Content[i].Value; k != "dist" {
+				check(node.Content[i+1], join(path, k))
+			}
 		}
 	}
 }

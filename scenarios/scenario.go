@@ -5,9 +5,12 @@
 // and the builtin scenarios embedded from builtin/*.yaml.
 //
 // Units, once for all: the rate is in PAGES per second for the whole farm
-// (every page view, whatever its kind, counts once; the requests of an AJAX
-// burst count as pages too). New sessions are derived from it: in the open
-// arrival model sessions start at rate / mean(pages per session). Durations
+// (every page view, whatever its kind, counts once; the parallel requests of
+// an AJAX burst come on top, see Scenario.RequestsPerPage). New sessions are
+// derived from it: in the open arrival model sessions start at
+// rate / mean(pages per session). One page makes one or more state-server
+// requests (PROTOCOL.md e.1: a writable page is an acquire plus a release or
+// PUT, plus lock polls). Durations
 // are time.Duration (YAML strings such as "500ms", "2s", "1m30s"); sizes are
 // bytes (YAML numbers or strings such as "4KiB", "1MiB", "10KB"); the session
 // timeout is whole minutes, as in web.config.
@@ -107,9 +110,10 @@ const (
 type Users struct {
 	// Population, when > 0, selects the population model: that many
 	// concurrent users, each starting a new session as soon as the previous
-	// one ends; pages are scheduled ThinkTime apart from the intended start
-	// of the previous page (never waiting for responses), so the page rate
-	// is about Population / mean(ThinkTime) and Rate must be left empty.
+	// one ends; pages (including the first page of the next session) are
+	// scheduled ThinkTime apart from the intended start of the previous page
+	// (never waiting for responses), so the page rate is
+	// Population / mean(ThinkTime) and Rate must be left empty.
 	// When 0 (default) sessions arrive openly at Rate / mean(PagesPerSession).
 	Population int `yaml:"population,omitempty"`
 	// PagesPerSession is the number of pages one session views; samples are
@@ -169,7 +173,8 @@ const (
 
 // Burst describes AJAX fan-out: with Probability a page is followed at once
 // by N parallel requests of the same session (N from Size), which contend for
-// the session lock. Each request of a burst counts as one page in the rate.
+// the session lock. Burst requests are extra requests on top of the page
+// rate (Scenario.RequestsPerPage gives the multiplier).
 type Burst struct {
 	// Probability (0..1) that a page fans out. Default 0 (no bursts).
 	Probability float64 `yaml:"probability,omitempty"`
@@ -189,7 +194,8 @@ type SessionData struct {
 	// GrowthPerModify is the number of bytes each later modify page adds.
 	// Default: none (constant 0).
 	GrowthPerModify Dist `yaml:"growth_per_modify,omitempty"`
-	// MaxBytes caps the size a session can grow to. Default 1MiB.
+	// MaxBytes caps the size a session can grow to (YAML accepts "8MiB").
+	// Default 1MiB.
 	MaxBytes int64 `yaml:"max_bytes,omitempty"`
 }
 

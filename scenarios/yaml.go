@@ -164,3 +164,40 @@ func (a *App) UnmarshalYAML(unmarshal func(any) error) error {
 func typeError(n *yaml.Node, msg string) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
 }
+
+// byteSize is an int64 number of bytes read from a number or a size string
+// such as "256KiB".
+type byteSize int64
+
+// UnmarshalYAML reads a whole number of bytes, with an optional size suffix.
+func (b *byteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return typeError(n, `expected a size such as 1048576 or "1MiB"`)
+	}
+	v, u, err := parseQuantity(n.Value)
+	switch {
+	case err != nil:
+		return typeError(n, err.Error())
+	case u == unitDuration:
+		return typeError(n, fmt.Sprintf(`%q is a duration; write a size such as 1048576 or "1MiB"`, n.Value))
+	case v != math.Trunc(v) || v > math.MaxInt64 || v < math.MinInt64:
+		return typeError(n, fmt.Sprintf("%q is not a whole number of bytes", n.Value))
+	}
+	*b = byteSize(v)
+	return nil
+}
+
+// UnmarshalYAML reads SessionData, accepting size strings for max_bytes.
+func (d *SessionData) UnmarshalYAML(unmarshal func(any) error) error {
+	// The callback form keeps the decoder's KnownFields setting.
+	var raw struct {
+		Size            Dist     `yaml:"size"`
+		GrowthPerModify Dist     `yaml:"growth_per_modify"`
+		MaxBytes        byteSize `yaml:"max_bytes"`
+	}
+	if err := unmarshal(&raw); err != nil {
+		return err
+	}
+	*d = SessionData{Size: raw.Size, GrowthPerModify: raw.GrowthPerModify, MaxBytes: int64(raw.MaxBytes)}
+	return nil
+}
