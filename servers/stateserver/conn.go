@@ -116,11 +116,14 @@ func (c *conn) serve() {
 			if len(c.wbuf) > 0 && !c.flush() {
 				return
 			}
+			s.held.Add(1)
 			select {
 			case <-*p:
 			case <-s.closed:
+				s.held.Add(-1)
 				return
 			}
+			s.held.Add(-1)
 		}
 		c.wbuf = s.handle(&c.req, c.wbuf, &c.n)
 		// One Write per reply, or per batch of pipelined requests: flush only

@@ -56,6 +56,7 @@ type Server struct {
 	connsActive  atomic.Int64
 	connsTotal   atomic.Int64
 	connsRefused atomic.Int64
+	held         atomic.Int64 // requests read and held by Pause
 }
 
 // New validates cfg and returns a Server that has not started yet.

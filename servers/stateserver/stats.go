@@ -19,6 +19,7 @@ type Stats struct {
 	ConnectionsActive  int64          // open connections
 	ConnectionsTotal   int64          // accepted connections (refused ones excluded)
 	ConnectionsRefused int64          // closed at once: remote peer not allowed, or MaxConns reached
+	Held               int64          // requests read but held unanswered by Pause
 	Malformed          int64          // requests answered 400 and closed because their bytes were malformed (also in Requests as op "unknown")
 	Requests           []RequestCount // by op and status, in protocol.Ops order then status; zero counts omitted
 }
@@ -57,6 +58,7 @@ func (s *Server) Stats() Stats {
 	st.ConnectionsActive = s.connsActive.Load()
 	st.ConnectionsTotal = s.connsTotal.Load()
 	st.ConnectionsRefused = s.connsRefused.Load()
+	st.Held = s.held.Load()
 	var sum counts
 	s.mu.Lock()
 	s.retired.addTo(&sum)
@@ -100,6 +102,7 @@ func (st Stats) AppendPrometheus(b []byte) []byte {
 	metric("aspstate_connections_active", "gauge", "Open client connections.", st.ConnectionsActive)
 	metric("aspstate_connections_total", "counter", "Accepted client connections.", st.ConnectionsTotal)
 	metric("aspstate_connections_refused_total", "counter", "Connections closed at once (peer not allowed or MaxConns reached).", st.ConnectionsRefused)
+	metric("aspstate_requests_held", "gauge", "Requests read but held unanswered by Pause.", st.Held)
 	metric("aspstate_malformed_requests_total", "counter", "Requests answered 400 and closed because their bytes were malformed.", st.Malformed)
 	buf.WriteString("# HELP aspstate_requests_total Requests answered, by protocol operation and status.\n# TYPE aspstate_requests_total counter\n")
 	for _, r := range st.Requests {
