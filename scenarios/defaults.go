@@ -68,7 +68,7 @@ func DefaultScenario() *Scenario {
 // field docs and README.md). It is idempotent and does not touch fields that
 // are already set, so invalid values stay for Validate to report.
 func (s *Scenario) ApplyDefaults() {
-	if s.Rate.Shape == "" && s.Users.Population == 0 {
+	if s.Rate.Shape == "" && s.Users.Population <= 0 {
 		s.Rate.Shape = ShapeConstant
 	}
 	if s.Rate.Shape == ShapeConstant && s.Rate.PagesPerSecond == 0 {

@@ -109,19 +109,24 @@ func Parse(data []byte, filename string) (*Scenario, error) {
 	if err := dec.Decode(&extra); err == nil {
 		idx.add(extra.Line, "", "a scenario file holds one YAML document; remove the \"---\" and what follows")
 	}
-	if len(idx.errs) > 0 {
-		return nil, idx.join()
-	}
-	idx.explicitZeros(&s)
+	// Validate even when reading found problems, so that every problem is
+	// reported at once; a field that could not be read keeps its zero value
+	// (then its default), so later messages about a path already reported,
+	// or about a field under it, are dropped.
+	reported := idx.reportedPaths()
+	idx.explicitZeros(&s, reported)
 	s.ApplyDefaults()
 	if err := s.Validate(); err != nil {
 		var fe *FieldError
 		for _, e := range unjoin(err) {
-			if errors.As(e, &fe) {
-				idx.errs = append(idx.errs, &FieldError{File: filename, Line: idx.lineOf(fe.Path), Path: fe.Path, Msg: fe.Msg})
-			} else {
+			if !errors.As(e, &fe) {
 				idx.errs = append(idx.errs, e)
+				continue
 			}
+			if overlaps(fe.Path, reported) {
+				continue
+			}
+			idx.errs = append(idx.errs, &FieldError{File: filename, Line: idx.lineOf(fe.Path), Path: fe.Path, Msg: fe.Msg})
 		}
 	}
 	if len(idx.errs) > 0 {
@@ -359,6 +364,30 @@ func (x *index) lineOf(path string) int {
 	return 0
 }
 
+// reportedPaths returns the paths of the problems found so far.
+func (x *index) reportedPaths() []string {
+	var out []string
+	for _, e := range x.errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, fe.Path)
+		}
+	}
+	return out
+}
+
+// overlaps reports whether path equals or lies under one of paths. The
+// document path "" overlaps nothing.
+func overlaps(path string, paths []string) bool {
+	for _, p := range paths {
+		if p != "" && path != "" && strings.HasPrefix(path, p) &&
+			(len(path) == len(p) || path[len(p)] == '.' || path[len(p)] == '[') {
+			return true
+		}
+	}
+	return false
+}
+
 // has reports whether path was written in the document.
 func (x *index) has(path string) bool { _, ok := x.lines[path]; return ok }
 
@@ -379,7 +408,7 @@ func (x *index) join() error {
 
 // explicitZeros reports fields written as zero in YAML where zero is not
 // allowed; in Go, zero means "use the default" for them.
-func (x *index) explicitZeros(s *Scenario) {
+func (x *index) explicitZeros(s *Scenario, reported []string) {
 	checks := []struct {
 		path string
 		zero bool
@@ -399,7 +428,7 @@ func (x *index) explicitZeros(s *Scenario) {
 		{"rate.over", s.Rate.Over == 0, `must be > 0 (e.g. "20s"); omit it to ramp over the whole run`},
 	}
 	for _, c := range checks {
-		if c.zero && x.has(c.path) {
+		if c.zero && x.has(c.path) && !overlaps(c.path, reported) {
 			x.add(x.lines[c.path], c.path, c.hint)
 		}
 	}

@@ -127,12 +127,12 @@ func (d *Dist) UnmarshalYAML(n *yaml.Node) error {
 				continue
 			}
 			if v.Kind != yaml.ScalarNode {
-				problems = append(problems, fmt.Sprintf("line %d: %s: expected a number, duration or size", v.Line, k.Value))
+				problems = append(problems, fmt.Sprintf("line %d: expected a number, a duration or a size", v.Line))
 				continue
 			}
 			x, _, err := parseQuantity(v.Value)
 			if err != nil {
-				problems = append(problems, fmt.Sprintf("line %d: %s: %v", v.Line, k.Value, err))
+				problems = append(problems, fmt.Sprintf("line %d: %v", v.Line, err))
 				continue
 			}
 			*dst = x
