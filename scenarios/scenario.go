@@ -29,34 +29,34 @@ import "time"
 type Scenario struct {
 	// Name is the scenario's identifier: lower-case letters, digits and
 	// hyphens (e.g. "ecommerce-peak"). Required.
-	Name string `yaml:"name"`
+	Name string `yaml:"name" json:"name"`
 	// Description is one line (no newline, at most 100 characters) shown by
 	// `aspstate load --list`. Required.
-	Description string `yaml:"description"`
+	Description string `yaml:"description" json:"description"`
 	// Doc is optional longer text: what farm the scenario models and what it
 	// stresses.
-	Doc string `yaml:"doc,omitempty"`
+	Doc string `yaml:"doc,omitempty" json:"doc,omitempty"`
 	// Duration is the default length of a run (the CLI may override it).
 	// Default 30s, or the sum of the step durations when Rate.Shape is steps.
-	Duration Duration `yaml:"duration,omitempty"`
+	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
 	// Farm describes the web servers, applications, load balancing and
 	// state-server partitions.
-	Farm Farm `yaml:"farm,omitempty"`
+	Farm Farm `yaml:"farm,omitempty" json:"farm,omitempty"`
 	// Users describes how sessions arrive, how long they last and how they end.
-	Users Users `yaml:"users,omitempty"`
+	Users Users `yaml:"users,omitempty" json:"users,omitempty"`
 	// Pages describes the page mix, page execution time and AJAX bursts.
-	Pages Pages `yaml:"pages,omitempty"`
+	Pages Pages `yaml:"pages,omitempty" json:"pages,omitempty"`
 	// Session describes the size of the session state blob.
-	Session SessionData `yaml:"session,omitempty"`
+	Session SessionData `yaml:"session,omitempty" json:"session,omitempty"`
 	// Client holds the ASP.NET session-state client settings (web.config
 	// and machine-level values) that the emulated web servers use.
-	Client Client `yaml:"client,omitempty"`
+	Client Client `yaml:"client,omitempty" json:"client,omitempty"`
 	// Rate is the shape of the page rate over the run (pages per second for
 	// the whole farm). Must be left empty when Users.Population is set.
-	Rate Rate `yaml:"rate,omitempty"`
+	Rate Rate `yaml:"rate,omitempty" json:"rate,omitempty"`
 	// Faults is the fault timeline, applied during the run in At order.
 	// Optional.
-	Faults []Fault `yaml:"faults,omitempty"`
+	Faults []Fault `yaml:"faults,omitempty" json:"faults,omitempty"`
 }
 
 // Farm describes the web tier: how many web servers, which applications they
@@ -65,17 +65,17 @@ type Scenario struct {
 type Farm struct {
 	// WebServers is the number of emulated web servers (each has its own
 	// connection pool and version-check state per partition). Default 1.
-	WebServers int `yaml:"web_servers,omitempty"`
+	WebServers int `yaml:"web_servers,omitempty" json:"web_servers,omitempty"`
 	// Apps are the applications hosted on every web server; a new session
 	// picks one by weight. Default: one app "/LM/W3SVC/1/ROOT" with weight 1.
-	Apps []App `yaml:"apps,omitempty"`
+	Apps []App `yaml:"apps,omitempty" json:"apps,omitempty"`
 	// LoadBalancing is how page requests of one session are spread over the
 	// web servers. Default sticky.
-	LoadBalancing LoadBalancing `yaml:"load_balancing,omitempty"`
+	LoadBalancing LoadBalancing `yaml:"load_balancing,omitempty" json:"load_balancing,omitempty"`
 	// Partitions is the number of state-server partitions
 	// (partitionResolverType); session ids are spread over them by hash and
 	// the load generator maps partitions onto targets. Default 1.
-	Partitions int `yaml:"partitions,omitempty"`
+	Partitions int `yaml:"partitions,omitempty" json:"partitions,omitempty"`
 }
 
 // App is one ASP.NET application: its metabase path, which becomes the
@@ -83,11 +83,11 @@ type Farm struct {
 type App struct {
 	// ID is the application id as IIS spells it, e.g. "/LM/W3SVC/1/ROOT".
 	// Required, unique within the farm.
-	ID string `yaml:"id"`
+	ID string `yaml:"id" json:"id"`
 	// Weight is the relative share of new sessions that use this app.
 	// Must be >= 0; in YAML it defaults to 1 when omitted. The weights of
 	// all apps must sum to more than 0.
-	Weight float64 `yaml:"weight"`
+	Weight float64 `yaml:"weight" json:"weight"`
 }
 
 // LoadBalancing names how a load balancer routes the pages of one session.
@@ -115,19 +115,19 @@ type Users struct {
 	// (never waiting for responses), so the page rate is
 	// Population / mean(ThinkTime) and Rate must be left empty.
 	// When 0 (default) sessions arrive openly at Rate / mean(PagesPerSession).
-	Population int `yaml:"population,omitempty"`
+	Population int `yaml:"population,omitempty" json:"population,omitempty"`
 	// PagesPerSession is the number of pages one session views; samples are
 	// rounded to the nearest integer and at least 1 (see Users.SamplePages).
 	// Default exponential with mean 8, clamped to [1, 100].
-	PagesPerSession Dist `yaml:"pages_per_session,omitempty"`
+	PagesPerSession Dist `yaml:"pages_per_session,omitempty" json:"pages_per_session,omitempty"`
 	// ThinkTime is the delay between the intended starts of two successive
 	// pages of a session (seconds; YAML accepts "2s"). Default exponential
 	// with mean 2s, clamped to max 20s.
-	ThinkTime Dist `yaml:"think_time,omitempty"`
+	ThinkTime Dist `yaml:"think_time,omitempty" json:"think_time,omitempty"`
 	// AbandonFraction is the fraction (0..1) of sessions whose last page calls
 	// Session.Abandon (a DELETE); the others walk away and leave the session
 	// to expire after Client.SessionTimeout. Default 0.
-	AbandonFraction float64 `yaml:"abandon_fraction,omitempty"`
+	AbandonFraction float64 `yaml:"abandon_fraction,omitempty" json:"abandon_fraction,omitempty"`
 }
 
 // Pages describes what each page does to the session and how long it holds
@@ -135,14 +135,14 @@ type Users struct {
 type Pages struct {
 	// Mix is the relative weight of each page kind. Default
 	// {modify: 3, read-unchanged: 4, read-only: 2, sessionless: 1}.
-	Mix Mix `yaml:"mix,omitempty"`
+	Mix Mix `yaml:"mix,omitempty" json:"mix,omitempty"`
 	// ExecTime is the page execution time: how long a writable page holds the
 	// session lock between its acquire and its release/PUT (seconds; YAML
 	// accepts "20ms"). Default lognormal mean 20ms, stddev 20ms, max 1s.
-	ExecTime Dist `yaml:"exec_time,omitempty"`
+	ExecTime Dist `yaml:"exec_time,omitempty" json:"exec_time,omitempty"`
 	// Burst describes AJAX fan-out: concurrent requests of one session that
 	// contend for its lock. Default: no bursts.
-	Burst Burst `yaml:"burst,omitempty"`
+	Burst Burst `yaml:"burst,omitempty" json:"burst,omitempty"`
 }
 
 // Mix maps page kinds to relative weights (>= 0, summing to more than 0).
@@ -177,12 +177,12 @@ const (
 // rate (Scenario.RequestsPerPage gives the multiplier).
 type Burst struct {
 	// Probability (0..1) that a page fans out. Default 0 (no bursts).
-	Probability float64 `yaml:"probability,omitempty"`
+	Probability float64 `yaml:"probability,omitempty" json:"probability,omitempty"`
 	// Size is the number of parallel requests in a burst; samples are rounded
 	// and at least 2 (see Burst.SampleSize). Default uniform 2..6.
-	Size Dist `yaml:"size,omitempty"`
+	Size Dist `yaml:"size,omitempty" json:"size,omitempty"`
 	// Mix is the page-kind mix of burst requests. Default: Pages.Mix.
-	Mix Mix `yaml:"mix,omitempty"`
+	Mix Mix `yaml:"mix,omitempty" json:"mix,omitempty"`
 }
 
 // SessionData describes the serialized session state blob sent in PUT bodies.
@@ -190,13 +190,13 @@ type SessionData struct {
 	// Size is the size in bytes of a session's state the first time a page
 	// modifies it (YAML accepts "4KiB"). Default lognormal mean 4KiB,
 	// stddev 4KiB, min 64B, max 256KiB.
-	Size Dist `yaml:"size,omitempty"`
+	Size Dist `yaml:"size,omitempty" json:"size,omitempty"`
 	// GrowthPerModify is the number of bytes each later modify page adds.
 	// Default: none (constant 0).
-	GrowthPerModify Dist `yaml:"growth_per_modify,omitempty"`
+	GrowthPerModify Dist `yaml:"growth_per_modify,omitempty" json:"growth_per_modify,omitempty"`
 	// MaxBytes caps the size a session can grow to (YAML accepts "8MiB").
 	// Default 1MiB.
-	MaxBytes int64 `yaml:"max_bytes,omitempty"`
+	MaxBytes int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
 }
 
 // Client holds the ASP.NET session-state client settings (PROTOCOL.md e.2,
@@ -204,24 +204,24 @@ type SessionData struct {
 type Client struct {
 	// SessionTimeout is <sessionState timeout> in whole minutes, 1..525600,
 	// sent on every PUT. Default 20.
-	SessionTimeout int `yaml:"session_timeout,omitempty"`
+	SessionTimeout int `yaml:"session_timeout,omitempty" json:"session_timeout,omitempty"`
 	// ExecutionTimeout is httpRuntime executionTimeout: a request polling a
 	// locked session fails after this, and a lock older than this is broken.
 	// Default 110s.
-	ExecutionTimeout Duration `yaml:"execution_timeout,omitempty"`
+	ExecutionTimeout Duration `yaml:"execution_timeout,omitempty" json:"execution_timeout,omitempty"`
 	// LockPollInterval is the delay between polls of a locked session
 	// (SessionStateLockedItemPollInterval). Default 500ms.
-	LockPollInterval Duration `yaml:"lock_poll_interval,omitempty"`
+	LockPollInterval Duration `yaml:"lock_poll_interval,omitempty" json:"lock_poll_interval,omitempty"`
 	// NetworkTimeout is stateNetworkTimeout: the per-request send/receive
 	// timeout. Default 10s.
-	NetworkTimeout Duration `yaml:"state_network_timeout,omitempty"`
+	NetworkTimeout Duration `yaml:"state_network_timeout,omitempty" json:"state_network_timeout,omitempty"`
 	// IdleTimeout is the connection-pool timer period: a pooled connection
 	// idle for a whole period is closed. Default 5s.
-	IdleTimeout Duration `yaml:"connection_idle_timeout,omitempty"`
+	IdleTimeout Duration `yaml:"connection_idle_timeout,omitempty" json:"connection_idle_timeout,omitempty"`
 	// DisableVersionCheck turns off the first-request X-AspNet-Version check
 	// (PROTOCOL.md e.4) that the real client performs. Default false
 	// (the check is on, as in ASP.NET).
-	DisableVersionCheck bool `yaml:"disable_version_check,omitempty"`
+	DisableVersionCheck bool `yaml:"disable_version_check,omitempty" json:"disable_version_check,omitempty"`
 }
 
 // Rate is the shape of the farm-wide page rate over a run, in pages per
@@ -229,29 +229,29 @@ type Client struct {
 type Rate struct {
 	// Shape is constant, ramp or steps. Default constant (when
 	// Users.Population is 0).
-	Shape Shape `yaml:"shape,omitempty"`
+	Shape Shape `yaml:"shape,omitempty" json:"shape,omitempty"`
 	// PagesPerSecond is the rate of the constant shape. Default 200.
-	PagesPerSecond float64 `yaml:"pages_per_second,omitempty"`
+	PagesPerSecond float64 `yaml:"pages_per_second,omitempty" json:"pages_per_second,omitempty"`
 	// From is the ramp's starting rate (pages/s, >= 0).
-	From float64 `yaml:"from,omitempty"`
+	From float64 `yaml:"from,omitempty" json:"from,omitempty"`
 	// To is the ramp's final rate (pages/s, >= 0), held after the ramp.
-	To float64 `yaml:"to,omitempty"`
+	To float64 `yaml:"to,omitempty" json:"to,omitempty"`
 	// Over is the length of the ramp. Default: the whole run (Duration).
-	Over Duration `yaml:"over,omitempty"`
+	Over Duration `yaml:"over,omitempty" json:"over,omitempty"`
 	// Steps is the list of the steps shape; the last rate is held if the
 	// run is longer than the sum of the steps.
-	Steps []Step `yaml:"steps,omitempty"`
+	Steps []Step `yaml:"steps,omitempty" json:"steps,omitempty"`
 	// Poisson selects exponential inter-arrival times (a Poisson process);
 	// false (default) spaces arrivals evenly.
-	Poisson bool `yaml:"poisson,omitempty"`
+	Poisson bool `yaml:"poisson,omitempty" json:"poisson,omitempty"`
 }
 
 // Step is one level of the steps rate shape.
 type Step struct {
 	// PagesPerSecond is the rate during this step (>= 0).
-	PagesPerSecond float64 `yaml:"pages_per_second"`
+	PagesPerSecond float64 `yaml:"pages_per_second" json:"pages_per_second"`
 	// Duration is how long the step lasts (> 0).
-	Duration Duration `yaml:"duration"`
+	Duration Duration `yaml:"duration" json:"duration"`
 }
 
 // Shape names a rate shape.
@@ -270,30 +270,30 @@ const (
 // Fault is one event of the fault timeline.
 type Fault struct {
 	// At is the offset from the start of the run (>= 0, < Duration).
-	At Duration `yaml:"at"`
+	At Duration `yaml:"at" json:"at"`
 	// Kind is what happens.
-	Kind FaultKind `yaml:"kind"`
+	Kind FaultKind `yaml:"kind" json:"kind"`
 	// Duration is how long the fault lasts: required (> 0) for pause,
 	// latency and blackhole; the downtime between stop and start for restart
 	// and kill (default 0: start again at once); must be 0 for
 	// reset-connections and recycle.
-	Duration Duration `yaml:"duration,omitempty"`
+	Duration Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
 	// Params are the kind-specific parameters.
-	Params FaultParams `yaml:"params,omitempty"`
+	Params FaultParams `yaml:"params,omitempty" json:"params,omitempty"`
 }
 
 // FaultParams are the parameters of a fault; each kind uses a subset.
 type FaultParams struct {
 	// Delay is the added one-way latency (latency only, > 0).
-	Delay Duration `yaml:"delay,omitempty"`
+	Delay Duration `yaml:"delay,omitempty" json:"delay,omitempty"`
 	// Jitter is the +/- random variation of Delay (latency only, <= Delay).
-	Jitter Duration `yaml:"jitter,omitempty"`
+	Jitter Duration `yaml:"jitter,omitempty" json:"jitter,omitempty"`
 	// Partition is the 1-based state-server partition the fault hits; 0
 	// (default) means every partition. Not used by recycle.
-	Partition int `yaml:"partition,omitempty"`
+	Partition int `yaml:"partition,omitempty" json:"partition,omitempty"`
 	// WebServer is the 1-based web server whose app pool recycles
 	// (recycle only). Default 1.
-	WebServer int `yaml:"web_server,omitempty"`
+	WebServer int `yaml:"web_server,omitempty" json:"web_server,omitempty"`
 }
 
 // FaultKind names a fault.
@@ -354,21 +354,21 @@ func (d Duration) String() string { return time.Duration(d).String() }
 type Dist struct {
 	// Kind is the distribution family. The zero Dist (Kind "") means "use
 	// the field's default".
-	Kind DistKind `yaml:"dist"`
+	Kind DistKind `yaml:"dist" json:"dist"`
 	// Value is the constant's value (constant only).
-	Value float64 `yaml:"value,omitempty"`
+	Value float64 `yaml:"value,omitempty" json:"value,omitempty"`
 	// Min is the lower bound (uniform) or lower clamp (exponential,
 	// lognormal).
-	Min float64 `yaml:"min,omitempty"`
+	Min float64 `yaml:"min,omitempty" json:"min,omitempty"`
 	// Max is the upper bound (uniform) or upper clamp (exponential,
 	// lognormal; 0 = none).
-	Max float64 `yaml:"max,omitempty"`
+	Max float64 `yaml:"max,omitempty" json:"max,omitempty"`
 	// Avg is the mean of the unclamped distribution (exponential,
 	// lognormal; > 0), written "mean" in YAML. (The method Mean reports the
 	// mean after clamping.)
-	Avg float64 `yaml:"mean,omitempty"`
+	Avg float64 `yaml:"mean,omitempty" json:"mean,omitempty"`
 	// StdDev is the standard deviation of the unclamped lognormal (> 0).
-	StdDev float64 `yaml:"stddev,omitempty"`
+	StdDev float64 `yaml:"stddev,omitempty" json:"stddev,omitempty"`
 }
 
 // DistKind names a distribution family.

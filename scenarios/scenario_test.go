@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"math"
@@ -420,6 +421,18 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(back, s) {
 			t.Errorf("%s: round trip differs:\n%+v\n%+v\n%s", s.Name, s, back, data)
+		}
+		// JSON too, for result files written as JSON.
+		js, err := json.Marshal(s)
+		if err != nil {
+			t.Fatalf("%s: json.Marshal: %v", s.Name, err)
+		}
+		var fromJSON Scenario
+		if err := json.Unmarshal(js, &fromJSON); err != nil {
+			t.Fatalf("%s: json.Unmarshal: %v\n%s", s.Name, err, js)
+		}
+		if !reflect.DeepEqual(&fromJSON, s) {
+			t.Errorf("%s: JSON round trip differs:\n%+v\n%+v\n%s", s.Name, s, &fromJSON, js)
 		}
 	}
 }

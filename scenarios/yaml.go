@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -199,5 +200,26 @@ func (d *SessionData) UnmarshalYAML(unmarshal func(any) error) error {
 		return err
 	}
 	*d = SessionData{Size: raw.Size, GrowthPerModify: raw.GrowthPerModify, MaxBytes: int64(raw.MaxBytes)}
+	return nil
+}
+
+// MarshalJSON writes d as a Go duration string, like MarshalYAML.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+// UnmarshalJSON reads a Go duration string or a bare 0.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n json.Number
+		if json.Unmarshal(b, &n) != nil {
+			return fmt.Errorf("expected a duration string such as \"2s\", got %s", b)
+		}
+		s = n.String()
+	}
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
 	return nil
 }
