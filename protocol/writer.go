@@ -5,10 +5,17 @@ import (
 )
 
 // AppendStatusLine appends "CODE Reason\r\n" (no HTTP/1.x prefix, as the
-// service writes it). An empty reason takes StatusText(code).
+// service writes it). The code is always three digits (0 → "000"); codes
+// outside 0..999 are written as they are. An empty reason takes StatusText(code).
 func AppendStatusLine(b []byte, code int, reason string) []byte {
 	if reason == "" {
 		reason = StatusText(code)
+	}
+	if code >= 0 && code < 100 {
+		b = append(b, '0')
+		if code < 10 {
+			b = append(b, '0')
+		}
 	}
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
