@@ -161,7 +161,7 @@ func Read(dir string) (*Run, error) {
 func encodeLog(r *Run, corrected bool) ([]byte, error) {
 	var entries []LogEntry
 	for _, e := range r.Logs {
-		if e.Corrected == corrected && e.Histogram != nil {
+		if e.Corrected == corrected && e.Histogram != "" {
 			entries = append(entries, e)
 		}
 	}
@@ -198,7 +198,10 @@ func encodeLog(r *Run, corrected bool) ([]byte, error) {
 		if strings.ContainsAny(e.Tag, ", \r\n") {
 			return nil, fmt.Errorf("log tag %q has a comma, space or line break", e.Tag)
 		}
-		h := e.Histogram
+		h, err := e.Decode()
+		if err != nil {
+			return nil, err
+		}
 		h.SetTag(e.Tag)
 		h.SetStartTimeMs(e.Start.UnixMilli())
 		h.SetEndTimeMs(e.End.UnixMilli())
@@ -221,12 +224,10 @@ func ReadLog(rd io.Reader, corrected bool) ([]LogEntry, error) {
 		if h == nil {
 			return out, nil
 		}
-		out = append(out, LogEntry{
-			Corrected: corrected,
-			Tag:       h.Tag(),
-			Start:     time.UnixMilli(h.StartTimeMs()).UTC(),
-			End:       time.UnixMilli(h.EndTimeMs()).UTC(),
-			Histogram: h,
-		})
+		e, err := NewLogEntry(corrected, h.Tag(), time.UnixMilli(h.StartTimeMs()).UTC(), time.UnixMilli(h.EndTimeMs()).UTC(), h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
 	}
 }

@@ -262,7 +262,9 @@ type Interval struct {
 	Throughput float64 `json:"throughput_per_s"`
 }
 
-// LogEntry is one interval histogram of an .hlog file.
+// LogEntry is one interval histogram of an .hlog file. The histogram is kept
+// encoded (a few hundred bytes instead of tens of kilobytes) because a run
+// holds one per tag per interval.
 type LogEntry struct {
 	// Corrected selects corrected.hlog (true) or uncorrected.hlog.
 	Corrected bool
@@ -270,8 +272,23 @@ type LogEntry struct {
 	Tag string
 	// Start and End bound the interval.
 	Start, End time.Time
-	// Histogram holds the interval's values (nanoseconds).
-	Histogram *hdrhistogram.Histogram
+	// Histogram is the interval's histogram (nanoseconds), hdrhistogram-go
+	// Encode output.
+	Histogram string
+}
+
+// NewLogEntry encodes h as one interval of the corrected or uncorrected log.
+func NewLogEntry(corrected bool, tag string, start, end time.Time, h *hdrhistogram.Histogram) (LogEntry, error) {
+	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
+	if err != nil {
+		return LogEntry{}, fmt.Errorf("encode interval histogram %s: %w", tag, err)
+	}
+	return LogEntry{Corrected: corrected, Tag: tag, Start: start, End: end, Histogram: string(b)}, nil
+}
+
+// Decode returns the entry's histogram.
+func (e LogEntry) Decode() (*hdrhistogram.Histogram, error) {
+	return Latency{Histogram: e.Histogram}.Decode()
 }
 
 // NewLatency summarises h (nanoseconds) and encodes it.

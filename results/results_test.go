@@ -34,7 +34,7 @@ func sampleRun(t *testing.T) *Run {
 	}
 	h := NewHistogram()
 	_ = h.RecordValue(int64(2 * time.Millisecond))
-	return &Run{
+	r := &Run{
 		Schema:  Schema,
 		Harness: Harness{Version: "dev", Revision: "abc", Go: "go1.26"},
 		Start:   start,
@@ -57,11 +57,15 @@ func sampleRun(t *testing.T) *Run {
 		Correctness: Correctness{Checks: 10, Violations: map[string]int64{}},
 		Rate:        Rate{Intended: 100, Achieved: 99.5, Scheduled: 300, Started: 300, Completed: 299, LateThreshold: Duration(time.Millisecond)},
 		Intervals:   []Interval{{Elapsed: Duration(time.Second), Pages: 100, Ops: 300, Throughput: 100, P99: 3e6}},
-		Logs: []LogEntry{
-			{Corrected: true, Tag: "op.get", Start: start, End: start.Add(time.Second), Histogram: h},
-			{Corrected: false, Tag: "page.cart", Start: start.Add(time.Second), End: start.Add(2 * time.Second), Histogram: h},
-		},
 	}
+	for i, tag := range []string{"op.get", "page.cart"} {
+		e, err := NewLogEntry(i == 0, tag, start.Add(time.Duration(i)*time.Second), start.Add(time.Duration(i+1)*time.Second), h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Logs = append(r.Logs, e)
+	}
+	return r
 }
 
 func TestWriteReadRoundTrip(t *testing.T) {
@@ -87,7 +91,12 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 	for i, e := range got.Logs {
 		w := r.Logs[i]
-		if e.Tag != w.Tag || e.Corrected != w.Corrected || !e.Start.Equal(w.Start) || !e.End.Equal(w.End) || !e.Histogram.Equals(w.Histogram) {
+		gh, err1 := e.Decode()
+		wh, err2 := w.Decode()
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if e.Tag != w.Tag || e.Corrected != w.Corrected || !e.Start.Equal(w.Start) || !e.End.Equal(w.End) || !gh.Equals(wh) {
 			t.Errorf("log entry %d: got %s %v %s-%s, want %s %v %s-%s", i, e.Tag, e.Corrected, e.Start, e.End, w.Tag, w.Corrected, w.Start, w.End)
 		}
 	}

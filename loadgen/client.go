@@ -1,0 +1,129 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+)
+
+// Page-level failures (beside the network error kinds).
+const (
+	// ErrNeedV2 is the client's Need_v2_State_Server exception (e.4).
+	ErrNeedV2 = "need-v2-state-server"
+	// ErrBadRequest is the client's Bad_state_server_request exception: a 400.
+	ErrBadRequest = "bad-request"
+	// ErrLockTimeout is "Request timed out" while polling a locked session.
+	ErrLockTimeout = "lock-timeout"
+	// ErrCreateFailed: the session was still missing right after creating it.
+	ErrCreateFailed = "session-create-failed"
+	// ErrCanceled: the page was cut off by the end of the run.
+	ErrCanceled = "canceled"
+)
+
+// NeedV2Message is the text of the client's exception when the first reply
+// of a partition lacks X-AspNet-Version major >= 2 (System.Web.txt).
+const NeedV2Message = "Unable to use session state server because this version of ASP.NET requires session state server version 2.0 or above."
+
+// pageError is a failure that ends a page, with its kind.
+type pageError struct {
+	kind string
+	err  error
+}
+
+func (e *pageError) Error() string { return e.kind + ": " + e.err.Error() }
+func (e *pageError) Unwrap() error { return e.err }
+
+// partClient is one web server's client for one partition: its pool and
+// its version-check state (REF StateServerVersion, -1 until checked).
+type partClient struct {
+	pool       *pool
+	version    atomic.Int64
+	check      bool
+	netTimeout time.Duration
+}
+
+func newPartClient(p *pool, check bool, netTimeout time.Duration) *partClient {
+	pc := &partClient{pool: p, check: check, netTimeout: netTimeout}
+	pc.version.Store(-1)
+	return pc
+}
+
+// reset forgets the checked version and the pooled connections (app-pool
+// recycle).
+func (pc *partClient) reset() {
+	pc.version.Store(-1)
+	pc.pool.drop()
+}
+
+// call makes one request with the network timeout, records it in rec, and
+// applies the client's version check and 400 rule. A reply with any other
+// status is returned with a nil error.
+func (pc *partClient) call(ctx context.Context, rec *pageRecord, op protocol.Op,
+	fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
+	// While the version is -1 every request checks it; concurrent first
+	// requests all check, as they do in the real client.
+	checking := pc.check && pc.version.Load() == -1
+	start := time.Now()
+	rep, err := pc.exchange(ctx, fn)
+	o := opRecord{op: op, start: start, end: time.Now()}
+	if err != nil {
+		o.errKind = errorKind(err)
+		if ctx.Err() != nil {
+			o.errKind = ErrCanceled
+		}
+		rec.ops = append(rec.ops, o)
+		return nil, &pageError{kind: o.errKind, err: err}
+	}
+	o.status = rep.Status
+	rec.ops = append(rec.ops, o)
+	if rep.Status == protocol.StatusBadRequest {
+		// The 400 throws before the version is stored, so it stays -1.
+		return rep, &pageError{kind: ErrBadRequest, err: errors.New("the state server answered 400 Bad Request")}
+	}
+	if checking {
+		major := rep.VersionMajor() // 0 when the header is missing
+		pc.version.Store(int64(major))
+		if major < 2 {
+			return rep, &pageError{kind: ErrNeedV2, err: errors.New(NeedV2Message)}
+		}
+	}
+	return rep, nil
+}
+
+// exchange gets a connection and runs fn on it under the network timeout.
+// When a reused connection turns out to have been closed by the server, the
+// request is sent once more on a new connection, as the native client does.
+func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, pc.netTimeout)
+		c, reused, err := pc.pool.get(cctx)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		rep, err := fn(cctx, c)
+		cancel()
+		if err == nil {
+			pc.pool.put(c)
+			return rep, nil
+		}
+		if rep != nil && c.Broken() == nil {
+			// A well-framed reply with unusable headers: the connection is fine.
+			pc.pool.put(c)
+			return nil, err
+		}
+		c.Close()
+		if reused && attempt == 0 && retryable(err) && ctx.Err() == nil {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// webServer is one emulated web server: a client per partition.
+type webServer struct {
+	parts []*partClient
+}

@@ -1,0 +1,319 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/scenarios"
+)
+
+// clientTimers are the client's timers after time scaling.
+type clientTimers struct {
+	timeout       int32         // session timeout, minutes (sent in PUTs)
+	execTimeout   time.Duration // real time a request may wait for a lock
+	execTimeoutPS int64         // the same in protocol seconds, compared with LockAge
+	poll          time.Duration // lock poll interval
+	pollDelta     time.Duration // skip a poll this soon after the previous one
+}
+
+// pageRunner runs pages as SessionStateModule does (PROTOCOL.md e.1–e.5).
+type pageRunner struct {
+	st     *state
+	web    []*webServer
+	timers clientTimers
+	maxLen int64
+}
+
+// run executes one page request and fills rec.
+func (r *pageRunner) run(ctx context.Context, s slot, rec *pageRecord) {
+	pc := r.web[s.webServer].parts[s.sess.partition]
+	var err error
+	switch s.kind {
+	case scenarios.PageSessionless:
+		err = r.sessionless(ctx, pc, s, rec)
+	case scenarios.PageReadOnly:
+		err = r.readOnly(ctx, pc, s, rec)
+	default:
+		err = r.writable(ctx, pc, s, rec)
+	}
+	if err != nil {
+		var pe *pageError
+		if errors.As(err, &pe) {
+			rec.errKind = pe.kind
+		} else {
+			rec.errKind = ErrOther
+		}
+		if ctx.Err() != nil {
+			rec.errKind = ErrCanceled
+		}
+	}
+}
+
+// sessionless: a page without session state whose request carries the
+// session cookie sends a HEAD (ResetTimeout). 404 is ignored.
+func (r *pageRunner) sessionless(ctx context.Context, pc *partClient, s slot, rec *pageRecord) error {
+	sent := time.Now()
+	sn := r.st.snapshot(s.sess, sent)
+	rep, err := pc.call(ctx, rec, protocol.OpResetTimeout, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		return c.ResetTimeout(ctx, s.sess.target)
+	})
+	if err != nil {
+		return err
+	}
+	switch rep.Status {
+	case protocol.StatusOK:
+		s.sess.touched(sent, r.st)
+	case protocol.StatusNotFound:
+		r.st.gone(s.sess, sn, time.Now())
+	}
+	return nil
+}
+
+// readOnly: EnableSessionState="ReadOnly" sends a plain GET, polling while
+// the session is locked; nothing is written or released at the end. A
+// missing session becomes a new in-memory session, which a read-only page
+// never writes.
+func (r *pageRunner) readOnly(ctx context.Context, pc *partClient, s slot, rec *pageRecord) error {
+	var w lockWaiter
+	for {
+		sent := time.Now()
+		sn := r.st.snapshot(s.sess, sent)
+		rep, err := pc.call(ctx, rec, protocol.OpGet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Get(ctx, s.sess.target)
+		})
+		if err != nil {
+			return err
+		}
+		switch rep.Status {
+		case protocol.StatusOK:
+			s.sess.touched(sent, r.st)
+			w.done(rec)
+			if len(rep.Body) > 0 { // 200 with an empty body is "no item" (e.5)
+				r.st.readCheck(s.sess, sn, rep.Body)
+			}
+			return nil
+		case protocol.StatusLocked:
+			s.sess.touched(sent, r.st)
+			if err := r.waitLock(ctx, pc, s, rec, &w, rep); err != nil {
+				return err
+			}
+		default:
+			if rep.Status == protocol.StatusNotFound {
+				r.st.gone(s.sess, sn, time.Now())
+			}
+			w.done(rec)
+			return nil
+		}
+	}
+}
+
+// writable: GetExclusive, creating the session when missing, polling while
+// locked; then the page runs for its execution time and ends with a PUT
+// (modified), a release (unmodified) or a DELETE (abandoned).
+func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *pageRecord) error {
+	var w lockWaiter
+	sess := s.sess
+	created := false
+	rec.acquire = true
+	var cookie int32
+	var epoch uint64
+	for {
+		sent := time.Now()
+		sn := r.st.snapshot(sess, sent)
+		rep, err := pc.call(ctx, rec, protocol.OpGetExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.GetExclusive(ctx, sess.target)
+		})
+		if err != nil {
+			return err
+		}
+		if rep.Status == protocol.StatusLocked {
+			sess.touched(sent, r.st)
+			if err := r.waitLock(ctx, pc, s, rec, &w, rep); err != nil {
+				return err
+			}
+			continue
+		}
+		if rep.Status == protocol.StatusOK && len(rep.Body) > 0 {
+			sess.touched(sent, r.st)
+			w.done(rec)
+			epoch = r.st.acquired(sess, sn, rec.id)
+			r.st.readCheck(sess, sn, rep.Body)
+			cookie = rep.LockCookie
+			break
+		}
+		// 404, any other status, or 200 with an empty body (e.5): no item.
+		// The client creates an uninitialized item and acquires again.
+		if rep.Status == protocol.StatusNotFound {
+			r.st.gone(sess, sn, time.Now())
+		}
+		if created {
+			w.done(rec)
+			return &pageError{kind: ErrCreateFailed, err: errors.New("the session was missing right after it was created")}
+		}
+		created = true
+		csent := time.Now()
+		crep, err := pc.call(ctx, rec, protocol.OpSet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Set(ctx, sess.target, emptySessionBody(r.timers.timeout),
+				protocol.SetParams{Timeout: r.timers.timeout, ExtraFlags: protocol.ExtraFlagUninitialized})
+		})
+		if err != nil {
+			return err
+		}
+		if crep.Status == protocol.StatusOK {
+			sess.touched(csent, r.st)
+			sess.created()
+		}
+	}
+
+	if err := sleepCtx(ctx, s.exec); err != nil {
+		return &pageError{kind: ErrCanceled, err: err}
+	}
+
+	switch s.kind {
+	case scenarios.PageModify:
+		size := sess.nextSize(s.size, s.growth, r.maxLen)
+		v, stale := sess.beginWrite(epoch, size)
+		body := encodeBody(sess.id, v, size)
+		sess.releasing(rec.id)
+		sent := time.Now()
+		rep, err := pc.call(ctx, rec, protocol.OpSet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Set(ctx, sess.target, body, protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie})
+		})
+		ok := err == nil && rep.Status == protocol.StatusOK
+		sess.endWrite(v, stale, ok)
+		if err != nil {
+			return err
+		}
+		if ok || rep.Status == protocol.StatusLocked {
+			sess.touched(sent, r.st)
+		}
+		if rep.Status == protocol.StatusLocked {
+			// Our lock was broken and taken: the client ignores the 423 and
+			// the write is lost silently (e.1).
+			rec.lostWrite = true
+		}
+	case scenarios.PageAbandon:
+		sess.releasing(rec.id)
+		sess.beginRemove()
+		rep, err := pc.call(ctx, rec, protocol.OpRemove, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Remove(ctx, sess.target, cookie)
+		})
+		sess.endRemove(err == nil && rep.Status == protocol.StatusOK)
+		if err != nil {
+			return err
+		}
+	default: // read-unchanged
+		sess.releasing(rec.id)
+		sent := time.Now()
+		rep, err := pc.call(ctx, rec, protocol.OpReleaseExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.ReleaseExclusive(ctx, sess.target, cookie)
+		})
+		if err != nil {
+			return err
+		}
+		if rep.Status == protocol.StatusOK || rep.Status == protocol.StatusLocked {
+			sess.touched(sent, r.st)
+		}
+	}
+	return nil
+}
+
+// lockWaiter tracks one page's wait for a lock.
+type lockWaiter struct {
+	start    time.Time // first 423
+	lastDone time.Time // when the last poll completed
+	broken   map[int32]bool
+}
+
+// done closes the wait when the page got past the lock.
+func (w *lockWaiter) done(rec *pageRecord) {
+	if !w.start.IsZero() {
+		rec.lockWait = time.Since(w.start)
+		w.start = time.Time{}
+	}
+}
+
+// waitLock handles a 423: force-release when the lock is older than the
+// execution timeout (e.3), give up when this request has waited longer than
+// the execution timeout (e.2), else wait for the next poll tick.
+func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *pageRecord, w *lockWaiter, rep *protocol.Reply) error {
+	now := time.Now()
+	rec.locked++
+	if w.start.IsZero() {
+		w.start = now
+		rec.waited = true
+	}
+	w.lastDone = now
+	if lockAge(rep, now) >= r.timers.execTimeoutPS && !w.broken[rep.LockCookie] {
+		if w.broken == nil {
+			w.broken = map[int32]bool{}
+		}
+		w.broken[rep.LockCookie] = true
+		s.sess.breaking()
+		rec.forced++
+		_, err := pc.call(ctx, rec, protocol.OpReleaseExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.ReleaseExclusive(ctx, s.sess.target, rep.LockCookie)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if time.Since(w.start) >= r.timers.execTimeout {
+		rec.gaveUp = true
+		w.done(rec)
+		return &pageError{kind: ErrLockTimeout, err: errors.New("request timed out waiting for the session lock")}
+	}
+	// Poll on a fixed tick from the first 423; skip a tick that comes less
+	// than pollDelta after the previous poll completed.
+	for {
+		k := time.Since(w.start)/r.timers.poll + 1
+		next := w.start.Add(k * r.timers.poll)
+		if err := sleepCtx(ctx, time.Until(next)); err != nil {
+			return &pageError{kind: ErrCanceled, err: err}
+		}
+		if time.Since(w.lastDone) >= r.timers.pollDelta {
+			break
+		}
+	}
+	rec.polls++
+	return nil
+}
+
+// dotnetEpochTicks is 1970-01-01 in .NET ticks (100 ns since 0001-01-01).
+const dotnetEpochTicks = 621355968000000000
+
+// lockAge is the client's lock age in seconds (e.3): LockAge when it is in
+// [0, one year); 0 when it is out of range; when absent, now − LockDate
+// (local-time ticks) if that date is in (0, now), else 0.
+func lockAge(rep *protocol.Reply, now time.Time) int64 {
+	if rep.HasLockAge && rep.LockAge >= 0 {
+		if rep.LockAge < 31536000 {
+			return rep.LockAge
+		}
+		return 0
+	}
+	if rep.HasLockDate {
+		_, off := now.Zone()
+		nowTicks := (now.UnixNano()+int64(off)*int64(time.Second))/100 + dotnetEpochTicks
+		if rep.LockDate > 0 && rep.LockDate < nowTicks {
+			return (nowTicks - rep.LockDate) / int64(time.Second/100)
+		}
+	}
+	return 0
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

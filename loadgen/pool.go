@@ -1,0 +1,214 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+)
+
+// pool is the connection pool of one web server for one partition, as the
+// ASP.NET client keeps it (REF ResourcePool, PROTOCOL.md e.6): last in,
+// first out; a timer runs every period and closes the connections that were
+// idle for the whole previous period, so idle connections live one to two
+// periods; a pooled connection found dead is replaced by a new one.
+type pool struct {
+	addr   func() string // the partition's current address (may change on restart)
+	period time.Duration
+	dial   func(ctx context.Context, addr string) (*protocol.Conn, error)
+
+	mu     sync.Mutex
+	idle   []*pooled // stack: the top is the most recently returned
+	closed bool
+	timer  *time.Timer
+
+	dials, reuses, expired, dead atomic.Int64
+}
+
+type pooled struct {
+	c        *protocol.Conn
+	returned time.Time
+}
+
+func newPool(addr func() string, period time.Duration, dial func(context.Context, string) (*protocol.Conn, error)) *pool {
+	if dial == nil {
+		dial = func(ctx context.Context, a string) (*protocol.Conn, error) {
+			return protocol.Dial(ctx, a, protocol.ConnOptions{})
+		}
+	}
+	p := &pool{addr: addr, period: period, dial: dial}
+	p.timer = time.AfterFunc(period, p.sweep)
+	return p
+}
+
+// sweep closes connections idle since before the previous tick.
+func (p *pool) sweep() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	cutoff := time.Now().Add(-p.period)
+	var drop []*pooled
+	keep := p.idle[:0]
+	for _, pc := range p.idle {
+		if pc.returned.Before(cutoff) || pc.returned.Equal(cutoff) {
+			drop = append(drop, pc)
+		} else {
+			keep = append(keep, pc)
+		}
+	}
+	for i := len(keep); i < len(p.idle); i++ {
+		p.idle[i] = nil
+	}
+	p.idle = keep
+	p.timer.Reset(p.period)
+	p.mu.Unlock()
+	for _, pc := range drop {
+		p.expired.Add(1)
+		pc.c.Close()
+	}
+}
+
+// get returns a connection: the most recently returned live one, or a new
+// one. reused tells which.
+func (p *pool) get(ctx context.Context) (c *protocol.Conn, reused bool, err error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, false, errPoolClosed
+		}
+		n := len(p.idle)
+		if n == 0 {
+			p.mu.Unlock()
+			break
+		}
+		pc := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		if alive(pc.c) {
+			p.reuses.Add(1)
+			return pc.c, true, nil
+		}
+		p.dead.Add(1)
+		pc.c.Close()
+	}
+	c, err = p.dial(ctx, p.addr())
+	if err != nil {
+		return nil, false, err
+	}
+	p.dials.Add(1)
+	return c, false, nil
+}
+
+// put returns c to the pool, or closes it when it is broken or the pool is
+// closed.
+func (p *pool) put(c *protocol.Conn) {
+	if c.Broken() != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.idle = append(p.idle, &pooled{c: c, returned: time.Now()})
+	p.mu.Unlock()
+}
+
+// drop closes every idle connection (an app-pool recycle, a restart).
+func (p *pool) drop() {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+	}
+}
+
+// close closes the pool and its idle connections.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.timer.Stop()
+	p.mu.Unlock()
+	p.drop()
+}
+
+// size returns how many connections are idle in the pool.
+func (p *pool) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+var errPoolClosed = errors.New("loadgen: connection pool closed")
+
+// alive checks a pooled connection without blocking: a peer that closed or
+// reset it, or sent bytes nobody asked for, makes it dead. Between exchanges
+// the codec's read buffer is empty (the client never pipelines), so reading
+// the socket directly loses nothing.
+func alive(c *protocol.Conn) bool {
+	if c.Broken() != nil {
+		return false
+	}
+	nc := c.NetConn()
+	if err := nc.SetReadDeadline(time.Now()); err != nil {
+		return false
+	}
+	var b [1]byte
+	n, err := nc.Read(b[:])
+	_ = nc.SetReadDeadline(time.Time{})
+	if n > 0 {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retryable reports whether a failed exchange on a reused connection means
+// the server had already closed it, so the request may be sent again on a
+// new connection (the native client reconnects in that case).
+func retryable(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, protocol.ErrBroken)
+}
+
+// Error kinds of failed protocol calls.
+const (
+	ErrTimeout  = "timeout"
+	ErrRefused  = "refused"
+	ErrReset    = "reset"
+	ErrProtocol = "protocol"
+	ErrOther    = "other"
+)
+
+// errorKind classifies a failed call.
+func errorKind(err error) string {
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return ErrTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrRefused
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrReset
+	case protocol.IsProtocolError(err):
+		return ErrProtocol
+	}
+	return ErrOther
+}

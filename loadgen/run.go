@@ -1,0 +1,640 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is one load run. The CLI fills it; Run writes it into the result.
+type Config struct {
+	// Scenario is the web-farm pattern (defaults applied, validated).
+	Scenario *scenarios.Scenario
+	// Targets are the state servers' addresses; partition p of the scenario
+	// goes to Targets[p % len(Targets)]. Addresses are read through Addr
+	// when set (a restarted target may move).
+	Targets []string
+	// Addr, when set, returns the current address of target i.
+	Addr func(i int) string
+	// TargetInfo describes the targets for the result.
+	TargetInfo []results.Target
+	// Rate, when > 0, replaces the scenario's mean page rate: the rate shape
+	// is scaled so its mean is Rate (not allowed with a population model).
+	Rate float64
+	// Duration, when > 0, replaces the scenario's duration.
+	Duration time.Duration
+	// Minute is the protocol minute of the target (time scale); 0 = 1m.
+	// Client timers in protocol units follow it (see the package doc).
+	Minute time.Duration
+	// ClosedLoop selects closed-loop saturation: Connections users send
+	// pages back to back. Its throughput is not an offered rate.
+	ClosedLoop bool
+	// Connections is the number of closed-loop users (default 16).
+	Connections int
+	// Workers bounds the pages in progress at once in open mode (default
+	// 1024); a slot that finds none free waits in a queue and is counted.
+	Workers int
+	// QueueLimit bounds the slots waiting for a worker (default 100000);
+	// past it slots are dropped and counted.
+	QueueLimit int
+	// LateThreshold is the start delay above which a slot counts as late
+	// (default 1ms).
+	LateThreshold time.Duration
+	// Interval is the length of one time-series point and .hlog interval
+	// (default 1s).
+	Interval time.Duration
+	// Drain is how long pages in progress may finish after the schedule
+	// ends (default the network timeout); after it they are cut off.
+	Drain time.Duration
+	// Seed makes the plan reproducible (default 1).
+	Seed uint64
+	// Harness names the build, for the result.
+	Harness results.Harness
+	// Progress, when set, is called once per interval from one goroutine.
+	Progress func(Progress)
+	// Faults carries out the scenario's fault timeline on the targets; nil
+	// skips the faults that need the target (recycle is always applied).
+	Faults FaultHooks
+	// Dial overrides how connections are made (tests).
+	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
+}
+
+// FaultHooks act on target i (a partition's target).
+type FaultHooks interface {
+	Pause(ctx context.Context, i int) error
+	Resume(ctx context.Context, i int) error
+	Restart(ctx context.Context, i int) error
+}
+
+// Progress is a snapshot for live display.
+type Progress struct {
+	Elapsed, Total time.Duration
+	ClosedLoop     bool
+	Rate           float64 // pages per second over the last interval
+	P99            time.Duration
+	Pages, Errors  int64
+	LockWaits      int64 // 423 replies so far
+	Violations     int64
+}
+
+// DefaultConfig returns the defaults for the optional fields.
+func DefaultConfig() Config {
+	return Config{Connections: 16, Workers: 1024, QueueLimit: 100000, LateThreshold: time.Millisecond,
+		Interval: time.Second, Seed: 1, Minute: time.Minute}
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Scenario == nil {
+		errs = append(errs, errors.New("no scenario"))
+	} else if err := c.Scenario.Validate(); err != nil {
+		errs = append(errs, err)
+	} else if c.Rate > 0 && c.Scenario.Users.Population > 0 && !c.ClosedLoop {
+		errs = append(errs, fmt.Errorf("scenario %s uses a population of %d users, whose rate follows from think time; drop --rate", c.Scenario.Name, c.Scenario.Users.Population))
+	}
+	if len(c.Targets) == 0 {
+		errs = append(errs, errors.New("no target address"))
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || c.Rate > scenarios.MaxPagesPerSecond {
+		errs = append(errs, fmt.Errorf("rate %v: want 0 (the scenario's) or a positive number of pages per second up to %d", c.Rate, scenarios.MaxPagesPerSecond))
+	}
+	if c.Duration < 0 {
+		errs = append(errs, fmt.Errorf("duration %s: must not be negative", c.Duration))
+	}
+	if c.Minute < 0 || (c.Minute > 0 && c.Minute < 60*time.Millisecond) {
+		errs = append(errs, fmt.Errorf("minute %s: want at least 60ms (one protocol second = 1ms)", c.Minute))
+	}
+	for name, v := range map[string]int{"connections": c.Connections, "workers": c.Workers, "queue limit": c.QueueLimit} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: must not be negative", name, v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.Connections == 0 {
+		c.Connections = d.Connections
+	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
+	}
+	if c.QueueLimit == 0 {
+		c.QueueLimit = d.QueueLimit
+	}
+	if c.LateThreshold == 0 {
+		c.LateThreshold = d.LateThreshold
+	}
+	if c.Interval == 0 {
+		c.Interval = d.Interval
+	}
+	if c.Seed == 0 {
+		c.Seed = d.Seed
+	}
+	if c.Minute == 0 {
+		c.Minute = d.Minute
+	}
+	if c.Duration == 0 {
+		c.Duration = c.Scenario.Duration.D()
+	}
+	if c.Drain == 0 {
+		c.Drain = c.Scenario.Client.NetworkTimeout.D()
+	}
+}
+
+// scaledRate returns the scenario's rate with its mean set to want.
+func scaledRate(r scenarios.Rate, d time.Duration, want float64) (scenarios.Rate, error) {
+	s, err := NewSchedule(r, d, 1)
+	if err != nil {
+		return r, err
+	}
+	f := want / s.MeanRate()
+	r.PagesPerSecond *= f
+	r.From *= f
+	r.To *= f
+	r.Steps = append([]scenarios.Step(nil), r.Steps...)
+	for i := range r.Steps {
+		r.Steps[i].PagesPerSecond *= f
+	}
+	return r, nil
+}
+
+// scale converts a client timer in real ASP.NET time to the run's time scale.
+func scale(d, minute time.Duration) time.Duration {
+	return time.Duration(float64(d) * float64(minute) / float64(time.Minute))
+}
+
+// Run runs the load described by cfg until its schedule ends or ctx is
+// done, and returns the result. An ended ctx is not an error: the result is
+// marked interrupted. The error is for a configuration that cannot run.
+func Run(ctx context.Context, cfg Config) (*results.Run, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fill()
+	sc := cfg.Scenario
+	rate := sc.Rate
+	if cfg.Rate > 0 && !cfg.ClosedLoop {
+		var err error
+		if rate, err = scaledRate(rate, cfg.Duration, cfg.Rate); err != nil {
+			return nil, err
+		}
+	}
+	var sched *Schedule
+	if sc.Users.Population == 0 && !cfg.ClosedLoop {
+		var err error
+		if sched, err = NewSchedule(rate, cfg.Duration, cfg.Seed); err != nil {
+			return nil, err
+		}
+	}
+	cl := sc.Client
+	poll := max(scale(cl.LockPollInterval.D(), cfg.Minute), 2*time.Millisecond)
+	timers := clientTimers{
+		timeout:       int32(cl.SessionTimeout),
+		execTimeout:   scale(cl.ExecutionTimeout.D(), cfg.Minute),
+		execTimeoutPS: int64(cl.ExecutionTimeout.D() / time.Second),
+		poll:          poll,
+		pollDelta:     poll / 2,
+	}
+	st := newState(timers.timeout, cfg.Minute)
+	addr := func(i int) func() string {
+		return func() string {
+			if cfg.Addr != nil {
+				return cfg.Addr(i)
+			}
+			return cfg.Targets[i]
+		}
+	}
+	web := make([]*webServer, sc.Farm.WebServers)
+	var pools []*pool
+	for w := range web {
+		web[w] = &webServer{}
+		for p := 0; p < sc.Farm.Partitions; p++ {
+			pl := newPool(addr(p%len(cfg.Targets)), cl.IdleTimeout.D(), cfg.Dial)
+			pools = append(pools, pl)
+			web[w].parts = append(web[w].parts, newPartClient(pl, !cl.DisableVersionCheck, cl.NetworkTimeout.D()))
+		}
+	}
+	defer func() {
+		for _, p := range pools {
+			p.close()
+		}
+	}()
+	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
+	// Start a little ahead so the first slots are not late because of setup.
+	start := time.Now().Add(20 * time.Millisecond)
+	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st)
+
+	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
+		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold)}
+	// Pages get their own context: the run's end (or ctx) stops new pages at
+	// once, and cuts in-progress pages off only after the drain time.
+	pageCtx, cutOff := context.WithCancel(context.WithoutCancel(ctx))
+	defer cutOff()
+	colDone := make(chan struct{})
+	go func() { r.collect(ctx); close(colDone) }()
+	faultsDone := r.startFaults(ctx)
+
+	var interrupted bool
+	if cfg.ClosedLoop {
+		interrupted = r.closedLoop(ctx, pageCtx, cutOff)
+	} else {
+		interrupted = r.open(ctx, pageCtx, cutOff)
+	}
+	end := time.Now()
+	close(r.recs)
+	<-colDone
+	<-faultsDone
+	return r.result(interrupted, end, rate, sched)
+}
+
+// runner is the state of one run.
+type runner struct {
+	cfg   Config
+	pr    *pageRunner
+	st    *state
+	pl    *planner
+	start time.Time
+	web   []*webServer
+	recs  chan *pageRecord
+	col   *collector
+
+	pageID                            atomic.Int64
+	scheduled, dropped, noWorker      atomic.Int64
+	faultNotes                        []string
+	pagesDone, errorsDone, locksSoFar atomic.Int64
+}
+
+func (r *runner) exec(ctx context.Context, s slot, intended time.Time) {
+	rec := &pageRecord{id: r.pageID.Add(1), kind: string(s.kind), intended: intended, start: time.Now()}
+	r.pr.run(ctx, s, rec)
+	rec.end = time.Now()
+	r.recs <- rec
+}
+
+// job is a slot handed to a worker.
+type job struct {
+	s        slot
+	intended time.Time
+}
+
+// open runs the open model: one dispatcher follows the plan in real time
+// and hands slots to workers; it never waits for a reply.
+func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
+	jobs := make(chan job, r.cfg.QueueLimit)
+	var idle, spawned atomic.Int64
+	var stopping atomic.Bool
+	var wg sync.WaitGroup
+	worker := func() {
+		defer wg.Done()
+		for j := range jobs {
+			idle.Add(-1)
+			if stopping.Load() {
+				r.dropped.Add(1)
+			} else {
+				r.exec(pageCtx, j.s, j.intended)
+			}
+			idle.Add(1)
+		}
+	}
+	interrupted := false
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+dispatch:
+	for {
+		s, ok := r.pl.next()
+		if !ok || s.at >= r.cfg.Duration {
+			break
+		}
+		at := r.start.Add(s.at)
+		if d := time.Until(at); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				interrupted = true
+				break dispatch
+			}
+		} else if ctx.Err() != nil {
+			interrupted = true
+			break
+		}
+		r.scheduled.Add(1)
+		if idle.Load() <= 0 {
+			if spawned.Load() < int64(r.cfg.Workers) {
+				spawned.Add(1)
+				idle.Add(1)
+				wg.Add(1)
+				go worker()
+			} else {
+				r.noWorker.Add(1)
+			}
+		}
+		select {
+		case jobs <- job{s: s, intended: at}:
+		default:
+			r.dropped.Add(1)
+		}
+	}
+	if interrupted {
+		stopping.Store(true) // queued slots are dropped, not started
+	}
+	close(jobs)
+	r.drain(ctx, &wg, interrupted, cutOff)
+	return interrupted
+}
+
+// drain waits for the pages in progress, cutting them off after the drain
+// time (or at once after a second when interrupted).
+func (r *runner) drain(ctx context.Context, wg *sync.WaitGroup, interrupted bool, cutOff context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	grace := r.cfg.Drain
+	if interrupted {
+		grace = min(grace, time.Second)
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	case <-ctx.Done():
+		if !interrupted {
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	cutOff()
+	<-done
+}
+
+// closedLoop runs Connections users back to back for the duration. This is
+// closed-loop saturation: every page waits for the previous one, so the
+// throughput measures the system's capacity, not an offered rate.
+func (r *runner) closedLoop(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	if d := time.Until(r.start); d > 0 {
+		time.Sleep(d) // the start is 20ms ahead of setup, for both modes
+	}
+	end := r.start.Add(r.cfg.Duration)
+	for i := 0; i < r.cfg.Connections; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u := &plannedSession{}
+			for ctx.Err() == nil && time.Now().Before(end) {
+				mu.Lock()
+				s := r.pl.nextClosed(u)
+				mu.Unlock()
+				r.scheduled.Add(1)
+				now := time.Now()
+				r.exec(pageCtx, s, now)
+			}
+		}()
+	}
+	r.drain(ctx, &wg, false, cutOff)
+	return ctx.Err() != nil
+}
+
+// collect feeds records to the collector and closes intervals on time.
+func (r *runner) collect(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.Interval)
+	defer tick.Stop()
+	total := r.cfg.Duration
+	for {
+		select {
+		case rec, ok := <-r.recs:
+			if !ok {
+				r.col.flush(time.Now())
+				return
+			}
+			r.col.add(rec)
+		case now := <-tick.C:
+			r.col.flush(now)
+			if r.cfg.Progress != nil {
+				iv := r.col.intervals[len(r.col.intervals)-1]
+				_, _, nv := r.st.snapshotViolations()
+				var errs int64
+				for _, n := range r.col.errors {
+					errs += n
+				}
+				r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Total: total, ClosedLoop: r.cfg.ClosedLoop,
+					Rate: iv.Throughput, P99: time.Duration(iv.P99), Pages: r.col.completed, Errors: errs,
+					LockWaits: r.col.locked, Violations: nv})
+			}
+		}
+	}
+}
+
+// startFaults runs the scenario's fault timeline.
+func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	faults := r.cfg.Scenario.Faults
+	if len(faults) == 0 || r.cfg.ClosedLoop {
+		close(done)
+		return done
+	}
+	go func() {
+		defer close(done)
+		end := r.start.Add(r.cfg.Duration)
+		var wg sync.WaitGroup
+		for _, f := range faults {
+			if err := sleepCtx(ctx, time.Until(r.start.Add(f.At.D()))); err != nil || time.Now().After(end) {
+				break
+			}
+			targets := r.faultTargets(f)
+			switch {
+			case f.Kind == scenarios.FaultRecycle:
+				if w := f.Params.WebServer - 1; w >= 0 && w < len(r.web) {
+					for _, pc := range r.web[w].parts {
+						pc.reset()
+					}
+				}
+				r.note(f, "applied")
+			case r.cfg.Faults == nil:
+				r.note(f, "skipped: the target has no fault control")
+			case f.Kind == scenarios.FaultPause:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for _, t := range targets {
+						if err := r.cfg.Faults.Pause(ctx, t); err != nil {
+							r.note(f, "failed: "+err.Error())
+							return
+						}
+					}
+					_ = sleepCtx(ctx, f.Duration.D())
+					for _, t := range targets {
+						_ = r.cfg.Faults.Resume(context.WithoutCancel(ctx), t)
+					}
+					r.note(f, "applied")
+				}()
+			case f.Kind == scenarios.FaultRestart || f.Kind == scenarios.FaultKill:
+				r.st.faultEpoch.Add(1)
+				for _, t := range targets {
+					if err := r.cfg.Faults.Restart(ctx, t); err != nil {
+						r.note(f, "failed: "+err.Error())
+					}
+				}
+				r.st.faultEpoch.Add(1)
+				for _, w := range r.web {
+					for _, pc := range w.parts {
+						pc.pool.drop()
+					}
+				}
+				r.note(f, "applied as a restart")
+			default:
+				r.note(f, "skipped: needs a network fault proxy")
+			}
+		}
+		wg.Wait()
+	}()
+	return done
+}
+
+var faultMu sync.Mutex
+
+func (r *runner) note(f scenarios.Fault, what string) {
+	faultMu.Lock()
+	r.faultNotes = append(r.faultNotes, fmt.Sprintf("%s@%s %s", f.Kind, f.At, what))
+	faultMu.Unlock()
+}
+
+// faultTargets maps a fault's partition (1-based, 0 = all) onto targets.
+func (r *runner) faultTargets(f scenarios.Fault) []int {
+	n := len(r.cfg.Targets)
+	if p := f.Params.Partition; p > 0 {
+		return []int{(p - 1) % n}
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// result assembles the results.Run.
+func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sched *Schedule) (*results.Run, error) {
+	c := r.col
+	if c.err != nil {
+		return nil, c.err
+	}
+	cfg := r.cfg
+	sc := *cfg.Scenario
+	sc.Rate = rate
+	y, err := sc.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("encode scenario: %w", err)
+	}
+	var scen map[string]any
+	if err := yaml.Unmarshal(y, &scen); err != nil {
+		return nil, fmt.Errorf("encode scenario: %w", err)
+	}
+	if scen, err = results.ScenarioObject(scen); err != nil {
+		return nil, err
+	}
+	mode, shape, intendedRate := results.ModeOpen, ShapeName(rate), 0.0
+	switch {
+	case cfg.ClosedLoop:
+		mode, shape = results.ModeClosedLoop, "closed-loop"
+	case sched != nil:
+		intendedRate = sched.MeanRate()
+	default:
+		shape = "population"
+	}
+	opts := map[string]string{
+		"seed": strconv.FormatUint(cfg.Seed, 10), "workers": strconv.Itoa(cfg.Workers),
+		"queue_limit": strconv.Itoa(cfg.QueueLimit), "interval": cfg.Interval.String(), "drain": cfg.Drain.String(),
+		"poll_interval": r.pr.timers.poll.String(), "exec_timeout_real": r.pr.timers.execTimeout.String(),
+		"go_maxprocs": strconv.Itoa(runtime.GOMAXPROCS(0)),
+	}
+	if cfg.ClosedLoop {
+		opts["connections"] = strconv.Itoa(cfg.Connections)
+	}
+	faultMu.Lock()
+	notes := append([]string(nil), r.faultNotes...)
+	faultMu.Unlock()
+	sort.Strings(notes)
+	for i, n := range notes {
+		opts["fault_"+strconv.Itoa(i+1)] = n
+	}
+	run := &results.Run{
+		Schema:  results.Schema,
+		Harness: cfg.Harness,
+		Start:   r.start.UTC(),
+		End:     end.UTC(),
+		Config: results.Config{
+			Mode: mode, Shape: shape, Rate: intendedRate, Duration: results.Duration(cfg.Duration),
+			Minute: results.Duration(cfg.Minute), ScenarioName: sc.Name, Scenario: scen,
+			Options: opts, Targets: cfg.TargetInfo,
+		},
+		Interrupted: interrupted,
+		Errors:      c.errors,
+		Intervals:   c.intervals,
+		Logs:        c.logs,
+	}
+	if run.Harness.Go == "" {
+		run.Harness.Go = runtime.Version()
+	}
+	if run.Ops, err = c.stats("op."); err != nil {
+		return nil, err
+	}
+	if run.Pages, err = c.stats("page."); err != nil {
+		return nil, err
+	}
+	wait, err := results.NewLatency(c.lockWait)
+	if err != nil {
+		return nil, err
+	}
+	run.Locks = results.Locks{Acquires: c.acquires, Waited: c.waited, Locked: c.locked, Polls: c.polls,
+		MaxPollsPerAcquire: c.maxPolls, ForcedBreaks: c.forced, WaitTimeouts: c.gaveUp, Wait: wait}
+	if c.acquires > 0 {
+		run.Locks.PollsPerAcquire = float64(c.polls) / float64(c.acquires)
+	}
+	viol, examples, total := r.st.snapshotViolations()
+	run.Correctness = results.Correctness{Checks: r.st.checks.Load(), Violations: viol, Examples: examples, Total: total}
+	window := end.Sub(r.start)
+	if planned := cfg.Duration; !interrupted && window < planned {
+		window = planned
+	}
+	if !c.lastEnd.IsZero() && c.lastEnd.Sub(r.start) < window && !interrupted {
+		window = max(c.lastEnd.Sub(r.start), cfg.Duration)
+	}
+	run.Rate = results.Rate{
+		Intended: intendedRate, Scheduled: r.scheduled.Load(), Started: c.started, Completed: c.completed,
+		Dropped: r.dropped.Load(), NoWorker: r.noWorker.Load(), Late: c.late,
+		LateThreshold: results.Duration(cfg.LateThreshold), MaxLateness: results.Duration(c.maxLateness),
+		Window: results.Duration(window),
+	}
+	if window > 0 {
+		run.Rate.Achieved = float64(c.completed) / window.Seconds()
+	}
+	if intendedRate > 0 {
+		run.Rate.Intended = float64(r.scheduled.Load()) / cfg.Duration.Seconds()
+		if interrupted {
+			run.Rate.Intended = float64(r.scheduled.Load()) / window.Seconds()
+		}
+	}
+	run.Config.Options["lost_writes_after_lock_break"] = strconv.FormatInt(c.lostWrites, 10)
+	run.Config.Options["skipped_checks"] = strconv.FormatInt(r.st.skipped.Load(), 10)
+	return run, nil
+}

@@ -1,0 +1,376 @@
+package loadgen
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kinds of correctness violation.
+const (
+	// ViolationLostUpdate: a read returned a version older than a write that
+	// was acknowledged (200 to the lock holder's PUT) before the read was sent.
+	ViolationLostUpdate = "lost-update"
+	// ViolationTornBody: a body that is not one this run wrote (bad magic,
+	// length or checksum).
+	ViolationTornBody = "torn-body"
+	// ViolationForeignBody: a well-formed body of another session, or a
+	// version of this session that was never written.
+	ViolationForeignBody = "foreign-body"
+	// ViolationSessionGone: 404 for a session while its timeout since the
+	// last request the server answered had not yet run out.
+	ViolationSessionGone = "session-gone-early"
+	// ViolationDoubleLock: an acquire got 200 while another page held the
+	// session's lock and had neither released it nor had it broken.
+	ViolationDoubleLock = "double-lock"
+)
+
+// ViolationKinds lists every violation kind.
+var ViolationKinds = []string{ViolationDoubleLock, ViolationForeignBody, ViolationLostUpdate, ViolationSessionGone, ViolationTornBody}
+
+// Session body layout, little endian:
+//
+//	"ASPL" | format 1 | len(id) | id | version uint64 | payload length uint32 | payload | CRC-32C of all before
+//
+// The empty session the client writes with ExtraFlags:1 is the real
+// serialization (PROTOCOL.md b.7): Int32 timeout, two false flags, 0xFF.
+var bodyMagic = [4]byte{'A', 'S', 'P', 'L'}
+
+const bodyFormat = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// bodyOverhead is the size of a body with an empty payload for id.
+func bodyOverhead(id string) int { return 4 + 1 + 1 + len(id) + 8 + 4 + 4 }
+
+// encodeBody returns a body of total size (at least the overhead) for
+// session id at version.
+func encodeBody(id string, version uint64, size int) []byte {
+	over := bodyOverhead(id)
+	if size < over {
+		size = over
+	}
+	b := make([]byte, 0, size)
+	b = append(b, bodyMagic[:]...)
+	b = append(b, bodyFormat, byte(len(id)))
+	b = append(b, id...)
+	b = binary.LittleEndian.AppendUint64(b, version)
+	n := size - over
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	x := byte(version*131 + 7)
+	for i := 0; i < n; i++ {
+		b = append(b, x)
+		x = x*29 + 11
+	}
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// emptySessionBody is what CreateUninitializedItem sends: an empty
+// serialized session with the timeout in minutes.
+func emptySessionBody(timeout int32) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, uint32(timeout))
+	return append(b, 0, 0, 0xFF)
+}
+
+var errTorn = errors.New("torn")
+
+// decodeBody parses a body. empty reports the uninitialized-session body.
+func decodeBody(b []byte, timeout int32) (id string, version uint64, empty bool, err error) {
+	if len(b) == 7 && string(b) == string(emptySessionBody(timeout)) {
+		return "", 0, true, nil
+	}
+	if len(b) < 4+1+1+8+4+4 || [4]byte(b[:4]) != bodyMagic || b[4] != bodyFormat {
+		return "", 0, false, fmt.Errorf("%w: %d bytes without the loadgen header", errTorn, len(b))
+	}
+	idLen := int(b[5])
+	if len(b) < bodyOverhead("")+idLen {
+		return "", 0, false, fmt.Errorf("%w: %d bytes, too short for its header", errTorn, len(b))
+	}
+	id = string(b[6 : 6+idLen])
+	p := 6 + idLen
+	version = binary.LittleEndian.Uint64(b[p:])
+	n := int(binary.LittleEndian.Uint32(b[p+8:]))
+	if len(b) != bodyOverhead(id)+n {
+		return id, version, false, fmt.Errorf("%w: %d bytes, header says %d", errTorn, len(b), bodyOverhead(id)+n)
+	}
+	sum := binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(b[:len(b)-4], castagnoli) != sum {
+		return id, version, false, fmt.Errorf("%w: checksum mismatch", errTorn)
+	}
+	return id, version, false, nil
+}
+
+// state is what the run knows about all sessions, and the violation counts.
+type state struct {
+	seq        atomic.Int64
+	timeout    int32         // session timeout, minutes
+	minute     time.Duration // protocol minute
+	faultEpoch atomic.Uint64 // bumped by faults that may lose sessions
+
+	checks     atomic.Int64
+	skipped    atomic.Int64
+	mu         sync.Mutex
+	violations map[string]int64
+	examples   []string
+}
+
+const maxExamples = 10
+
+func newState(timeout int32, minute time.Duration) *state {
+	return &state{timeout: timeout, minute: minute, violations: map[string]int64{}}
+}
+
+func (st *state) newSession(id, target string, partition int) *session {
+	return &session{seq: st.seq.Add(1), id: id, target: target, partition: partition}
+}
+
+func (st *state) violate(kind string, s *session, format string, args ...any) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.violations[kind]++
+	if len(st.examples) < maxExamples {
+		st.examples = append(st.examples, fmt.Sprintf("%s: session %s: %s", kind, s.id, fmt.Sprintf(format, args...)))
+	}
+}
+
+// snapshotViolations returns the counts and examples so far.
+func (st *state) snapshotViolations() (map[string]int64, []string, int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m := make(map[string]int64, len(st.violations))
+	var total int64
+	for k, v := range st.violations {
+		m[k] = v
+		total += v
+	}
+	ex := append([]string(nil), st.examples...)
+	sort.Strings(ex)
+	return m, ex, total
+}
+
+// session is the client side's record of one session id. Its mutex guards
+// the fields below; it is held only for bookkeeping, never across a request.
+type session struct {
+	seq       int64
+	id        string
+	target    string // request target (app prefix + encoded id)
+	partition int
+	app       int
+
+	mu          sync.Mutex
+	nextVersion uint64 // versions allocated to writes so far
+	floor       uint64 // no read may return less (see readCheck)
+	exists      bool   // created by us and not seen gone since
+	lastTouch   time.Time
+	touchFault  uint64 // fault epoch when lastTouch was sent
+	disrupt     uint64 // bumped by events after which old floors do not hold
+	inflight    int    // removes and stale writes in flight
+	holder      bool   // some page holds the lock, as far as we know
+	holderPage  int64
+	breakEpoch  uint64 // bumped by each forced break
+	size        int    // body size of the next write (0 = not sampled yet)
+}
+
+// snap is what a request remembers from when it was sent.
+type snap struct {
+	floor   uint64
+	disrupt uint64
+	fault   uint64
+	quiet   bool // nothing that may reorder content was in flight
+	sent    time.Time
+}
+
+func (st *state) snapshot(s *session, sent time.Time) snap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return snap{floor: s.floor, disrupt: s.disrupt, fault: st.faultEpoch.Load(), quiet: s.inflight == 0, sent: sent}
+}
+
+// stable reports whether nothing happened to s during the request.
+func (st *state) stable(s *session, sn snap) bool {
+	return sn.quiet && s.inflight == 0 && s.disrupt == sn.disrupt && st.faultEpoch.Load() == sn.fault
+}
+
+// touched records that the server answered a request sent at sent (200 or
+// 423), which slides the session's expiry.
+func (s *session) touched(sent time.Time, st *state) {
+	s.mu.Lock()
+	if sent.After(s.lastTouch) {
+		s.lastTouch = sent
+		s.touchFault = st.faultEpoch.Load()
+	}
+	s.mu.Unlock()
+}
+
+// readCheck checks a 200 body read by a request snapshotted as sn.
+func (st *state) readCheck(s *session, sn snap, body []byte) {
+	st.checks.Add(1)
+	id, v, empty, err := decodeBody(body, st.timeout)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.exists = true
+	switch {
+	case err != nil:
+		st.violate(ViolationTornBody, s, "%v", err)
+		return
+	case empty:
+		v = 0
+	case id != s.id:
+		st.violate(ViolationForeignBody, s, "body belongs to session %q", id)
+		return
+	case v > s.nextVersion:
+		st.violate(ViolationForeignBody, s, "version %d was never written (last allocated %d)", v, s.nextVersion)
+		return
+	}
+	if !st.stable(s, sn) {
+		st.skipped.Add(1)
+		return
+	}
+	if v < sn.floor {
+		st.violate(ViolationLostUpdate, s, "read version %d after version %d was acknowledged", v, sn.floor)
+	}
+}
+
+// gone handles a 404 for a request snapshotted as sn and answered at recv.
+func (st *state) gone(s *session, sn snap, recv time.Time) {
+	st.checks.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exists && st.stable(s, sn) && st.timeout > 0 && !s.lastTouch.IsZero() && s.touchFault == st.faultEpoch.Load() {
+		life := time.Duration(st.timeout) * st.minute
+		// The server slides expiry when it handles a request, which is after
+		// we sent it; allow one protocol second (the sliding re-arm step)
+		// and a little scheduling slack.
+		slack := st.minute/60 + 5*time.Millisecond
+		if recv.Add(slack).Before(s.lastTouch.Add(life)) {
+			st.violate(ViolationSessionGone, s, "404 %s after the last answered request; timeout is %s",
+				recv.Sub(s.lastTouch).Round(time.Millisecond), life)
+		}
+	}
+	s.exists = false
+	s.holder = false
+	s.floor = 0
+	s.disrupt++
+}
+
+// acquired handles a 200 to an exclusive acquire by page.
+func (st *state) acquired(s *session, sn snap, page int64) uint64 {
+	st.checks.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holder && st.stable(s, sn) {
+		st.violate(ViolationDoubleLock, s, "page %d got the lock while page %d held it", page, s.holderPage)
+	}
+	s.holder = true
+	s.holderPage = page
+	return s.breakEpoch
+}
+
+// releasing records that the holder sends its release, PUT or DELETE: from
+// now on the lock may be free.
+func (s *session) releasing(page int64) {
+	s.mu.Lock()
+	if s.holder && s.holderPage == page {
+		s.holder = false
+	}
+	s.mu.Unlock()
+}
+
+// breaking records a forced release sent by another page.
+func (s *session) breaking() {
+	s.mu.Lock()
+	s.holder = false
+	s.breakEpoch++
+	s.disrupt++
+	s.mu.Unlock()
+}
+
+// beginWrite allocates the version of a PUT by a page that acquired at
+// epoch. A writer whose lock was broken since is stale: its PUT may land
+// after a newer one, so it is tracked as in flight.
+func (s *session) beginWrite(epoch uint64, size int) (version uint64, stale bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextVersion++
+	stale = epoch != s.breakEpoch
+	if stale {
+		s.inflight++
+		s.disrupt++
+	}
+	return s.nextVersion, stale
+}
+
+// endWrite records the outcome of a PUT.
+func (s *session) endWrite(version uint64, stale, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if stale {
+		s.inflight--
+		s.disrupt++
+	}
+	if !ok {
+		return
+	}
+	s.exists = true
+	switch {
+	case stale:
+		s.floor = 0 // the stale write may have overwritten newer data
+	case version > s.floor:
+		s.floor = version
+	}
+}
+
+// beginRemove and endRemove bracket a DELETE.
+func (s *session) beginRemove() {
+	s.mu.Lock()
+	s.inflight++
+	s.disrupt++
+	s.mu.Unlock()
+}
+
+func (s *session) endRemove(ok bool) {
+	s.mu.Lock()
+	s.inflight--
+	s.disrupt++
+	if ok {
+		s.exists = false
+		s.floor = 0
+		s.holder = false
+	}
+	s.mu.Unlock()
+}
+
+// created records a successful CreateUninitializedItem (or an existing item).
+func (s *session) created() {
+	s.mu.Lock()
+	s.exists = true
+	s.mu.Unlock()
+}
+
+// nextSize returns the body size of the next write: first for the first
+// write of the session, the previous size plus growth after that.
+func (s *session) nextSize(first, growth int, max int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.size == 0 {
+		s.size = max1(first)
+	} else {
+		s.size += growth
+	}
+	if max > 0 && int64(s.size) > max {
+		s.size = int(max)
+	}
+	return s.size
+}
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
+	}
+	return n
+}
