@@ -90,7 +90,7 @@ func Parse(data []byte, filename string) (*Scenario, error) {
 	if root.Kind == 0 || len(root.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty scenario; at least name and description are required", filename)
 	}
-	idx := &index{file: filename, lines: map[string]int{}}
+	idx := &index{file: filename, lines: map[string]int{}, values: map[string]string{}}
 	idx.walk(root.Content[0], reflect.TypeFor[Scenario](), "")
 
 	var s Scenario
@@ -184,9 +184,10 @@ func (e *FieldError) Error() string {
 // index maps field paths of one YAML document to lines and collects the
 // problems found while reading it.
 type index struct {
-	file  string
-	lines map[string]int // path -> line of its key
-	errs  []error
+	file   string
+	lines  map[string]int    // path -> line of its key
+	values map[string]string // path -> text of its scalar value
+	errs   []error
 }
 
 var (
@@ -237,7 +238,11 @@ func (x *index) walk(node *yaml.Node, t reflect.Type, path string) {
 		x.walkKeys(node, path, names, nil)
 		for i := 0; i+1 < len(node.Content); i += 2 {
 			if ft, ok := fields[node.Content[i].Value]; ok {
-				x.walk(node.Content[i+1], ft, join(path, node.Content[i].Value))
+				p := join(path, node.Content[i].Value)
+				if v := node.Content[i+1]; v.Kind == yaml.ScalarNode {
+					x.values[p] = v.Value
+				}
+				x.walk(node.Content[i+1], ft, p)
 			}
 		}
 	case reflect.Slice:
@@ -335,8 +340,25 @@ func (x *index) addYAMLError(msg string) {
 		return
 	}
 	line, _ := strconv.Atoi(m[1])
+	// yaml.v3 gives no column; on a line holding several fields (a flow
+	// mapping) the value quoted in the message picks the field.
+	if q := yamlValueRE.FindStringSubmatch(m[2]); q != nil {
+		var match []string
+		for p, l := range x.lines {
+			if l == line && x.values[p] == q[1] {
+				match = append(match, p)
+			}
+		}
+		if len(match) == 1 {
+			x.add(line, match[0], m[2])
+			return
+		}
+	}
 	x.add(line, x.pathAtLine(line), m[2])
 }
+
+// yamlValueRE finds the value quoted in a yaml.v3 "cannot unmarshal" message.
+var yamlValueRE = regexp.MustCompile("cannot unmarshal !!\\w+ `([^`]*)`")
 
 // add records a problem.
 func (x *index) add(line int, path, msg string) {

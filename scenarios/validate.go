@@ -329,12 +329,14 @@ func (v *validator) faults(s *Scenario) {
 
 // dist checks a distribution of a non-negative quantity measured in u.
 func (v *validator) dist(path string, d Dist, u unit) {
+	// ex formats an example value in the distribution's unit; x is a
+	// typical count, multiplied into seconds or KiB for the other units.
 	ex := func(x float64) string {
 		switch u {
 		case unitDuration:
 			return fmt.Sprintf("%q", seconds(x).String())
 		case unitBytes:
-			return fmt.Sprintf("%q", fmt.Sprintf("%.0fKiB", x/1024))
+			return fmt.Sprintf("%q", fmt.Sprintf("%gKiB", x))
 		}
 		return fmt.Sprintf("%g", x)
 	}
@@ -377,10 +379,10 @@ func (v *validator) dist(path string, d Dist, u unit) {
 	case DistLognormal:
 		unused("value")
 		if d.Avg <= 0 {
-			v.add(path+".mean", "required for lognormal, must be > 0 (e.g. %s)", ex(4096))
+			v.add(path+".mean", "required for lognormal, must be > 0 (e.g. %s)", ex(4))
 		}
 		if d.StdDev <= 0 {
-			v.add(path+".stddev", "required for lognormal, must be > 0 (e.g. %s)", ex(4096))
+			v.add(path+".stddev", "required for lognormal, must be > 0 (e.g. %s)", ex(2))
 		}
 		clamps()
 	case "":
