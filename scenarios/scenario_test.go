@@ -729,3 +729,72 @@ func TestValidateGoValue(t *testing.T) {
 		}
 	}
 }
+
+func TestSmallHelpers(t *testing.T) {
+	p := Pages{Mix: Mix{PageModify: 1}}
+	if got := p.BurstMix(); !reflect.DeepEqual(got, p.Mix) {
+		t.Errorf("BurstMix without burst mix = %v", got)
+	}
+	p.Burst.Mix = Mix{PageReadOnly: 1}
+	if got := p.BurstMix(); !reflect.DeepEqual(got, Mix{PageReadOnly: 1}) {
+		t.Errorf("BurstMix = %v", got)
+	}
+	for _, c := range []struct {
+		d    Dist
+		want Dist
+	}{
+		{Dist{Kind: DistConstant, Value: 0.2}, Dist{Kind: DistConstant, Value: 1}},
+		{Dist{Kind: DistUniform, Min: 0, Max: 0.5}, Dist{Kind: DistUniform, Min: 1, Max: 1}},
+		{Dist{Kind: DistUniform, Min: 0, Max: 5}, Dist{Kind: DistUniform, Min: 1, Max: 5}},
+		{Dist{Kind: DistExponential, Avg: 3, Min: 2}, Dist{Kind: DistExponential, Avg: 3, Min: 2}},
+		{Dist{Kind: DistLognormal, Avg: 3, StdDev: 1}, Dist{Kind: DistLognormal, Avg: 3, StdDev: 1, Min: 1}},
+	} {
+		if got := c.d.AtLeast(1); got != c.want {
+			t.Errorf("%+v.AtLeast(1) = %+v, want %+v", c.d, got, c.want)
+		}
+	}
+	for path, want := range map[string]string{"a.b[2]": "a.b", "a.b": "a", "a": "", "faults[0]": "faults"} {
+		if got := parent(path); got != want {
+			t.Errorf("parent(%q) = %q, want %q", path, got, want)
+		}
+	}
+	if got := seconds(1e300); got != time.Duration(math.MaxInt64) {
+		t.Errorf("seconds(huge) = %v", got)
+	}
+	if got := seconds(-1); got != 0 {
+		t.Errorf("seconds(-1) = %v", got)
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	var d Duration
+	for in, want := range map[string]time.Duration{`"1.5s"`: 1500 * time.Millisecond, `0`: 0, `"0"`: 0} {
+		if err := json.Unmarshal([]byte(in), &d); err != nil || d.D() != want {
+			t.Errorf("json %s -> %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, in := range []string{`5`, `"soon"`, `true`} {
+		if err := json.Unmarshal([]byte(in), &d); err == nil {
+			t.Errorf("json %s accepted", in)
+		}
+	}
+}
+
+func TestValidateMessages(t *testing.T) {
+	cases := []struct{ yaml, want string }{
+		{"name: My Farm\ndescription: d\n", "v.yaml:1: name: \"My Farm\": use lower-case"},
+		{"description: d\n", "v.yaml: name: required"},
+		{"name: a\ndescription: \"two\\nlines\"\n", "v.yaml:2: description: must be one line"},
+		{"name: a\ndescription: " + strings.Repeat("x", 101) + "\n", "v.yaml:2: description: is 101 characters"},
+		{"name: a\ndescription: d\nusers: {population: 5, think_time: 0s}\n", "v.yaml:3: users.think_time: mean must be > 0 with users.population"},
+		{"name: a\ndescription: d\nfaults:\n  - kind: kill\n    at: 99s\n", "v.yaml:5: faults[0].at: 1m39s is not before the end"},
+		// A missing field is reported at the line of its nearest parent.
+		{"name: a\ndescription: d\nfaults:\n  - kind: pause\n    at: 1s\n", "v.yaml:4: faults[0].duration: required for pause"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "v.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Parse(%q):\n got  %v\n want %q", c.yaml, err, c.want)
+		}
+	}
+}
