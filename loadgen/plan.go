@@ -68,7 +68,7 @@ func (h dueHeap) Less(i, j int) bool {
 	}
 	return h[i].sess.seq < h[j].sess.seq
 }
-func (h dueHeap) Swap(i, j int)  { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h dueHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
 func (h *dueHeap) Push(x any)   { p := x.(*plannedSession); p.idx = len(*h); *h = append(*h, p) }
 func (h *dueHeap) Pop() any {
 	old := *h

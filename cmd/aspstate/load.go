@@ -2,12 +2,214 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aspstate/aspstate/loadgen"
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
+	"golang.org/x/term"
 )
 
-// runLoad is a placeholder that the load work replaces.
+// targetList is a repeatable --target flag.
+type targetList []string
+
+func (t *targetList) String() string { return strings.Join(*t, ",") }
+func (t *targetList) Set(v string) error {
+	*t = append(*t, v)
+	return nil
+}
+
+// runLoad implements `aspstate load`.
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "aspstate load: not built yet")
-	return 2
+	fs := newFlagSet("load", "--scenario NAME|FILE [flags]",
+		"Replay a web-farm scenario against a state server (open model: latency from the intended\n"+
+			"start, coordinated omission corrected) and write result.json, .hlog files and summary.txt.\n"+
+			"Several --target values are partitions. Exit 0 ok, 1 correctness violations or run failure,\n"+
+			"2 usage or target error.", stderr)
+	var targets targetList
+	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see --list)")
+	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc)")
+	rate := fs.Float64("rate", 0, "mean page rate in pages/s (scales the scenario's rate shape; 0 = the scenario's)")
+	duration := fs.Duration("duration", 0, "run length (0 = the scenario's)")
+	out := fs.String("out", "", "result directory (default results/runs/<scenario>-<timestamp>)")
+	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
+	list := fs.Bool("list", false, "list the builtin scenarios and exit")
+	closed := fs.Bool("closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
+	conns := fs.Int("connections", 16, "closed-loop users")
+	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
+	seed := fs.Uint64("seed", 1, "seed of the plan (sessions, page kinds, Poisson arrivals)")
+	if done, code := parseFlags(fs, args, false); done {
+		return code
+	}
+	if *list {
+		for _, info := range scenarios.Builtin() {
+			fmt.Fprintf(stdout, "%-20s %s\n", info.Name, info.Description)
+		}
+		return 0
+	}
+	if *scenario == "" {
+		return usageError(stderr, "load", "--scenario is required (a builtin name from --list, or a YAML file)")
+	}
+	sc, err := scenarios.Load(*scenario)
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
+		return 2
+	}
+	if *minute != 0 && *minute < 60*time.Millisecond {
+		return usageError(stderr, "load", "--minute %s: want at least 60ms", *minute)
+	}
+	if len(targets) == 0 {
+		targets = targetList{"inproc"}
+	}
+	var specs []target.Spec
+	for _, t := range targets {
+		spec, err := target.Parse(t)
+		if err != nil {
+			return usageError(stderr, "load", "%v", err)
+		}
+		specs = append(specs, spec)
+	}
+	if *minute != 0 {
+		for _, s := range specs {
+			if s.Kind != target.KindInProc {
+				return usageError(stderr, "load", "--minute applies only to inproc targets (target %s has its own clock)", s)
+			}
+		}
+	}
+
+	var started []target.Target
+	defer func() {
+		for _, t := range started {
+			t.Close()
+		}
+	}()
+	for _, spec := range specs {
+		t, err := target.Start(ctx, spec, target.Options{Minute: *minute, Log: stderr})
+		if err != nil {
+			fmt.Fprintf(stderr, "aspstate load: %v\n", err)
+			return 2
+		}
+		started = append(started, t)
+	}
+	cfg := loadgen.Config{
+		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
+		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),
+		Addr: func(i int) string { return started[i].Addr() },
+	}
+	for _, t := range started {
+		cfg.Targets = append(cfg.Targets, t.Addr())
+		in := t.Info()
+		cfg.TargetInfo = append(cfg.TargetInfo, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
+	}
+	v, rev := buildVersion()
+	cfg.Harness = results.Harness{Version: v, Revision: rev}
+	if err := cfg.Validate(); err != nil {
+		return usageError(stderr, "load", "%v", err)
+	}
+	cfg.Progress = progressPrinter(stderr)
+
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "runs", sc.Name+"-"+time.Now().Format("20060102-150405"))
+	}
+	run, err := loadgen.Run(ctx, cfg)
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintln(stderr) // end the progress line
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
+		return 1
+	}
+	if err := results.Write(dir, run); err != nil {
+		fmt.Fprintf(stderr, "aspstate load: writing results: %v\n", err)
+		return 1
+	}
+	results.Summary(stdout, run)
+	fmt.Fprintf(stdout, "\nresults: %s\n", dir)
+	switch {
+	case run.Correctness.Total > 0:
+		fmt.Fprintf(stderr, "aspstate load: %d correctness violations\n", run.Correctness.Total)
+		return 1
+	case run.Failure != "":
+		return 1
+	case run.Rate.Completed == 0 && !run.Interrupted:
+		fmt.Fprintln(stderr, "aspstate load: no page request completed")
+		return 1
+	}
+	return 0
+}
+
+// progressPrinter shows progress: one updating line on a terminal, a plain
+// line every five intervals otherwise.
+func progressPrinter(w io.Writer) func(loadgen.Progress) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	n := 0
+	return func(p loadgen.Progress) {
+		rateLabel := "rate"
+		if p.ClosedLoop {
+			rateLabel = "saturation"
+		}
+		line := fmt.Sprintf("%s/%s  %s %.0f/s  p99 %s  pages %d  errors %d  lock waits %d",
+			p.Elapsed.Round(time.Second), p.Total, rateLabel, p.Rate, p.P99.Round(10*time.Microsecond),
+			p.Pages, p.Errors, p.LockWaits)
+		if p.Violations > 0 {
+			line += fmt.Sprintf("  VIOLATIONS %d", p.Violations)
+		}
+		if tty {
+			fmt.Fprintf(w, "\r\033[K%s", line)
+			return
+		}
+		if n%5 == 0 {
+			fmt.Fprintln(w, line)
+		}
+		n++
+	}
+}
+
+// targetFaults adapts the targets' optional capabilities to loadgen's fault
+// hooks; nil when no target can pause or restart.
+func targetFaults(ts []target.Target) loadgen.FaultHooks {
+	for _, t := range ts {
+		_, p := t.(target.Pauser)
+		_, r := t.(target.Restarter)
+		if p || r {
+			return faultHooks(ts)
+		}
+	}
+	return nil
+}
+
+type faultHooks []target.Target
+
+var errNoCapability = errors.New("this target cannot do that")
+
+func (f faultHooks) Pause(ctx context.Context, i int) error {
+	if p, ok := f[i].(target.Pauser); ok {
+		return p.Pause(ctx)
+	}
+	return errNoCapability
+}
+
+func (f faultHooks) Resume(ctx context.Context, i int) error {
+	if p, ok := f[i].(target.Pauser); ok {
+		return p.Resume(ctx)
+	}
+	return errNoCapability
+}
+
+func (f faultHooks) Restart(ctx context.Context, i int) error {
+	if r, ok := f[i].(target.Restarter); ok {
+		return r.Restart(ctx)
+	}
+	return errNoCapability
 }
