@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -195,9 +196,29 @@ func (t *execTarget) Restart(ctx context.Context) error {
 	return t.start(ctx)
 }
 
-// Pause stops the process (SIGSTOP): connections stay open, nothing is answered.
+// Pause stops the process (SIGSTOP): connections stay open, nothing is
+// answered. Signal delivery is asynchronous, so it returns once the kernel
+// reports the process stopped (Linux /proc), or after a second elsewhere.
 func (t *execTarget) Pause(ctx context.Context) error {
-	return t.signal(syscall.SIGSTOP)
+	if err := t.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	pid := t.cmd.Process.Pid
+	t.mu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return nil // no /proc: best effort
+		}
+		// The state follows the parenthesised command name: "pid (comm) T ...".
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return ctx.Err()
 }
 
 // Resume continues a paused process (SIGCONT).
