@@ -1,10 +1,10 @@
 package stateserver
 
 import (
-	"bytes"
 	"net"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/protocol"
 )
@@ -187,11 +187,9 @@ func (s *Server) exec(op protocol.Op, req *protocol.Request) result {
 			}
 			flags = f
 		}
-		// The Reader reuses req.Body: the store keeps its own copy.
-		body := bytes.Clone(req.Body)
-		if body == nil {
-			body = []byte{}
-		}
+		// The Reader reuses req.Body: the store keeps its own copy, as an
+		// immutable string so replies can be built from it without the lock.
+		body := string(req.Body)
 		return s.store.put(protocol.Key(req.Target), body, timeout, flags, lockCookie(req), s.now())
 	case protocol.OpRemove:
 		return s.store.remove(protocol.Key(req.Target), lockCookie(req), s.now())
@@ -220,7 +218,7 @@ func (s *Server) appendReply(b []byte, op protocol.Op, r *result) []byte {
 	if r.actionFlags {
 		b = protocol.AppendHeaderInt(b, protocol.HeaderActionFlags, 1)
 	}
-	var body []byte
+	var body string
 	switch r.status {
 	case protocol.StatusOK:
 		if op == protocol.OpGet || op == protocol.OpGetExclusive {
@@ -236,7 +234,8 @@ func (s *Server) appendReply(b []byte, op protocol.Op, r *result) []byte {
 		b = protocol.AppendHeaderInt(b, protocol.HeaderLockCookie, int64(r.cookie))
 	}
 	b = protocol.AppendHeader(b, protocol.HeaderCacheControl, protocol.CacheControlPrivate)
-	return protocol.AppendBodyEnd(b, body)
+	// A read-only []byte view of the immutable body string, no copy.
+	return protocol.AppendBodyEnd(b, unsafe.Slice(unsafe.StringData(body), len(body)))
 }
 
 // ticksAtUnixEpoch is 1970-01-01 in .NET ticks (100 ns since 0001-01-01).

@@ -685,3 +685,22 @@ func TestServeOnGivenListener(t *testing.T) {
 		t.Fatalf("Serve returned %v after Close", err)
 	}
 }
+
+// TestStoredBodyIsACopy: the Reader reuses its body buffer for the next
+// request on the connection; the stored item must not change with it.
+func TestStoredBodyIsACopy(t *testing.T) {
+	s := startServer(t, Config{})
+	x := newClient(t, s)
+	a, b := newTarget(), newTarget()
+	x.put(a, "aaaa")
+	x.put(b, "bbbb")
+	x.put(b, "cc")
+	x.body(x.get(a), "aaaa")
+	x.body(x.get(b), "cc")
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	x.put(a, string(all))
+	x.body(x.get(a), string(all))
+}

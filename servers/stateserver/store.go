@@ -21,7 +21,7 @@ const bucketsPerMinute = 3
 // 1.5 GiB.
 type entry struct {
 	key     string
-	body    []byte // never modified in place once stored: replies may read it after the shard lock is released
+	body    string // immutable, so replies may read it after the shard lock is released
 	expires int64  // server clock (ns); meaningless when timeout == 0
 	lockAt  int64  // server clock (ns) when the lock was taken
 	timeout int32  // minutes; 0 never expires
@@ -109,7 +109,7 @@ type result struct {
 	cookie      int32  // acquire 200: the new cookie; 423: the holder's
 	timeout     int32  // GET 200
 	lockAt      int64  // 423: when the lock was taken (server clock)
-	body        []byte // GET 200; immutable, safe to read without the lock
+	body        string // GET 200; immutable, safe to read without the lock
 }
 
 func (st *store) bucketOf(expires int64) int64 { return expires / st.width }
@@ -241,8 +241,8 @@ func (st *store) get(key string, mode getMode, c cookieArg, now int64) (r result
 }
 
 // put implements c.2 rows 4–9; the caller has done rows 1–3 (timeout and
-// ExtraFlags validation). body must be the caller's own copy: it is stored.
-func (st *store) put(key string, body []byte, timeout, flags int32, c cookieArg, now int64) (r result) {
+// ExtraFlags validation). body is stored as it is.
+func (st *store) put(key string, body string, timeout, flags int32, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/protocol"
 )
@@ -23,7 +24,7 @@ var noCookie cookieArg
 
 func TestStoreExpiryEdge(t *testing.T) {
 	st := newTestStore()
-	st.put("k", []byte("v"), 1, 0, noCookie, 0)
+	st.put("k", "v", 1, 0, noCookie, 0)
 	if r := st.get("k", getPlain, noCookie, tMin); r.status != 200 { // now == expiresAt: still there
 		t.Fatalf("at expiry instant: %d, want 200", r.status)
 	}
@@ -42,12 +43,12 @@ func TestStoreExpiryEdge(t *testing.T) {
 
 func TestStoreRearmNeedsOneProtocolSecond(t *testing.T) {
 	st := newTestStore()
-	st.put("k", nil, 1, 0, noCookie, 0) // expires at 60 s
-	st.head("k", tSec-1)                // would move the expiry by < 1 s: not re-armed
+	st.put("k", "", 1, 0, noCookie, 0) // expires at 60 s
+	st.head("k", tSec-1)               // would move the expiry by < 1 s: not re-armed
 	if r := st.head("k", tMin+1); r.status != 404 {
 		t.Fatalf("expiry moved by a sub-second lookup: %d, want 404", r.status)
 	}
-	st.put("j", nil, 1, 0, noCookie, 0)
+	st.put("j", "", 1, 0, noCookie, 0)
 	st.head("j", tSec) // moves it by exactly 1 s: re-armed to 61 s
 	if r := st.head("j", tMin+1); r.status != 200 {
 		t.Fatalf("expiry not moved by a 1 s lookup: %d, want 200", r.status)
@@ -62,9 +63,9 @@ func TestStoreSlidesOnEveryVerbAndOutcome(t *testing.T) {
 		"GET 423":          func(st *store) { st.get("k", getPlain, noCookie, 50*tSec) },
 		"acquire 423":      func(st *store) { st.get("k", getAcquire, noCookie, 50*tSec) },
 		"release 400":      func(st *store) { st.get("k", getRelease, noCookie, 50*tSec) },
-		"PUT 423":          func(st *store) { st.put("k", nil, 1, 0, noCookie, 50*tSec) },
-		"PUT 400 cookie":   func(st *store) { st.put("k", nil, 1, 0, cookieArg{present: true}, 50*tSec) },
-		"PUT noop flags 1": func(st *store) { st.put("k", nil, 1, 1, noCookie, 50*tSec) },
+		"PUT 423":          func(st *store) { st.put("k", "", 1, 0, noCookie, 50*tSec) },
+		"PUT 400 cookie":   func(st *store) { st.put("k", "", 1, 0, cookieArg{present: true}, 50*tSec) },
+		"PUT noop flags 1": func(st *store) { st.put("k", "", 1, 1, noCookie, 50*tSec) },
 		"DELETE 423":       func(st *store) { st.remove("k", noCookie, 50*tSec) },
 		"DELETE 400":       func(st *store) { st.remove("k", cookieArg{present: true}, 50*tSec) },
 		"HEAD on locked":   func(st *store) { st.head("k", 50*tSec) },
@@ -72,7 +73,7 @@ func TestStoreSlidesOnEveryVerbAndOutcome(t *testing.T) {
 	for name, lookup := range lookups {
 		t.Run(name, func(t *testing.T) {
 			st := newTestStore()
-			st.put("k", []byte("x"), 1, 0, noCookie, 0)
+			st.put("k", "x", 1, 0, noCookie, 0)
 			if name != "GET 200" {
 				st.get("k", getAcquire, noCookie, 0)
 			}
@@ -86,7 +87,7 @@ func TestStoreSlidesOnEveryVerbAndOutcome(t *testing.T) {
 
 func TestStoreTimeoutZeroNeverExpires(t *testing.T) {
 	st := newTestStore()
-	st.put("k", []byte("x"), 0, 0, noCookie, 0)
+	st.put("k", "x", 0, 0, noCookie, 0)
 	far := int64(protocol.MaxTimeout) * tMin * 2
 	if n := st.scavenge(far); n != 0 {
 		t.Fatalf("scavenger removed %d items with Timeout 0", n)
@@ -100,8 +101,8 @@ func TestStoreTimeoutZeroNeverExpires(t *testing.T) {
 func TestStoreScavengerTouchesOnlyDueBuckets(t *testing.T) {
 	st := newTestStore()
 	for i := 0; i < 100; i++ {
-		st.put(fmt.Sprint("short", i), nil, 1, 0, noCookie, 0) // expire at 60 s: bucket 3
-		st.put(fmt.Sprint("long", i), nil, 20, 0, noCookie, 0) // expire at 20 min
+		st.put(fmt.Sprint("short", i), "", 1, 0, noCookie, 0) // expire at 60 s: bucket 3
+		st.put(fmt.Sprint("long", i), "", 20, 0, noCookie, 0) // expire at 20 min
 	}
 	if n := st.scavenge(60 * tSec); n != 0 { // bucket 3 ends at 80 s: not due
 		t.Fatalf("scavenged %d before the bucket ended", n)
@@ -129,7 +130,7 @@ func TestStoreScavengerTouchesOnlyDueBuckets(t *testing.T) {
 
 func TestStoreSlideMovesBucket(t *testing.T) {
 	st := newTestStore()
-	st.put("k", nil, 1, 0, noCookie, 0)
+	st.put("k", "", 1, 0, noCookie, 0)
 	for now := int64(0); now <= 10*tMin; now += 30 * tSec { // touched every 30 s for 10 minutes
 		st.head("k", now)
 		st.scavenge(now)
@@ -143,26 +144,20 @@ func TestStoreSlideMovesBucket(t *testing.T) {
 	}
 }
 
-func TestStoreBodyIsNotAliased(t *testing.T) {
-	st := newTestStore()
-	body := []byte("abc")
-	st.put("k", body, 20, 0, noCookie, 0)
-	r := st.get("k", getPlain, noCookie, 0)
-	if string(r.body) != "abc" {
-		t.Fatalf("body %q", r.body)
-	}
-	st.put("k", []byte("xyz"), 20, 0, noCookie, 0)
-	if string(r.body) != "abc" {
-		t.Fatalf("a reply's body changed after a later PUT: %q", r.body)
-	}
-}
-
 func TestStoreCookieWrapsLikeInt32(t *testing.T) {
 	st := newTestStore()
-	st.put("k", nil, 20, 0, noCookie, 0)
-	st.put("k", nil, 21, 0, cookieArg{present: true, valid: true, value: 1<<31 - 1}, 0) // counter = MaxInt32
+	st.put("k", "", 20, 0, noCookie, 0)
+	st.put("k", "", 21, 0, cookieArg{present: true, valid: true, value: 1<<31 - 1}, 0) // counter = MaxInt32
 	r := st.get("k", getAcquire, noCookie, 0)
 	if r.status != 200 || r.cookie != -1<<31 {
 		t.Fatalf("acquire after MaxInt32: status %d cookie %d, want 200 %d", r.status, r.cookie, int32(-1<<31))
+	}
+}
+
+// TestEntryIsCompact guards the memory budget (1M sessions × 1 KiB in
+// 1.5 GiB): an entry must stay in the 80-byte size class.
+func TestEntryIsCompact(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 80 {
+		t.Fatalf("entry is %d bytes; keep it ≤ 80 (see TestMemory1M)", n)
 	}
 }
