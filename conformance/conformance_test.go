@@ -1,0 +1,78 @@
+package conformance
+
+import (
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/servers/target"
+)
+
+// testMinute is the protocol minute of the in-process server under go test:
+// small so the timing rules take seconds.
+const testMinute = 600 * time.Millisecond
+
+// TestConformance runs the whole suite (Ginkgo RunSpecs, once per process)
+// against the in-process reference server and requires every rule to pass.
+// It also checks that the catalogue and the specs' labels agree exactly.
+func TestConformance(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skip("mutant child process")
+	}
+	ctx := context.Background()
+	cfg := InProcServerConfig(testMinute)
+	tgt, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{Minute: testMinute, Server: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	start := time.Now()
+	rep, err := Run(ctx, Config{Target: tgt, Minute: testMinute, Progress: func(rr RuleResult) {
+		if rr.Result != ResultPassed {
+			t.Log(LiveLine(rr))
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d rules in %v: %d passed, %d failed, %d skipped", len(rep.Rules), time.Since(start).Round(time.Millisecond), rep.Passed, rep.Failed, rep.Skipped)
+	for _, rr := range rep.Rules {
+		if rr.Result == ResultPassed {
+			continue
+		}
+		t.Errorf("rule %s (%s): %s %s", rr.ID, rr.Level, rr.Result, rr.Reason)
+		for _, s := range rr.Specs {
+			if s.State != "passed" {
+				t.Errorf("  It %s: %s\n%s\n%s\n%s", s.Text, s.State, s.Failure, s.Location, s.Transcript)
+			}
+		}
+	}
+
+	t.Run("catalogue agrees with the specs", func(t *testing.T) {
+		var got []string
+		for _, rr := range rep.Rules {
+			got = append(got, rr.ID)
+			c, ok := ruleByID(rr.ID)
+			if !ok {
+				t.Errorf("spec label rule:%s is not in the catalogue", rr.ID)
+				continue
+			}
+			if c.Level != rr.Level {
+				t.Errorf("rule %s: catalogue level %q, spec label level:%s", rr.ID, c.Level, rr.Level)
+			}
+			if c.Description != rr.Description {
+				t.Errorf("rule %s: catalogue description %q, spec paraphrase %q", rr.ID, c.Description, rr.Description)
+			}
+			if c.Timing != rr.Timing {
+				t.Errorf("rule %s: catalogue timing %v, spec label timing %v", rr.ID, c.Timing, rr.Timing)
+			}
+		}
+		for _, c := range Catalogue() {
+			if !slices.Contains(got, c.ID) {
+				t.Errorf("catalogue rule %s has no spec", c.ID)
+			}
+		}
+	})
+}

@@ -1,0 +1,56 @@
+package conformance
+
+import (
+	"net"
+	"net/netip"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/aspstate/aspstate/servers/stateserver"
+	"github.com/aspstate/aspstate/servers/target"
+)
+
+// sectionOps: operational facts (PROTOCOL.md f, "Operations facts").
+func sectionOps(e *env) {
+	Describe("Operations", func() {
+		e.Rule("the reference server listens on loopback unless remote connections are enabled explicitly",
+			Label("rule:ops-loopback-default", "level:ref"), func() {
+				e.It("defaults to 127.0.0.1:42424 with remote peers refused, and the in-process target is bound to loopback", func(ctx SpecContext) {
+					if _, ok := e.tgt.(target.InProcess); !ok {
+						Skip("only checkable for the in-process reference server (this target is " + e.tgt.Info().Kind + ")")
+					}
+					def := stateserver.DefaultConfig()
+					Expect(def.AllowRemote).To(BeFalse(), "DefaultConfig().AllowRemote")
+					host, _, err := net.SplitHostPort(def.Listen)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(isLoopback(host)).To(BeTrue(), "DefaultConfig().Listen = %q is not loopback", def.Listen)
+					host, _, err = net.SplitHostPort(e.tgt.Addr())
+					Expect(err).NotTo(HaveOccurred())
+					Expect(isLoopback(host)).To(BeTrue(), "the running target listens on %s", e.tgt.Addr())
+				})
+			})
+
+		e.Rule("a restart loses every session, as Microsoft's service keeps them in memory only",
+			Label("rule:ops-restart-loses-state", "level:ref"), func() {
+				e.It("answers 404 for an item stored before the restart", func(ctx SpecContext) {
+					r, ok := e.tgt.(target.Restarter)
+					if !ok {
+						Skip("the target cannot be restarted by the suite (" + e.tgt.Info().Kind + " targets do not implement target.Restarter)")
+					}
+					k := e.key()
+					create(ctx, e.dial(ctx), k, content("restart"), 20)
+					Expect(r.Restart(ctx)).To(Succeed(), "restarting the target")
+					expectAbsent(ctx, e.dial(ctx), k, "GET after the restart")
+				})
+			})
+	})
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
