@@ -156,26 +156,15 @@ func (p *pool) size() int {
 
 var errPoolClosed = errors.New("loadgen: connection pool closed")
 
-// alive checks a pooled connection without blocking: a peer that closed or
-// reset it, or sent bytes nobody asked for, makes it dead. Between exchanges
-// the codec's read buffer is empty (the client never pipelines), so reading
-// the socket directly loses nothing.
+// alive checks a pooled connection without blocking (see peekAlive): a
+// peer that closed or reset it, or sent bytes nobody asked for, makes it
+// dead. Between exchanges the codec's read buffer is empty (the client
+// never pipelines), so looking at the socket directly loses nothing.
 func alive(c *protocol.Conn) bool {
 	if c.Broken() != nil {
 		return false
 	}
-	nc := c.NetConn()
-	if err := nc.SetReadDeadline(time.Now()); err != nil {
-		return false
-	}
-	var b [1]byte
-	n, err := nc.Read(b[:])
-	_ = nc.SetReadDeadline(time.Time{})
-	if n > 0 {
-		return false
-	}
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return peekAlive(c.NetConn())
 }
 
 // retryable reports whether a failed exchange on a reused connection means

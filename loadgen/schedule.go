@@ -135,7 +135,9 @@ func (g segment) area(tau float64) float64 {
 // invert returns τ in [0, dur] with area(τ) = x, or false when x is beyond
 // the segment.
 func (g segment) invert(x float64) (float64, bool) {
-	if x > g.area(g.dur)+1e-12 {
+	// An arrival exactly at the end of a piece belongs to the next piece
+	// (after a zero-rate step it starts the next step).
+	if x >= g.area(g.dur)-1e-9 {
 		return 0, false
 	}
 	k := (g.r1 - g.r0) / g.dur
