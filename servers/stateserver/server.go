@@ -140,7 +140,7 @@ func (s *Server) begin(ln net.Listener) error {
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
-			_ = s.metrics.Serve(mln)
+			_ = s.metrics.Serve(policyListener{mln, s})
 		}()
 	}
 	s.started = true
@@ -237,6 +237,23 @@ func (s *Server) allowed(a net.Addr) bool {
 		return true
 	}
 	return allowPeer(ip, s.cfg.AllowRemote, s.prefixes)
+}
+
+// policyListener applies the peer policy to the metrics endpoint too.
+type policyListener struct {
+	net.Listener
+	s *Server
+}
+
+// Accept returns the next allowed connection, closing refused ones.
+func (l policyListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.s.allowed(c.RemoteAddr()) {
+			return c, err
+		}
+		c.Close()
+	}
 }
 
 // allowPeer is the listener policy on one peer address.

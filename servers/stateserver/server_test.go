@@ -125,8 +125,11 @@ func TestExpiryTimeScale(t *testing.T) {
 }
 
 // TestSlidingExpiry keeps Timeout:1 items alive for five protocol minutes by
-// touching them with GET, HEAD or a GET answered 423.
+// touching them with GET, HEAD or a GET answered 423. The minute is longer
+// here (200 ms, touches every 20 ms) so a stall of the shared machine does
+// not expire an item between touches.
 func TestSlidingExpiry(t *testing.T) {
+	const testMinute = 200 * time.Millisecond
 	s := startServer(t, Config{Minute: testMinute})
 	x := newClient(t, s)
 	getU, headU, lockedU, idle := newTarget(), newTarget(), newTarget(), newTarget()
@@ -134,7 +137,7 @@ func TestSlidingExpiry(t *testing.T) {
 		x.put(u, "b", "Timeout:1")
 	}
 	x.acquire(lockedU)
-	tick := time.NewTicker(testMinute / 3)
+	tick := time.NewTicker(testMinute / 10)
 	defer tick.Stop()
 	end := time.Now().Add(5 * testMinute)
 	for time.Now().Before(end) {
@@ -324,7 +327,7 @@ func TestMaxConns(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	s := startServer(t, Config{IdleTimeout: 100 * time.Millisecond})
+	s := startServer(t, Config{IdleTimeout: 200 * time.Millisecond})
 	x := newClient(t, s)
 	x.expect(x.get(newTarget()), 404)
 	start := time.Now()
@@ -334,14 +337,14 @@ func TestIdleTimeout(t *testing.T) {
 	if n != 0 || !errors.Is(err, io.EOF) {
 		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
 	}
-	if el := time.Since(start); el < 90*time.Millisecond {
+	if el := time.Since(start); el < 190*time.Millisecond {
 		t.Fatalf("closed after %v, before the idle timeout", el)
 	}
-	// A busy connection is not closed: requests every 30 ms for 300 ms.
+	// A busy connection is not closed: requests every 20 ms for 600 ms.
 	y := newClient(t, s)
-	tick := time.NewTicker(30 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for i := 0; i < 10; i++ {
+	for i := 0; i < 30; i++ {
 		<-tick.C
 		y.expect(y.get(newTarget()), 404)
 	}
