@@ -8,7 +8,11 @@
 //	exec:COMMAND ARGS…     a local process; {port} and {addr} in ARGS become a free
 //	                       loopback port and address, otherwise the address is read
 //	                       from a "listening on ADDR" line it prints, else 127.0.0.1:42424
-//	docker:IMAGE[:TAG]     a container (started by the containers work; not yet here)
+//	docker:IMAGE[:TAG]     a container started with testcontainers-go; the image
+//	                       must be present locally (nothing is pulled); the server
+//	                       listens on port 42424 inside unless Options.ContainerPort;
+//	                       docker:reference builds the reference server image
+//	                       FROM scratch from a static aspstate binary and reuses it
 //
 // Every Target answers Addr, Info and Close. Optional capabilities are found
 // by type assertion: Restarter, Pauser, InProcess.
@@ -152,6 +156,13 @@ type Options struct {
 	Server       *stateserver.Config // inproc: full config (nil = DefaultConfig with Listen "127.0.0.1:0")
 	ReadyTimeout time.Duration       // tcp/exec/docker: how long to wait until it answers; 0 = 30s
 	Log          io.Writer           // exec/docker: process output (nil = discard)
+
+	// Container options (docker targets).
+	ContainerPort int               // the server's port inside the container; 0 = 42424
+	Env           map[string]string // environment of the container
+	Cmd           []string          // command (arguments to the image's entrypoint); nil = the image's
+	WaitLog       string            // a log line that shows readiness, besides the port
+	Binary        string            // docker:reference: static aspstate binary to package; "" = this executable
 }
 
 func (o Options) readyTimeout() time.Duration {
@@ -193,9 +204,6 @@ type InProcess interface {
 	Server() *stateserver.Server
 }
 
-// ErrNotImplemented is returned by Start for target kinds this build cannot start.
-var ErrNotImplemented = errors.New("not implemented in this build")
-
 // Start obtains a running target for spec. It returns once the target
 // answers a protocol request, or an error naming the target and what failed.
 func Start(ctx context.Context, spec Spec, opts Options) (Target, error) {
@@ -210,7 +218,7 @@ func Start(ctx context.Context, spec Spec, opts Options) (Target, error) {
 	case KindExec:
 		return startExec(ctx, spec, opts)
 	case KindDocker:
-		return nil, fmt.Errorf("target %s: docker targets are %w (the containers issue adds them); use inproc, tcp://HOST:PORT or exec:COMMAND", spec, ErrNotImplemented)
+		return startDocker(ctx, spec, opts)
 	}
 	return nil, fmt.Errorf("target %q: unknown kind %q", spec.Raw, spec.Kind)
 }

@@ -218,8 +218,4 @@ func TestExecTargetFailsClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot start") {
 		t.Errorf("err = %v", err)
 	}
-	_, err = Start(ctx, Spec{Kind: KindDocker, Image: "x"}, Options{})
-	if err == nil || !strings.Contains(err.Error(), "not implemented") {
-		t.Errorf("docker: %v", err)
-	}
 }
