@@ -10,10 +10,10 @@ import (
 	"github.com/aspstate/aspstate/protocol"
 )
 
-func benchKeys(n int) []string {
-	keys := make([]string, n)
+func benchKeys(n int) [][]byte {
+	keys := make([][]byte, n)
 	for i := range keys {
-		keys[i] = protocol.Key(protocol.Target("/LM/W3SVC/1/ROOT", fmt.Sprintf("%024d", i)))
+		keys[i] = appendKey(nil, protocol.Target("/LM/W3SVC/1/ROOT", fmt.Sprintf("%024d", i)))
 	}
 	return keys
 }
@@ -95,7 +95,7 @@ func BenchmarkRequestPath(b *testing.B) {
 	in.Write(protocol.NewGetRequest("localhost", u).Bytes())
 	rd := protocol.NewReader(&repeatReader{b: in.Bytes()}, protocol.Limits{})
 	var req protocol.Request
-	var out []byte
+	var out, key []byte
 	var n counts
 	b.ReportAllocs()
 	b.SetBytes(int64(in.Len() / 2))
@@ -104,7 +104,7 @@ func BenchmarkRequestPath(b *testing.B) {
 		if err := rd.ReadRequest(&req); err != nil {
 			b.Fatal(err)
 		}
-		out = s.handle(&req, out[:0], &n)
+		out, key = s.handle(&req, out[:0], key, &n)
 	}
 }
 

@@ -52,6 +52,7 @@ const maxKeptBuf = 64 << 10
 // conn is one client connection.
 type conn struct {
 	s    *Server
+	key  []byte // the current request's item key, reused
 	nc   net.Conn
 	rd   *protocol.Reader
 	req  protocol.Request
@@ -125,7 +126,7 @@ func (c *conn) serve() {
 			}
 			s.held.Add(-1)
 		}
-		c.wbuf = s.handle(&c.req, c.wbuf, &c.n)
+		c.wbuf, c.key = s.handle(&c.req, c.wbuf, c.key, &c.n)
 		// One Write per reply, or per batch of pipelined requests: flush only
 		// when no further request is already buffered.
 		if c.rd.Buffered() == 0 || len(c.wbuf) >= maxKeptBuf {
@@ -147,16 +148,23 @@ func (c *conn) flush() bool {
 	return err == nil
 }
 
-// handle answers one request, appending the reply to b.
-func (s *Server) handle(req *protocol.Request, b []byte, n *counts) []byte {
+// handle answers one request, appending the reply to b. key is scratch
+// space for the item key, returned for reuse.
+func (s *Server) handle(req *protocol.Request, b, key []byte, n *counts) ([]byte, []byte) {
 	op := protocol.OpOf(req)
-	r := s.exec(op, req)
+	var r result
+	if op == 0 {
+		r.status = protocol.StatusBadRequest // c.5: unknown verb or Exclusive value
+	} else {
+		key = appendKey(key[:0], req.Target)
+		r = s.exec(op, req, key)
+	}
 	n.req[op][statusIndex(r.status)].Add(1)
-	return s.appendReply(b, op, &r)
+	return s.appendReply(b, op, &r), key
 }
 
 // exec evaluates a request against the store (PROTOCOL.md c.1–c.5).
-func (s *Server) exec(op protocol.Op, req *protocol.Request) result {
+func (s *Server) exec(op protocol.Op, req *protocol.Request, key []byte) result {
 	bad := result{status: protocol.StatusBadRequest}
 	switch op {
 	case protocol.OpGet, protocol.OpGetExclusive, protocol.OpReleaseExclusive:
@@ -169,7 +177,7 @@ func (s *Server) exec(op protocol.Op, req *protocol.Request) result {
 			mode = getRelease
 			c = lockCookie(req)
 		}
-		return s.store.get(protocol.Key(req.Target), mode, c, s.now())
+		return s.store.get(key, mode, c, s.now())
 	case protocol.OpSet:
 		timeout := int32(protocol.DefaultTimeout)
 		if v, ok := req.Header.Get(protocol.HeaderTimeout); ok {
@@ -190,11 +198,11 @@ func (s *Server) exec(op protocol.Op, req *protocol.Request) result {
 		// The Reader reuses req.Body: the store keeps its own copy, as an
 		// immutable string so replies can be built from it without the lock.
 		body := string(req.Body)
-		return s.store.put(protocol.Key(req.Target), body, timeout, flags, lockCookie(req), s.now())
+		return s.store.put(key, body, timeout, flags, lockCookie(req), s.now())
 	case protocol.OpRemove:
-		return s.store.remove(protocol.Key(req.Target), lockCookie(req), s.now())
+		return s.store.remove(key, lockCookie(req), s.now())
 	case protocol.OpResetTimeout:
-		return s.store.head(protocol.Key(req.Target), s.now())
+		return s.store.head(key, s.now())
 	}
 	return bad // c.5: unknown verb or Exclusive value
 }

@@ -73,8 +73,11 @@ func newStore(minute time.Duration) *store {
 	return st
 }
 
-func (st *store) shardFor(key string) *shard {
-	return &st.shards[maphash.String(st.seed, key)&(numShards-1)]
+// shardFor returns the shard of key. Keys arrive as bytes decoded into a
+// per-connection buffer, so that a lookup allocates nothing (the compiler
+// does not copy for m[string(b)]); only a created item copies its key.
+func (st *store) shardFor(key []byte) *shard {
+	return &st.shards[maphash.Bytes(st.seed, key)&(numShards-1)]
 }
 
 // cookieArg is a LockCookie request header as the service sees it.
@@ -162,8 +165,8 @@ func (sh *shard) remove(st *store, e *entry) {
 // expired key is "not found" (an expired entry is removed and counted as
 // timed out); a found item has its expiry slid to now + timeout when that
 // moves it by at least one protocol second. Caller holds sh.mu.
-func (sh *shard) lookup(st *store, key string, now int64) *entry {
-	e := sh.items[key]
+func (sh *shard) lookup(st *store, key []byte, now int64) *entry {
+	e := sh.items[string(key)]
 	if e == nil {
 		return nil
 	}
@@ -197,7 +200,7 @@ func (r *result) setLocked(e *entry) {
 
 // get implements c.1 (plain GET, acquire and release) in its order of
 // evaluation.
-func (st *store) get(key string, mode getMode, c cookieArg, now int64) (r result) {
+func (st *store) get(key []byte, mode getMode, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -242,16 +245,16 @@ func (st *store) get(key string, mode getMode, c cookieArg, now int64) (r result
 
 // put implements c.2 rows 4–9; the caller has done rows 1–3 (timeout and
 // ExtraFlags validation). body is stored as it is.
-func (st *store) put(key string, body string, timeout, flags int32, c cookieArg, now int64) (r result) {
+func (st *store) put(key []byte, body string, timeout, flags int32, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.lookup(st, key, now)
 	if e == nil { // row 9: LockCookie ignored
-		e = &entry{key: key, body: body, timeout: timeout, cookie: 1,
+		e = &entry{key: string(key), body: body, timeout: timeout, cookie: 1,
 			uninit: flags&protocol.ExtraFlagUninitialized != 0}
 		e.expires = now + int64(timeout)*st.minute
-		sh.items[key] = e
+		sh.items[e.key] = e
 		sh.link(st, e)
 		sh.active++
 		sh.total++
@@ -294,7 +297,7 @@ func (st *store) put(key string, body string, timeout, flags int32, c cookieArg,
 }
 
 // remove implements c.3.
-func (st *store) remove(key string, c cookieArg, now int64) (r result) {
+func (st *store) remove(key []byte, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -315,7 +318,7 @@ func (st *store) remove(key string, c cookieArg, now int64) (r result) {
 }
 
 // head implements c.4: the lookup slides the expiry; locks are ignored.
-func (st *store) head(key string, now int64) (r result) {
+func (st *store) head(key []byte, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()

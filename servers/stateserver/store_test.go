@@ -24,15 +24,15 @@ var noCookie cookieArg
 
 func TestStoreExpiryEdge(t *testing.T) {
 	st := newTestStore()
-	st.put("k", "v", 1, 0, noCookie, 0)
-	if r := st.get("k", getPlain, noCookie, tMin); r.status != 200 { // now == expiresAt: still there
+	st.put([]byte("k"), "v", 1, 0, noCookie, 0)
+	if r := st.get([]byte("k"), getPlain, noCookie, tMin); r.status != 200 { // now == expiresAt: still there
 		t.Fatalf("at expiry instant: %d, want 200", r.status)
 	}
 	// The GET above slid the expiry to 2 min.
-	if r := st.head("k", 2*tMin); r.status != 200 {
+	if r := st.head([]byte("k"), 2*tMin); r.status != 200 {
 		t.Fatalf("at slid expiry: %d, want 200", r.status)
 	}
-	if r := st.head("k", 3*tMin+1); r.status != 404 {
+	if r := st.head([]byte("k"), 3*tMin+1); r.status != 404 {
 		t.Fatalf("1 ns after slid expiry: %d, want 404", r.status)
 	}
 	a, total, _, timedOut := st.sessionCounts()
@@ -43,14 +43,14 @@ func TestStoreExpiryEdge(t *testing.T) {
 
 func TestStoreRearmNeedsOneProtocolSecond(t *testing.T) {
 	st := newTestStore()
-	st.put("k", "", 1, 0, noCookie, 0) // expires at 60 s
-	st.head("k", tSec-1)               // would move the expiry by < 1 s: not re-armed
-	if r := st.head("k", tMin+1); r.status != 404 {
+	st.put([]byte("k"), "", 1, 0, noCookie, 0) // expires at 60 s
+	st.head([]byte("k"), tSec-1)               // would move the expiry by < 1 s: not re-armed
+	if r := st.head([]byte("k"), tMin+1); r.status != 404 {
 		t.Fatalf("expiry moved by a sub-second lookup: %d, want 404", r.status)
 	}
-	st.put("j", "", 1, 0, noCookie, 0)
-	st.head("j", tSec) // moves it by exactly 1 s: re-armed to 61 s
-	if r := st.head("j", tMin+1); r.status != 200 {
+	st.put([]byte("j"), "", 1, 0, noCookie, 0)
+	st.head([]byte("j"), tSec) // moves it by exactly 1 s: re-armed to 61 s
+	if r := st.head([]byte("j"), tMin+1); r.status != 200 {
 		t.Fatalf("expiry not moved by a 1 s lookup: %d, want 200", r.status)
 	}
 }
@@ -59,26 +59,26 @@ func TestStoreSlidesOnEveryVerbAndOutcome(t *testing.T) {
 	// Each lookup at 50 s slides a 1-minute item to 110 s, whatever the
 	// verb and outcome; at 100 s it must still be there.
 	lookups := map[string]func(st *store){
-		"GET 200":          func(st *store) { st.get("k", getPlain, noCookie, 50*tSec) },
-		"GET 423":          func(st *store) { st.get("k", getPlain, noCookie, 50*tSec) },
-		"acquire 423":      func(st *store) { st.get("k", getAcquire, noCookie, 50*tSec) },
-		"release 400":      func(st *store) { st.get("k", getRelease, noCookie, 50*tSec) },
-		"PUT 423":          func(st *store) { st.put("k", "", 1, 0, noCookie, 50*tSec) },
-		"PUT 400 cookie":   func(st *store) { st.put("k", "", 1, 0, cookieArg{present: true}, 50*tSec) },
-		"PUT noop flags 1": func(st *store) { st.put("k", "", 1, 1, noCookie, 50*tSec) },
-		"DELETE 423":       func(st *store) { st.remove("k", noCookie, 50*tSec) },
-		"DELETE 400":       func(st *store) { st.remove("k", cookieArg{present: true}, 50*tSec) },
-		"HEAD on locked":   func(st *store) { st.head("k", 50*tSec) },
+		"GET 200":          func(st *store) { st.get([]byte("k"), getPlain, noCookie, 50*tSec) },
+		"GET 423":          func(st *store) { st.get([]byte("k"), getPlain, noCookie, 50*tSec) },
+		"acquire 423":      func(st *store) { st.get([]byte("k"), getAcquire, noCookie, 50*tSec) },
+		"release 400":      func(st *store) { st.get([]byte("k"), getRelease, noCookie, 50*tSec) },
+		"PUT 423":          func(st *store) { st.put([]byte("k"), "", 1, 0, noCookie, 50*tSec) },
+		"PUT 400 cookie":   func(st *store) { st.put([]byte("k"), "", 1, 0, cookieArg{present: true}, 50*tSec) },
+		"PUT noop flags 1": func(st *store) { st.put([]byte("k"), "", 1, 1, noCookie, 50*tSec) },
+		"DELETE 423":       func(st *store) { st.remove([]byte("k"), noCookie, 50*tSec) },
+		"DELETE 400":       func(st *store) { st.remove([]byte("k"), cookieArg{present: true}, 50*tSec) },
+		"HEAD on locked":   func(st *store) { st.head([]byte("k"), 50*tSec) },
 	}
 	for name, lookup := range lookups {
 		t.Run(name, func(t *testing.T) {
 			st := newTestStore()
-			st.put("k", "x", 1, 0, noCookie, 0)
+			st.put([]byte("k"), "x", 1, 0, noCookie, 0)
 			if name != "GET 200" {
-				st.get("k", getAcquire, noCookie, 0)
+				st.get([]byte("k"), getAcquire, noCookie, 0)
 			}
 			lookup(st)
-			if r := st.head("k", 100*tSec); r.status != 200 {
+			if r := st.head([]byte("k"), 100*tSec); r.status != 200 {
 				t.Fatalf("item gone at 100 s after a lookup at 50 s: %d", r.status)
 			}
 		})
@@ -87,12 +87,12 @@ func TestStoreSlidesOnEveryVerbAndOutcome(t *testing.T) {
 
 func TestStoreTimeoutZeroNeverExpires(t *testing.T) {
 	st := newTestStore()
-	st.put("k", "x", 0, 0, noCookie, 0)
+	st.put([]byte("k"), "x", 0, 0, noCookie, 0)
 	far := int64(protocol.MaxTimeout) * tMin * 2
 	if n := st.scavenge(far); n != 0 {
 		t.Fatalf("scavenger removed %d items with Timeout 0", n)
 	}
-	r := st.get("k", getPlain, noCookie, far)
+	r := st.get([]byte("k"), getPlain, noCookie, far)
 	if r.status != 200 || r.timeout != 0 {
 		t.Fatalf("Timeout 0 item: status %d timeout %d, want 200 0", r.status, r.timeout)
 	}
@@ -101,14 +101,14 @@ func TestStoreTimeoutZeroNeverExpires(t *testing.T) {
 func TestStoreScavengerTouchesOnlyDueBuckets(t *testing.T) {
 	st := newTestStore()
 	for i := 0; i < 100; i++ {
-		st.put(fmt.Sprint("short", i), "", 1, 0, noCookie, 0) // expire at 60 s: bucket 3
-		st.put(fmt.Sprint("long", i), "", 20, 0, noCookie, 0) // expire at 20 min
+		st.put([]byte(fmt.Sprint("short", i)), "", 1, 0, noCookie, 0) // expire at 60 s: bucket 3
+		st.put([]byte(fmt.Sprint("long", i)), "", 20, 0, noCookie, 0) // expire at 20 min
 	}
 	if n := st.scavenge(60 * tSec); n != 0 { // bucket 3 ends at 80 s: not due
 		t.Fatalf("scavenged %d before the bucket ended", n)
 	}
 	// At 70 s the short items are expired (invisible) though not yet scavenged.
-	if r := st.head("short0", 70*tSec); r.status != 404 {
+	if r := st.head([]byte("short0"), 70*tSec); r.status != 404 {
 		t.Fatalf("expired item visible before scavenging: %d", r.status)
 	}
 	if n := st.scavenge(80 * tSec); n != 99 {
@@ -130,15 +130,15 @@ func TestStoreScavengerTouchesOnlyDueBuckets(t *testing.T) {
 
 func TestStoreSlideMovesBucket(t *testing.T) {
 	st := newTestStore()
-	st.put("k", "", 1, 0, noCookie, 0)
+	st.put([]byte("k"), "", 1, 0, noCookie, 0)
 	for now := int64(0); now <= 10*tMin; now += 30 * tSec { // touched every 30 s for 10 minutes
-		st.head("k", now)
+		st.head([]byte("k"), now)
 		st.scavenge(now)
 	}
-	if r := st.head("k", 10*tMin+30*tSec); r.status != 200 {
+	if r := st.head([]byte("k"), 10*tMin+30*tSec); r.status != 200 {
 		t.Fatalf("item kept alive by lookups was scavenged: %d", r.status)
 	}
-	sh := st.shardFor("k")
+	sh := st.shardFor([]byte("k"))
 	if len(sh.buckets) != 1 {
 		t.Fatalf("item linked into %d buckets, want 1", len(sh.buckets))
 	}
@@ -146,9 +146,9 @@ func TestStoreSlideMovesBucket(t *testing.T) {
 
 func TestStoreCookieWrapsLikeInt32(t *testing.T) {
 	st := newTestStore()
-	st.put("k", "", 20, 0, noCookie, 0)
-	st.put("k", "", 21, 0, cookieArg{present: true, valid: true, value: 1<<31 - 1}, 0) // counter = MaxInt32
-	r := st.get("k", getAcquire, noCookie, 0)
+	st.put([]byte("k"), "", 20, 0, noCookie, 0)
+	st.put([]byte("k"), "", 21, 0, cookieArg{present: true, valid: true, value: 1<<31 - 1}, 0) // counter = MaxInt32
+	r := st.get([]byte("k"), getAcquire, noCookie, 0)
 	if r.status != 200 || r.cookie != -1<<31 {
 		t.Fatalf("acquire after MaxInt32: status %d cookie %d, want 200 %d", r.status, r.cookie, int32(-1<<31))
 	}
