@@ -183,12 +183,19 @@ type snap struct {
 	fault   uint64
 	quiet   bool // nothing that may reorder content was in flight
 	sent    time.Time
+	// What was known, when the request was sent, about the session's
+	// existence: only replies received before the send prove that the
+	// server held the session before it handled this request.
+	exists     bool
+	lastTouch  time.Time
+	touchFault uint64
 }
 
 func (st *state) snapshot(s *session, sent time.Time) snap {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return snap{floor: s.floor, disrupt: s.disrupt, fault: st.faultEpoch.Load(), quiet: s.inflight == 0, sent: sent}
+	return snap{floor: s.floor, disrupt: s.disrupt, fault: st.faultEpoch.Load(), quiet: s.inflight == 0, sent: sent,
+		exists: s.exists, lastTouch: s.lastTouch, touchFault: s.touchFault}
 }
 
 // stable reports whether nothing happened to s during the request.
@@ -241,15 +248,15 @@ func (st *state) gone(s *session, sn snap, recv time.Time) {
 	st.checks.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.exists && st.stable(s, sn) && st.timeout > 0 && !s.lastTouch.IsZero() && s.touchFault == st.faultEpoch.Load() {
+	if sn.exists && s.exists && st.stable(s, sn) && st.timeout > 0 && !sn.lastTouch.IsZero() && sn.touchFault == st.faultEpoch.Load() {
 		life := time.Duration(st.timeout) * st.minute
 		// The server slides expiry when it handles a request, which is after
 		// we sent it; allow one protocol second (the sliding re-arm step)
 		// and a little scheduling slack.
 		slack := st.minute/60 + 5*time.Millisecond
-		if recv.Add(slack).Before(s.lastTouch.Add(life)) {
+		if recv.Add(slack).Before(sn.lastTouch.Add(life)) {
 			st.violate(ViolationSessionGone, s, "404 %s after the last answered request; timeout is %s",
-				recv.Sub(s.lastTouch).Round(time.Millisecond), life)
+				recv.Sub(sn.lastTouch).Round(time.Millisecond), life)
 		}
 	}
 	s.exists = false

@@ -443,6 +443,13 @@ func TestBodyCodecAndChecks(t *testing.T) {
 	st.acquired(s, st.snapshot(s, now), 2) // no release between
 	s.touched(now, st)
 	st.gone(s, st.snapshot(s, now), now.Add(time.Second)) // 20-minute timeout
+	// A 404 to a request sent before the session was known to exist is no
+	// violation: the server may have handled it before the create.
+	s3 := st.newSession("early000000000000000000", "t", 0)
+	early := st.snapshot(s3, now)
+	s3.created()
+	s3.touched(now.Add(time.Millisecond), st)
+	st.gone(s3, early, now.Add(2*time.Millisecond))
 	m, _, total := st.snapshotViolations()
 	want := map[string]int64{ViolationLostUpdate: 1, ViolationForeignBody: 2, ViolationTornBody: 1, ViolationDoubleLock: 1, ViolationSessionGone: 1}
 	for k, n := range want {
