@@ -34,9 +34,13 @@ lint:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: Go benchmarks of the codec and store.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./protocol/ ./servers/...
+## bench: one run, three systems (Redis, aspstate, a bare echo), ratios; Go micro-benchmarks first.
+bench: build
+	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null) || \
+	    echo "bench: redis-server not installed and cannot install it; the Redis yardstick will be skipped"; }
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/
+	$(GO) run ./bench -bin $(BIN)
 
 clean:
 	rm -rf bin

@@ -1,0 +1,484 @@
+// Command bench is `make bench`: it measures, in one run on this machine, the
+// aspstate load generator against the reference server (in a separate
+// process) and the yardsticks beside it, and reports ratios rather than bare
+// figures, because the machine is shared and absolute numbers drift.
+//
+//	(a) Redis: redis-server + redis-benchmark, 50 connections, 1 KiB values, GET and SET, no pipelining
+//	(b) aspstate: `aspstate load --closed-loop` with 50 connections against `aspstate serve`,
+//	    1 KiB sessions, pages of GetExclusive + Set-with-release and plain Get (bench/page-cycle.yaml)
+//	(c) the limit: a bare request/response echo over loopback, 50 connections, the same sizes
+//
+// Then an open-model run at 50% of (b)'s saturation shows rate accuracy and p99.
+// Figures go to results/baselines/bench.json; the last line reads
+// `bench: aspstate/redis = R, aspstate/limit = L`.
+//
+// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-out results/baselines/bench.json]
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aspstate/aspstate/results"
+)
+
+// Report is what bench.json holds.
+type Report struct {
+	Date      string  `json:"date"`
+	Machine   Machine `json:"machine"`
+	Duration  string  `json:"duration"`
+	Conns     int     `json:"connections"`
+	BodyBytes int     `json:"body_bytes"`
+
+	Redis    *RedisFigures   `json:"redis,omitempty"`
+	Aspstate AspstateFigures `json:"aspstate"`
+	Limit    LimitFigures    `json:"limit"`
+	Half     HalfFigures     `json:"half_saturation"`
+
+	RatioRedis float64  `json:"ratio_aspstate_redis"`
+	RatioLimit float64  `json:"ratio_aspstate_limit"`
+	Commands   []string `json:"commands"`
+}
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPUs      int    `json:"cpus"`
+	Model     string `json:"cpu_model"`
+	GoVersion string `json:"go"`
+	Kernel    string `json:"kernel"`
+}
+
+// RedisFigures are redis-benchmark's requests per second.
+type RedisFigures struct {
+	GetPerS  float64 `json:"get_per_s"`
+	SetPerS  float64 `json:"set_per_s"`
+	MeanPerS float64 `json:"mean_per_s"`
+	Version  string  `json:"version"`
+}
+
+// AspstateFigures are the closed-loop saturation figures.
+type AspstateFigures struct {
+	PagesPerS        float64 `json:"pages_per_s"`
+	RequestsPerS     float64 `json:"requests_per_s"`
+	LoadgenCPUPerReq float64 `json:"loadgen_cpu_us_per_request"`
+	ServerCPUPerReq  float64 `json:"server_cpu_us_per_request"`
+	ServerRSSBytes   int64   `json:"server_rss_bytes"`
+	Violations       int64   `json:"correctness_violations"`
+	Errors           int64   `json:"errors"`
+}
+
+// LimitFigures are the bare echo figures.
+type LimitFigures struct {
+	RequestsPerS float64 `json:"requests_per_s"`
+}
+
+// HalfFigures are the open-model run at half of saturation.
+type HalfFigures struct {
+	IntendedPerS  float64 `json:"intended_pages_per_s"`
+	AchievedPerS  float64 `json:"achieved_pages_per_s"`
+	RateErrorPct  float64 `json:"rate_error_percent"`
+	RequestP99Ms  float64 `json:"request_p99_ms"`
+	RequestP999Ms float64 `json:"request_p99_9_ms"`
+	PageP99Ms     float64 `json:"page_p99_ms"`
+	Late          int64   `json:"late_slots"`
+	Dropped       int64   `json:"dropped_slots"`
+}
+
+func main() {
+	bin := flag.String("bin", "bin/aspstate", "aspstate binary (make build)")
+	dur := flag.Duration("duration", 15*time.Second, "length of each measured run")
+	conns := flag.Int("conns", 50, "connections")
+	body := flag.Int("body", 1024, "value/body size in bytes")
+	out := flag.String("out", "results/baselines/bench.json", "where to write the figures")
+	scenario := flag.String("scenario", "bench/page-cycle.yaml", "aspstate workload")
+	flag.Parse()
+	if err := run(*bin, *scenario, *dur, *conns, *body, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, scenario string, dur time.Duration, conns, body int, out string) error {
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s not found: run `make build` first", bin)
+	}
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Duration: dur.String(), Conns: conns, BodyBytes: body}
+	work, err := os.MkdirTemp("", "aspstate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	// (a) Redis.
+	if r, err := benchRedis(dur, conns, body); err != nil {
+		fmt.Printf("(a) redis: skipped: %v\n", err)
+	} else {
+		rep.Redis = r
+		fmt.Printf("(a) redis %s: GET %.0f/s, SET %.0f/s, mean %.0f requests/s\n", r.Version, r.GetPerS, r.SetPerS, r.MeanPerS)
+		rep.Commands = append(rep.Commands, fmt.Sprintf("redis-benchmark -c %d -d %d -t get,set -P 1 (duration-sized -n)", conns, body))
+	}
+
+	// (b) aspstate closed-loop saturation against a separate server process.
+	srv, err := startServer(bin)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	satDir := filepath.Join(work, "saturation")
+	cpu0 := srv.cpu()
+	args := []string{"load", "--scenario", scenario, "--closed-loop", "--connections", strconv.Itoa(conns),
+		"--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", satDir}
+	rep.Commands = append(rep.Commands, "aspstate serve --listen 127.0.0.1:0", "aspstate "+strings.Join(args, " "))
+	lgCPU, err := runLoad(bin, args)
+	if err != nil {
+		return err
+	}
+	srvCPU := srv.cpu() - cpu0
+	sat, err := results.Read(satDir)
+	if err != nil {
+		return err
+	}
+	reqs := totalRequests(sat)
+	window := time.Duration(sat.Rate.Window).Seconds()
+	a := &rep.Aspstate
+	a.PagesPerS = sat.Rate.Achieved
+	a.RequestsPerS = float64(reqs) / window
+	a.LoadgenCPUPerReq = lgCPU.Seconds() / float64(reqs) * 1e6
+	a.ServerCPUPerReq = srvCPU.Seconds() / float64(reqs) * 1e6
+	a.ServerRSSBytes = srv.rss()
+	a.Violations = sat.Correctness.Total
+	for _, n := range sat.Errors {
+		a.Errors += n
+	}
+	fmt.Printf("(b) aspstate: %.0f pages/s, %.0f requests/s (closed loop, %d connections); CPU per request: load generator %.1f µs, server %.1f µs; server RSS %.1f MiB; %d violations, %d errors\n",
+		a.PagesPerS, a.RequestsPerS, conns, a.LoadgenCPUPerReq, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20), a.Violations, a.Errors)
+
+	// (c) the limit: bare echo.
+	lim, err := benchEcho(dur, conns, body)
+	if err != nil {
+		return err
+	}
+	rep.Limit = LimitFigures{RequestsPerS: lim}
+	fmt.Printf("(c) limit: bare echo over loopback %.0f requests/s (%d connections, %d-byte messages)\n", lim, conns, body)
+
+	// Open model at half of saturation.
+	half := a.PagesPerS / 2
+	halfDir := filepath.Join(work, "half")
+	args = []string{"load", "--scenario", scenario, "--rate", fmt.Sprintf("%.1f", half), "--duration", dur.String(),
+		"--target", "tcp://" + srv.addr, "--out", halfDir}
+	rep.Commands = append(rep.Commands, "aspstate "+strings.Join(args, " "))
+	if _, err := runLoad(bin, args); err != nil {
+		return err
+	}
+	hr, err := results.Read(halfDir)
+	if err != nil {
+		return err
+	}
+	h := &rep.Half
+	h.IntendedPerS, h.AchievedPerS = hr.Rate.Intended, hr.Rate.Achieved
+	h.RateErrorPct = (hr.Rate.Achieved - hr.Rate.Intended) / hr.Rate.Intended * 100
+	h.Late, h.Dropped = hr.Rate.Late, hr.Rate.Dropped
+	var lats []results.Latency
+	for _, s := range hr.Ops {
+		lats = append(lats, s.Corrected)
+	}
+	if all, err := results.MergeLatency(lats...); err == nil {
+		h.RequestP99Ms = float64(all.P99) / 1e6
+		h.RequestP999Ms = float64(all.P999) / 1e6
+	}
+	var pages []results.Latency
+	for _, s := range hr.Pages {
+		pages = append(pages, s.Corrected)
+	}
+	if all, err := results.MergeLatency(pages...); err == nil {
+		h.PageP99Ms = float64(all.P99) / 1e6
+	}
+	fmt.Printf("half saturation: intended %.1f pages/s, achieved %.1f (%+.2f%%), request p99 %.3f ms, p99.9 %.3f ms, page p99 %.3f ms, %d late, %d dropped\n",
+		h.IntendedPerS, h.AchievedPerS, h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.PageP99Ms, h.Late, h.Dropped)
+
+	if rep.Redis != nil && rep.Redis.MeanPerS > 0 {
+		rep.RatioRedis = a.RequestsPerS / rep.Redis.MeanPerS
+	}
+	if lim > 0 {
+		rep.RatioLimit = a.RequestsPerS / lim
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("figures: %s\n", out)
+	redis := "n/a"
+	if rep.Redis != nil {
+		redis = fmt.Sprintf("%.2f", rep.RatioRedis)
+	}
+	fmt.Printf("bench: aspstate/redis = %s, aspstate/limit = %.2f\n", redis, rep.RatioLimit)
+	return nil
+}
+
+func totalRequests(r *results.Run) int64 {
+	var n int64
+	for _, s := range r.Ops {
+		n += s.Count
+	}
+	return n
+}
+
+// runLoad runs the load generator and returns the CPU time it used.
+func runLoad(bin string, args []string) (time.Duration, error) {
+	cmd := exec.Command(bin, args...)
+	var stderr strings.Builder
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("aspstate %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func startServer(bin string) (*server, error) {
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	sc := bufio.NewScanner(stdout)
+	re := regexp.MustCompile(`listening on (\S+)`)
+	lines := make(chan string, 1)
+	go func() {
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				lines <- m[1]
+			}
+		}
+	}()
+	select {
+	case addr := <-lines:
+		return &server{cmd: cmd, addr: addr}, nil
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		return nil, errors.New("aspstate serve did not print `listening on` within 10s")
+	}
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = s.cmd.Process.Kill()
+	}
+}
+
+// cpu returns the server's user+system CPU time from /proc.
+func (s *server) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	// After the command name: state is field 0, utime 11, stime 12 (clock ticks, 100/s).
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+func (s *server) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// benchRedis runs redis-server and redis-benchmark (installed from Debian by
+// `make bench` when missing).
+func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
+	for _, tool := range []string{"redis-server", "redis-benchmark"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("%s not installed (apt-get install redis-server redis-tools)", tool)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	srv := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	srv.Stdout, srv.Stderr = io.Discard, io.Discard
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return nil, errors.New("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ver, _ := exec.Command("redis-server", "--version").Output()
+	fig := &RedisFigures{Version: strings.TrimSpace(string(ver))}
+	if m := regexp.MustCompile(`v=(\S+)`).FindSubmatch(ver); m != nil {
+		fig.Version = string(m[1])
+	}
+	// Size the request count so each test runs about dur/2 at a generous
+	// 100k/s guess; the figure is a rate, so the count only sets the run length.
+	n := int(dur.Seconds() / 2 * 100000)
+	out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
+		"-d", strconv.Itoa(body), "-n", strconv.Itoa(n), "-t", "set,get", "-P", "1", "--csv").Output()
+	if err != nil {
+		return nil, fmt.Errorf("redis-benchmark: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 2 {
+			continue
+		}
+		name := strings.Trim(f[0], `"`)
+		v, err := strconv.ParseFloat(strings.Trim(f[1], `"`), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "GET":
+			fig.GetPerS = v
+		case "SET":
+			fig.SetPerS = v
+		}
+	}
+	if fig.GetPerS == 0 || fig.SetPerS == 0 {
+		return nil, fmt.Errorf("could not read redis-benchmark output:\n%s", out)
+	}
+	fig.MeanPerS = (fig.GetPerS + fig.SetPerS) / 2
+	return fig, nil
+}
+
+// benchEcho measures the bare limit: conns connections each sending a
+// body-sized request and reading a body-sized reply, back to back, against an
+// echo server in this process that answers each read with one write.
+func benchEcho(dur time.Duration, conns, body int) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				buf := make([]byte, body)
+				for {
+					if _, err := io.ReadFull(c, buf); err != nil {
+						return
+					}
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}(c)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	start := time.Now()
+	for i := 0; i < conns; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			msg := make([]byte, body)
+			buf := make([]byte, body)
+			for ctx.Err() == nil {
+				if _, err := c.Write(msg); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := io.ReadFull(c, buf); err != nil {
+					errs <- err
+					return
+				}
+				total.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+	}
+	return float64(total.Load()) / elapsed, nil
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				m.Model = strings.TrimSpace(line[strings.IndexByte(line, ':')+1:])
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
