@@ -1,0 +1,665 @@
+package report
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image/color"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// chart is one figure of the report.
+type chart struct {
+	// name is the file stem of the PNG and the anchor in the HTML.
+	name string
+	// title is the heading; caption says how to read the chart.
+	title, caption string
+	p              *plot.Plot
+}
+
+// renderedChart is a chart with its PNG file name and inline SVG.
+type renderedChart struct {
+	chart
+	png string
+	svg template.HTML
+}
+
+// Chart size: wide enough for a legend of a few runs beside the curves.
+const (
+	chartWidth  = 8 * vg.Inch
+	chartHeight = 4.5 * vg.Inch
+)
+
+// palette is the Okabe–Ito colour-blind-safe palette, yellow last (weak on
+// white). Run i gets palette[i % len(palette)].
+var palette = []color.Color{
+	color.RGBA{0x00, 0x72, 0xB2, 0xff}, // blue
+	color.RGBA{0xD5, 0x5E, 0x00, 0xff}, // vermillion
+	color.RGBA{0x00, 0x9E, 0x73, 0xff}, // bluish green
+	color.RGBA{0xCC, 0x79, 0xA7, 0xff}, // reddish purple
+	color.RGBA{0xE6, 0x9F, 0x00, 0xff}, // orange
+	color.RGBA{0x56, 0xB4, 0xE9, 0xff}, // sky blue
+	color.RGBA{0x00, 0x00, 0x00, 0xff}, // black
+	color.RGBA{0xF0, 0xE4, 0x42, 0xff}, // yellow
+}
+
+func runColor(i int) color.Color { return palette[i%len(palette)] }
+
+var (
+	sansFont   = font.Font{Typeface: "Liberation", Variant: "Sans"}
+	dashed     = []vg.Length{vg.Points(5), vg.Points(3)}
+	dotted     = []vg.Length{vg.Points(1.5), vg.Points(2)}
+	faultColor = color.RGBA{0x80, 0x80, 0x80, 0xff}
+)
+
+// newPlot returns a plot with sans-serif text, a grid and the legend at the
+// top left (curves of latency and load rise to the right).
+func newPlot(title, xLabel, yLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font = font.From(sansFont, 13)
+	p.Title.Padding = vg.Points(6)
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		ax.Label.TextStyle.Font = font.From(sansFont, 11)
+		ax.Tick.Label.Font = font.From(sansFont, 9)
+	}
+	p.X.Label.Text = xLabel
+	p.Y.Label.Text = yLabel
+	p.Legend.TextStyle.Font = font.From(sansFont, 9)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(6)
+	p.Legend.YOffs = -vg.Points(4)
+	p.Legend.ThumbnailWidth = vg.Points(22)
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = color.Gray{0xdd}
+	grid.Horizontal.Color = color.Gray{0xdd}
+	p.Add(grid)
+	return p
+}
+
+// render draws c as "svg" or "png".
+func render(c chart, format string) ([]byte, error) {
+	w, err := c.p.WriterTo(chartWidth, chartHeight, format)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, err := w.WriteTo(&b); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+var xmlProlog = regexp.MustCompile(`^\s*<\?xml[^>]*\?>\s*(<!--[^>]*-->\s*)?`)
+
+// inlineSVG strips the XML prolog so the SVG can sit inside HTML.
+func inlineSVG(svg []byte) template.HTML {
+	// The SVG is produced by gonum/plot from our own labels, which the
+	// SVG writer escapes; it is trusted markup.
+	return template.HTML(xmlProlog.ReplaceAll(svg, nil)) //nolint:gosec // generated, escaped by the SVG writer
+}
+
+// line adds a polyline in the run's colour, solid or with a dash pattern,
+// and a legend entry when legend is not "".
+func line(p *plot.Plot, xys plotter.XYs, c color.Color, dash []vg.Length, legend string) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return err
+	}
+	l.Color = c
+	l.Width = vg.Points(1.6)
+	l.Dashes = dash
+	p.Add(l)
+	if legend != "" {
+		p.Legend.Add(legend, l)
+	}
+	return nil
+}
+
+// buildCharts makes every chart of the report, in reading order.
+func buildCharts(ctx context.Context, ins []Input) ([]chart, error) {
+	var out []chart
+	add := func(c chart, err error) error {
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", c.name, err)
+		}
+		out = append(out, c)
+		return ctx.Err()
+	}
+	for _, kind := range []string{"page", "op"} {
+		for _, name := range scopeNames(ins, kind) {
+			c, err := latencyChart(ins, kind, name)
+			if err := add(c, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, f := range []func([]Input) (chart, error){
+		latencyOverTime, throughputOverTime, lockWaitChart, lockWaitsOverTime, errorsOverTime,
+	} {
+		if err := add(f(ins)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// pageOrder is the reading order of page kinds; others follow sorted.
+var pageOrder = []string{
+	string(scenarios.PageModify), string(scenarios.PageReadUnchanged), string(scenarios.PageReadOnly),
+	string(scenarios.PageSessionless), string(scenarios.PageAbandon),
+}
+
+// scopeNames returns the page kinds ("page") or operations ("op") any run
+// recorded, pages in pageOrder, operations sorted.
+func scopeNames(ins []Input, kind string) []string {
+	set := map[string]bool{}
+	for _, in := range ins {
+		m := in.Run.Ops
+		if kind == "page" {
+			m = in.Run.Pages
+		}
+		for k, s := range m {
+			if s != nil && s.Count > 0 {
+				set[k] = true
+			}
+		}
+	}
+	names := make([]string, 0, len(set))
+	for k := range set {
+		names = append(names, k)
+	}
+	rank := func(s string) int {
+		if kind == "page" {
+			if i := slices.Index(pageOrder, s); i >= 0 {
+				return i
+			}
+		}
+		return len(pageOrder)
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rank(a), rank(b)), strings.Compare(a, b))
+	})
+	return names
+}
+
+func stats(r *results.Run, kind, name string) *results.Stats {
+	m := r.Ops
+	if kind == "page" {
+		m = r.Pages
+	}
+	return m[name]
+}
+
+// maxPercentileX caps the percentile axis at 99.9999% (1/(1-q) = 1e6).
+const maxPercentileX = 1e6
+
+// percentileCurve samples h along the HdrHistogram percentile axis: x is
+// 1/(1-q), from 1 (q = 0) to the sample count (the last sample), in ms.
+// The last point is the maximum.
+func percentileCurve(h *hdrhistogram.Histogram) plotter.XYs {
+	n := h.TotalCount()
+	if n == 0 {
+		return nil
+	}
+	xmax := math.Min(math.Max(float64(n), 2), maxPercentileX)
+	const steps = 240
+	xys := make(plotter.XYs, 0, steps+1)
+	for i := 0; i <= steps; i++ {
+		x := math.Pow(xmax, float64(i)/steps)
+		q := 100 * (1 - 1/x)
+		v := h.ValueAtQuantile(q)
+		if i == steps {
+			v = h.Max()
+		}
+		xys = append(xys, plotter.XY{X: x, Y: ms(v)})
+	}
+	return xys
+}
+
+func ms(ns int64) float64 { return float64(ns) / 1e6 }
+
+// percentileLabel names 10^k on the percentile axis: 0%, 90%, 99%, 99.9%…
+func percentileLabel(k int) string {
+	switch k {
+	case 0:
+		return "0%"
+	case 1:
+		return "90%"
+	case 2:
+		return "99%"
+	}
+	return "99." + strings.Repeat("9", k-2) + "%"
+}
+
+// percentileAxis sets x to the log percentile axis up to the decade that
+// holds xmax (at least 99.9%).
+func percentileAxis(p *plot.Plot, xmax float64) {
+	decades := max(3, int(math.Ceil(math.Log10(math.Max(xmax, 1))-1e-9)))
+	var ticks []plot.Tick
+	for k := 0; k <= decades; k++ {
+		d := math.Pow(10, float64(k))
+		ticks = append(ticks, plot.Tick{Value: d, Label: percentileLabel(k)})
+		if k < decades {
+			for m := 2; m < 10; m++ {
+				ticks = append(ticks, plot.Tick{Value: float64(m) * d})
+			}
+		}
+	}
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Min = 1
+	p.X.Max = math.Pow(10, float64(decades))
+	p.Y.Min = 0
+}
+
+// latencyChart draws the corrected (solid) and uncorrected (dashed)
+// percentile curves of one page type or operation for every run.
+func latencyChart(ins []Input, kind, name string) (chart, error) {
+	what := "page " + name
+	if kind == "op" {
+		what = "operation " + name
+	}
+	c := chart{
+		name:  "latency-" + kind + "-" + fileSafe(name),
+		title: "Latency by percentile: " + what,
+		caption: "Solid: corrected latency (from the intended start, coordinated omission corrected). " +
+			"Dashed: uncorrected (from the actual send). The x axis is 1/(1-q): each grid decade is one more nine.",
+	}
+	c.p = newPlot(c.title, "percentile", "latency (ms)")
+	xmax := 1.0
+	for i, in := range ins {
+		s := stats(in.Run, kind, name)
+		if s == nil {
+			continue
+		}
+		for _, corrected := range []bool{true, false} {
+			l := s.Uncorrected
+			dash, legend := dashed, in.Label+" (uncorrected)"
+			if corrected {
+				l, dash, legend = s.Corrected, nil, in.Label
+			}
+			h, err := l.Decode()
+			if err != nil {
+				return c, fmt.Errorf("%s %s: %w", in.Label, what, err)
+			}
+			xys := percentileCurve(h)
+			if len(xys) > 0 {
+				xmax = math.Max(xmax, xys[len(xys)-1].X)
+			}
+			if err := line(c.p, xys, runColor(i), dash, legend); err != nil {
+				return c, err
+			}
+		}
+	}
+	percentileAxis(c.p, xmax)
+	return c, nil
+}
+
+// lockWaitChart draws the distribution of the time pages waited for a lock
+// (per acquire that waited), on the percentile axis.
+func lockWaitChart(ins []Input) (chart, error) {
+	c := chart{
+		name:  "lock-wait",
+		title: "Lock wait by percentile (acquires that waited)",
+		caption: "Time a writable page spent polling a locked session before it got the lock, " +
+			"for the acquires that saw at least one 423. A run without lock waits draws no curve.",
+	}
+	c.p = newPlot(c.title, "percentile", "lock wait (ms)")
+	xmax := 1.0
+	none := true
+	for i, in := range ins {
+		h, err := in.Run.Locks.Wait.Decode()
+		if err != nil {
+			return c, fmt.Errorf("%s lock wait: %w", in.Label, err)
+		}
+		xys := percentileCurve(h)
+		if len(xys) == 0 {
+			continue
+		}
+		none = false
+		xmax = math.Max(xmax, xys[len(xys)-1].X)
+		legend := fmt.Sprintf("%s (%d waited)", in.Label, in.Run.Locks.Waited)
+		if err := line(c.p, xys, runColor(i), nil, legend); err != nil {
+			return c, err
+		}
+	}
+	if none {
+		c.p.Title.Text += " (no run waited for a lock)"
+		c.p.Y.Max = 1
+	}
+	percentileAxis(c.p, xmax)
+	return c, nil
+}
+
+// intervalSeconds returns the end of each interval and its length, in
+// seconds from the run start.
+func intervalSeconds(r *results.Run) (ends, lengths []float64) {
+	prev := 0.0
+	for _, iv := range r.Intervals {
+		e := time.Duration(iv.Elapsed).Seconds()
+		ends = append(ends, e)
+		lengths = append(lengths, math.Max(e-prev, 1e-9))
+		prev = e
+	}
+	return ends, lengths
+}
+
+// pageP50Series merges the corrected page histograms of each logged interval
+// and returns their p50 at the interval ends (seconds from the start, ms).
+func pageP50Series(r *results.Run) (plotter.XYs, error) {
+	type key struct{ start, end time.Time }
+	merged := map[key]*hdrhistogram.Histogram{}
+	var keys []key
+	for _, e := range r.Logs {
+		if !e.Corrected || !strings.HasPrefix(e.Tag, "page.") {
+			continue
+		}
+		h, err := e.Decode()
+		if err != nil {
+			return nil, fmt.Errorf("log %s at %s: %w", e.Tag, e.Start.Format(time.RFC3339), err)
+		}
+		k := key{e.Start, e.End}
+		if m := merged[k]; m != nil {
+			m.Merge(h)
+		} else {
+			merged[k] = h
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b key) int { return a.end.Compare(b.end) })
+	var xys plotter.XYs
+	for _, k := range keys {
+		h := merged[k]
+		if h.TotalCount() == 0 {
+			continue
+		}
+		xys = append(xys, plotter.XY{X: k.end.Sub(r.Start).Seconds(), Y: ms(h.ValueAtQuantile(50))})
+	}
+	return xys, nil
+}
+
+// latencyOverTime draws each run's per-interval p99 (solid) and p50
+// (dashed) of all pages, corrected.
+func latencyOverTime(ins []Input) (chart, error) {
+	c := chart{
+		name:  "latency-over-time",
+		title: "Page latency over time (corrected)",
+		caption: "Per interval, all page types together: p99 solid, p50 dashed, from the intended start. " +
+			"Grey dotted lines mark the scenario's faults.",
+	}
+	c.p = newPlot(c.title, "time since start (s)", "latency (ms)")
+	ymax, xmax := 0.0, 0.0
+	for i, in := range ins {
+		ends, _ := intervalSeconds(in.Run)
+		var p99 plotter.XYs
+		for j, iv := range in.Run.Intervals {
+			if iv.Pages == 0 {
+				continue
+			}
+			p99 = append(p99, plotter.XY{X: ends[j], Y: ms(iv.P99)})
+			ymax = math.Max(ymax, ms(iv.P99))
+		}
+		if len(ends) > 0 {
+			xmax = math.Max(xmax, ends[len(ends)-1])
+		}
+		if err := line(c.p, p99, runColor(i), nil, in.Label+" p99"); err != nil {
+			return c, err
+		}
+		p50, err := pageP50Series(in.Run)
+		if err != nil {
+			return c, fmt.Errorf("%s: %w", in.Label, err)
+		}
+		if err := line(c.p, p50, runColor(i), dashed, in.Label+" p50"); err != nil {
+			return c, err
+		}
+	}
+	timeAxes(c.p, xmax, ymax)
+	return c, faultMarkers(c.p, ins, ymax)
+}
+
+// throughputOverTime draws achieved pages/s per interval (solid) and the
+// intended rate of the schedule (dashed), when the run had one.
+func throughputOverTime(ins []Input) (chart, error) {
+	c := chart{
+		name:  "throughput",
+		title: "Intended and achieved throughput",
+		caption: "Solid: pages completed per second in each interval. Dashed: the rate the schedule intended " +
+			"(the scenario's rate shape, scaled to the schedule's mean); not drawn for population and closed-loop runs, " +
+			"which have no fixed schedule.",
+	}
+	c.p = newPlot(c.title, "time since start (s)", "pages per second")
+	ymax, xmax := 0.0, 0.0
+	for i, in := range ins {
+		ends, _ := intervalSeconds(in.Run)
+		var got plotter.XYs
+		for j, iv := range in.Run.Intervals {
+			got = append(got, plotter.XY{X: ends[j], Y: iv.Throughput})
+			ymax = math.Max(ymax, iv.Throughput)
+		}
+		if len(ends) > 0 {
+			xmax = math.Max(xmax, ends[len(ends)-1])
+		}
+		legend := in.Label + " achieved"
+		if in.Run.Config.Mode == results.ModeClosedLoop {
+			legend = in.Label + " saturation"
+		}
+		if err := line(c.p, got, runColor(i), nil, legend); err != nil {
+			return c, err
+		}
+		want := intendedSeries(in.Run)
+		for _, xy := range want {
+			ymax = math.Max(ymax, xy.Y)
+		}
+		if err := line(c.p, want, runColor(i), dashed, in.Label+" intended"); err != nil {
+			return c, err
+		}
+	}
+	timeAxes(c.p, xmax, ymax)
+	return c, faultMarkers(c.p, ins, ymax)
+}
+
+// scenarioOf decodes the scenario stored in the run's config; nil when it
+// cannot be read back (an older or foreign result).
+func scenarioOf(r *results.Run) *scenarios.Scenario {
+	if len(r.Config.Scenario) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(r.Config.Scenario)
+	if err != nil {
+		return nil
+	}
+	sc := new(scenarios.Scenario)
+	if err := json.Unmarshal(b, sc); err != nil {
+		return nil
+	}
+	return sc
+}
+
+// intendedSeries is the schedule's rate over the planned duration: the
+// scenario's rate shape scaled so its mean equals Rate.Intended (which counts
+// every scheduled slot, burst requests included). Nil without a schedule.
+func intendedSeries(r *results.Run) plotter.XYs {
+	if r.Config.Mode != results.ModeOpen || r.Rate.Intended <= 0 {
+		return nil
+	}
+	d := time.Duration(r.Config.Duration)
+	if d <= 0 {
+		return nil
+	}
+	const steps = 200
+	xs := make([]float64, 0, steps+1)
+	ys := make([]float64, 0, steps+1)
+	sc := scenarioOf(r)
+	sum := 0.0
+	for i := 0; i <= steps; i++ {
+		t := d * time.Duration(i) / steps
+		y := 1.0
+		if sc != nil {
+			y = sc.PagesPerSecondAt(t)
+		}
+		xs = append(xs, t.Seconds())
+		ys = append(ys, y)
+		sum += y
+	}
+	scale := 1.0
+	if mean := sum / float64(len(ys)); mean > 0 {
+		scale = r.Rate.Intended / mean
+	}
+	xys := make(plotter.XYs, len(xs))
+	for i := range xs {
+		xys[i] = plotter.XY{X: xs[i], Y: ys[i] * scale}
+	}
+	return xys
+}
+
+// perSecondSeries draws a per-interval count as a rate.
+func perSecondSeries(ins []Input, c chart, count func(results.Interval) int64) (chart, error) {
+	ymax, xmax := 0.0, 0.0
+	for i, in := range ins {
+		ends, lengths := intervalSeconds(in.Run)
+		var xys plotter.XYs
+		for j, iv := range in.Run.Intervals {
+			y := float64(count(iv)) / lengths[j]
+			xys = append(xys, plotter.XY{X: ends[j], Y: y})
+			ymax = math.Max(ymax, y)
+		}
+		if len(ends) > 0 {
+			xmax = math.Max(xmax, ends[len(ends)-1])
+		}
+		if err := line(c.p, xys, runColor(i), nil, in.Label); err != nil {
+			return c, err
+		}
+	}
+	if ymax == 0 {
+		c.p.Title.Text += " (none)"
+		ymax = 1
+	}
+	timeAxes(c.p, xmax, ymax)
+	return c, faultMarkers(c.p, ins, ymax)
+}
+
+func errorsOverTime(ins []Input) (chart, error) {
+	c := chart{
+		name:    "errors",
+		title:   "Errors over time",
+		caption: "Failed pages and operations per second in each interval (timeouts, refused or reset connections, protocol errors).",
+	}
+	c.p = newPlot(c.title, "time since start (s)", "errors per second")
+	return perSecondSeries(ins, c, func(iv results.Interval) int64 { return iv.Errors })
+}
+
+func lockWaitsOverTime(ins []Input) (chart, error) {
+	c := chart{
+		name:    "lock-waits-over-time",
+		title:   "Locked (423) replies over time",
+		caption: "423 replies received per second in each interval: how often pages found their session locked.",
+	}
+	c.p = newPlot(c.title, "time since start (s)", "423 replies per second")
+	return perSecondSeries(ins, c, func(iv results.Interval) int64 { return iv.LockWaits })
+}
+
+// timeAxes fixes both axes to start at 0 and leaves head room for labels.
+func timeAxes(p *plot.Plot, xmax, ymax float64) {
+	p.X.Min = 0
+	p.X.Max = math.Max(xmax, 1)
+	p.Y.Min = 0
+	p.Y.Max = math.Max(ymax*1.12, 1e-3)
+}
+
+// faultMarkers draws a grey dotted vertical line at each fault of each
+// run's scenario (once per distinct time and kind), labelled with the kind.
+func faultMarkers(p *plot.Plot, ins []Input, ymax float64) error {
+	type mark struct {
+		at   time.Duration
+		text string
+	}
+	seen := map[mark]bool{}
+	var marks []mark
+	for _, in := range ins {
+		sc := scenarioOf(in.Run)
+		if sc == nil {
+			continue
+		}
+		for _, f := range sc.SortedFaults() {
+			m := mark{f.At.D(), faultText(f)}
+			if !seen[m] {
+				seen[m] = true
+				marks = append(marks, m)
+			}
+		}
+	}
+	if len(marks) == 0 {
+		return nil
+	}
+	top := math.Max(ymax, 1e-3) * 1.1
+	var labels plotter.XYLabels
+	for i, m := range marks {
+		x := m.at.Seconds()
+		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: 0}, {X: x, Y: top}})
+		if err != nil {
+			return err
+		}
+		l.Color = faultColor
+		l.Width = vg.Points(1)
+		l.Dashes = dotted
+		p.Add(l)
+		if i == 0 {
+			p.Legend.Add("fault", l)
+		}
+		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: top})
+		labels.Labels = append(labels.Labels, m.text)
+	}
+	lb, err := plotter.NewLabels(labels)
+	if err != nil {
+		return err
+	}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].Font = font.From(sansFont, 7)
+		lb.TextStyle[i].Color = faultColor
+		lb.TextStyle[i].Rotation = math.Pi / 2
+		lb.TextStyle[i].XAlign = draw.XRight
+		lb.TextStyle[i].YAlign = draw.YTop
+	}
+	p.Add(lb)
+	return nil
+}
+
+func faultText(f scenarios.Fault) string {
+	s := string(f.Kind)
+	if f.Params.WebServer > 0 {
+		s += fmt.Sprintf(" ws%d", f.Params.WebServer)
+	}
+	if f.Params.Partition > 0 {
+		s += fmt.Sprintf(" p%d", f.Params.Partition)
+	}
+	if f.Duration > 0 {
+		s += " " + f.Duration.D().String()
+	}
+	return s
+}
+
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// fileSafe turns a page or operation name into a file-name fragment.
+func fileSafe(s string) string { return unsafeFileChars.ReplaceAllString(s, "_") }
