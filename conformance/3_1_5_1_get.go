@@ -254,9 +254,9 @@ func expectRefused(ctx context.Context, e *env, raw []byte, what string) {
 	rc := e.dialRaw(ctx)
 	Expect(rc.send(raw)).To(Succeed())
 	_ = rc.closeWrite()
-	data, closed, err := rc.readUntilClose(5 * time.Second)
+	data, closed, err := rc.readUntilClose(refuseWindow)
 	Expect(err).NotTo(HaveOccurred(), "%s: reading the reply", what)
-	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed the connection within 5s of the client finishing", what)
+	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed the connection within %v of the client finishing", what, refuseWindow)
 	replies, perr := parseReplies(data)
 	Expect(perr).NotTo(HaveOccurred(), "%s: the server's bytes are not a well-formed reply: %q", what, clip(data))
 	for _, r := range replies {

@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"time"
-
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
@@ -38,9 +36,9 @@ func section3_1_5_other(e *env) {
 					rc := e.dialRaw(ctx)
 					Expect(rc.send([]byte("GET " + k + " HTTP/1.1\r\n\r\n"))).To(Succeed())
 					_ = rc.closeWrite()
-					data, closed, err := rc.readUntilClose(5 * time.Second)
+					data, closed, err := rc.readUntilClose(refuseWindow)
 					Expect(err).NotTo(HaveOccurred())
-					Expect(closed).To(BeTrue(), "the server neither answered nor closed within 5 s of the client finishing")
+					Expect(closed).To(BeTrue(), "the server neither answered nor closed within %v of the client finishing", refuseWindow)
 					replies, perr := parseReplies(data)
 					Expect(perr).NotTo(HaveOccurred(), "the server's bytes are not a well-formed reply: %q", clip(data))
 					for _, r := range replies {

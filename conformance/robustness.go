@@ -203,6 +203,10 @@ func (cn canary) check(ctx context.Context, e *env) {
 	expectContent(ctx, c, cn.key, cn.body, "canary session content")
 }
 
+// refuseWindow is how long a server may take to answer or close after a
+// malformed request; a correct server does it at once.
+const refuseWindow = 2 * time.Second
+
 // sendMalformed sends m for key k and checks the reply: only allowed
 // statuses, well-formed, then a close.
 func sendMalformed(ctx context.Context, e *env, m malformed, k string) {
@@ -219,7 +223,7 @@ func sendMalformed(ctx context.Context, e *env, m malformed, k string) {
 	if !m.noHalfClose {
 		_ = rc.closeWrite()
 	}
-	data, closed, err := rc.readUntilClose(5 * time.Second)
+	data, closed, err := rc.readUntilClose(refuseWindow)
 	Expect(err).NotTo(HaveOccurred(), "%s: reading the reply", m.name)
 	replies, perr := parseReplies(data)
 	Expect(perr).NotTo(HaveOccurred(), "%s: the server's bytes are not well-formed replies: %q", m.name, clip(data))
@@ -227,13 +231,13 @@ func sendMalformed(ctx context.Context, e *env, m malformed, k string) {
 		Expect(allow).To(ContainElement(r.Status), "%s: expected %v or a clean close, observed %s", m.name, allow, describe(r))
 	}
 	if m.noHalfClose {
-		Expect(closed || len(replies) > 0).To(BeTrue(), "%s: no reply within 5 s: the server seems to wait for the declared body", m.name)
+		Expect(closed || len(replies) > 0).To(BeTrue(), "%s: no reply within %v: the server seems to wait for the declared body", m.name, refuseWindow)
 		if !closed {
 			Expect(replies[len(replies)-1].Status).To(Equal(400), "%s: the connection stayed open after %s", m.name, describe(replies[len(replies)-1]))
 		}
 		return
 	}
-	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed within 5 s after the client finished", m.name)
+	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed within %v after the client finished", m.name, refuseWindow)
 }
 
 // sectionRobustness: malformed input, odd delivery and many connections.
@@ -298,7 +302,7 @@ func sectionRobustness(e *env) {
 						}
 					}
 					_ = rc.closeWrite()
-					data, closed, err := rc.readUntilClose(5 * time.Second)
+					data, closed, err := rc.readUntilClose(refuseWindow)
 					Expect(err).NotTo(HaveOccurred())
 					Expect(closed).To(BeTrue(), "the server neither answered nor closed")
 					replies, perr := parseReplies(data)
@@ -339,7 +343,7 @@ func sectionRobustness(e *env) {
 					rc := e.dialRaw(ctx)
 					Expect(rc.send(batch)).To(Succeed())
 					_ = rc.closeWrite()
-					data, closed, err := rc.readUntilClose(5 * time.Second)
+					data, closed, err := rc.readUntilClose(refuseWindow)
 					Expect(err).NotTo(HaveOccurred())
 					Expect(closed).To(BeTrue())
 					replies, perr := parseReplies(data)
