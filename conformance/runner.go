@@ -82,7 +82,7 @@ func (c Config) Validate() error {
 	}
 	if c.LabelFilter != "" {
 		if _, err := types.ParseLabelFilter(c.LabelFilter); err != nil {
-			errs = append(errs, fmt.Errorf("label filter %q: %v", c.LabelFilter, firstLineOf(err.Error())))
+			errs = append(errs, fmt.Errorf("label filter %q: %s", c.LabelFilter, labelFilterError(err)))
 		}
 	}
 	for id := range c.Deviations {
@@ -91,6 +91,17 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var ansi = regexp.MustCompile("\x1b\\[[0-9;]*m|\\{\\{/?[a-z]*\\}\\}")
+
+// labelFilterError turns Ginkgo's coloured, multi-line parse error into one line.
+func labelFilterError(err error) string {
+	var ge types.GinkgoError
+	if errors.As(err, &ge) {
+		return strings.Join(strings.Fields(ansi.ReplaceAllString(ge.Heading+": "+ge.Message, "")), " ")
+	}
+	return strings.Join(strings.Fields(ansi.ReplaceAllString(err.Error(), "")), " ")
 }
 
 func firstLineOf(s string) string {

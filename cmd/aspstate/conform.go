@@ -1,13 +1,422 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/aspstate/aspstate/conformance"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
-// runConform is a placeholder that the conform work replaces.
+// conformSelf returns the program to re-execute for one target of a matrix
+// run and the arguments that go before "conform". Tests replace it.
+var conformSelf = func() (string, []string, error) {
+	exe, err := os.Executable()
+	return exe, nil, err
+}
+
+// stringList is a repeatable or comma-separated flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// splitList splits comma-separated flag values, dropping empty items.
+func splitList(vals []string) []string {
+	var out []string
+	for _, v := range vals {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// conformOptions are the parsed flags of aspstate conform.
+type conformOptions struct {
+	targets      []target.Spec
+	minute       time.Duration
+	minuteSet    bool
+	labelFilter  string
+	levels       []string
+	rules        []string
+	list         bool
+	deviations   map[string]string
+	deviationsAt string
+	junit, json  string
+	html, out    string
+	seed         int64
+	readyTimeout time.Duration
+	child        bool
+	raw          conformRaw
+}
+
+// conformRaw keeps the flag values as given, to pass them on to children.
+type conformRaw struct {
+	minute, levels, rules, labelFilter, deviations, readyTimeout string
+}
+
+const conformAbout = `Check a state server against every [MS-ASP] rule: the cases of the protocol
+digest (PROTOCOL.md h), the decision tables c.1–c.5 and a robustness corpus.
+The suite is compiled in: no Go toolchain is needed. Several --target flags run
+the suite against each (in its own process) and print a rules × targets matrix.
+
+Rules have a level: must (normative, and what Microsoft's service does), ref
+(what Microsoft's service does where the spec is silent or wrong) and client
+(the project's ASP.NET client emulation). Rule ids look like
+3.1.5.4-release-wrong; "3.1.5.4/release-wrong" is accepted too.
+
+Timing rules (expiry, sliding expiry, lock age, idle connections) take a few
+protocol minutes: tell the suite the target's time scale with --minute. The
+in-process target runs with a 600ms minute unless --minute is given; other
+targets default to 1m, and with a minute of 10s or more the timing rules carry
+the label "slow" (skip them with --label-filter '!slow').
+
+Exit status: 0 every selected rule passed (or is a listed deviation), 1 a rule
+failed, 2 bad usage or a target that could not be started.`
+
 func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "aspstate conform: not built yet")
-	return 2
+	fs := newFlagSet("conform", "[flags]", conformAbout, stderr)
+	var o conformOptions
+	var targets, levels, rules stringList
+	fs.Var(&targets, "target", "server under test, repeatable: "+target.Syntax+" (default inproc)")
+	fs.DurationVar(&o.minute, "minute", time.Minute, "the target's protocol minute, as given to 'aspstate serve --minute' (inproc default 600ms)")
+	fs.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow' or 'level:must && !timing'")
+	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,client (default all)")
+	fs.Var(&rules, "rules", "rule id globs to run, comma-separated, e.g. '3.1.5.4-*,2.2.3.9-*' (default all)")
+	fs.BoolVar(&o.list, "list", false, "list every rule with its level and description, then exit")
+	fs.StringVar(&o.deviationsAt, "deviations", "", "YAML file mapping rule id → reason: those failures are reported as deviations")
+	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
+	fs.StringVar(&o.json, "json", "", "write the JSON report to this file")
+	fs.StringVar(&o.html, "html", "", "write a self-contained HTML report (transcripts of failures) to this file")
+	fs.StringVar(&o.out, "out", "", "write conformance.json, conformance.xml and conformance.html into this directory")
+	fs.Int64Var(&o.seed, "seed", 0, "random order seed (0 = from the clock)")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for a tcp/exec/docker target to answer")
+	fs.BoolVar(&o.child, "child", false, "internal: one target of a matrix run (live lines only)")
+	if done, code := parseFlags(fs, args, false); done {
+		return code
+	}
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "minute":
+			o.minuteSet, o.raw.minute = true, f.Value.String()
+		case "levels":
+			o.raw.levels = f.Value.String()
+		case "rules":
+			o.raw.rules = f.Value.String()
+		case "label-filter":
+			o.raw.labelFilter = f.Value.String()
+		case "deviations":
+			o.raw.deviations = f.Value.String()
+		case "ready-timeout":
+			o.raw.readyTimeout = f.Value.String()
+		}
+	})
+
+	if o.list {
+		return listRules(stdout)
+	}
+	if len(targets) == 0 {
+		targets = stringList{target.KindInProc}
+	}
+	for _, t := range targets {
+		spec, err := target.Parse(t)
+		if err != nil {
+			return usageError(stderr, "conform", "--target: %v", err)
+		}
+		o.targets = append(o.targets, spec)
+	}
+	if o.minuteSet && o.minute <= 0 {
+		return usageError(stderr, "conform", "--minute %v must be positive, e.g. 1m or 600ms", o.minute)
+	}
+	if o.readyTimeout <= 0 {
+		return usageError(stderr, "conform", "--ready-timeout %v must be positive", o.readyTimeout)
+	}
+	o.levels, o.rules = splitList(levels), splitList(rules)
+	if o.deviationsAt != "" {
+		dev, err := readDeviations(o.deviationsAt)
+		if err != nil {
+			return usageError(stderr, "conform", "--deviations: %v", err)
+		}
+		o.deviations = dev
+	}
+	// Check the selection once, before any target starts.
+	probe := conformance.Config{Minute: time.Minute, Levels: o.levels, Rules: o.rules, LabelFilter: o.labelFilter, Deviations: o.deviations}
+	if err := probe.Validate(); err != nil {
+		var msgs []string
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "no target") {
+				msgs = append(msgs, line)
+			}
+		}
+		if len(msgs) > 0 {
+			return usageError(stderr, "conform", "%s", strings.Join(msgs, "; "))
+		}
+	}
+	if o.seed == 0 {
+		o.seed = time.Now().UnixNano() % 1_000_000
+	}
+
+	var m *conformance.Matrix
+	var targetErr bool
+	if len(o.targets) == 1 {
+		rep, err := conformOne(ctx, o, o.targets[0], stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "aspstate conform: target error: %v\n", err)
+			if o.child {
+				return 2
+			}
+			m = conformance.NewMatrix(failedTarget(o.targets[0], err))
+			if werr := writeReports(m, o); werr != nil {
+				fmt.Fprintf(stderr, "aspstate conform: %v\n", werr)
+			}
+			fmt.Fprintln(stdout, m.Summary())
+			return 2
+		}
+		m = conformance.NewMatrix(rep)
+	} else {
+		m, targetErr = conformMatrix(ctx, o, stdout, stderr)
+	}
+	if o.child {
+		if err := writeReports(m, o); err != nil {
+			fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
+			return 2
+		}
+		if _, failed, _, _ := m.Totals(); failed > 0 {
+			return 1
+		}
+		return 0
+	}
+
+	fmt.Fprintln(stdout)
+	m.WriteTable(stdout)
+	_, failed, _, deviations := m.Totals()
+	if deviations > 0 {
+		fmt.Fprintf(stdout, "deviations: %d (known differences listed in %s)\n", deviations, o.deviationsAt)
+	}
+	fmt.Fprintln(stdout, m.Summary())
+	if err := writeReports(m, o); err != nil {
+		fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
+		return 2
+	}
+	switch {
+	case targetErr:
+		return 2
+	case failed > 0:
+		return 1
+	}
+	return 0
+}
+
+// listRules prints the catalogue.
+func listRules(w io.Writer) int {
+	rules := conformance.Catalogue()
+	for _, r := range rules {
+		timing := ""
+		if r.Timing {
+			timing = " [timing]"
+		}
+		fmt.Fprintf(w, "%-42s %-6s %s%s\n", r.ID, r.Level, r.Description, timing)
+	}
+	fmt.Fprintf(w, "%d rules\n", len(rules))
+	return 0
+}
+
+// readDeviations reads a YAML map of rule id → reason.
+func readDeviations(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var dev map[string]string
+	if err := yaml.Unmarshal(b, &dev); err != nil {
+		return nil, fmt.Errorf("%s: want a YAML map of rule id to reason (e.g. `3.1.5.4-release-wrong: \"why\"`): %v", path, err)
+	}
+	for id, why := range dev {
+		if strings.TrimSpace(why) == "" {
+			return nil, fmt.Errorf("%s: rule %s has no reason; say why the target differs", path, id)
+		}
+	}
+	return dev, nil
+}
+
+// minuteFor returns the protocol minute for a target.
+func minuteFor(o conformOptions, spec target.Spec) time.Duration {
+	if !o.minuteSet && spec.Kind == target.KindInProc {
+		return conformance.DefaultInProcMinute
+	}
+	return o.minute
+}
+
+// conformOne starts one target and runs the suite against it in this process.
+func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout io.Writer) (*conformance.RunReport, error) {
+	minute := minuteFor(o, spec)
+	opts := target.Options{Minute: minute, ReadyTimeout: o.readyTimeout}
+	if spec.Kind == target.KindInProc {
+		cfg := conformance.InProcServerConfig(minute)
+		opts.Server = &cfg
+	}
+	tgt, err := target.Start(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tgt.Close()
+	info := tgt.Info()
+	if !o.child {
+		fmt.Fprintf(stdout, "conformance: %s (%s) at %s, protocol minute %v, seed %d\n", info.Spec, info.Description, info.Addr, minute, o.seed)
+		if minute >= conformance.SlowMinute {
+			fmt.Fprintf(stdout, "timing rules wait several protocol minutes each and are labelled slow; skip them with --label-filter '!slow'\n")
+		}
+	}
+	rep, err := conformance.Run(ctx, conformance.Config{
+		Target: tgt, Minute: minute, Levels: o.levels, Rules: o.rules, LabelFilter: o.labelFilter,
+		Deviations: o.deviations, Seed: o.seed,
+		Progress: func(rr conformance.RuleResult) { fmt.Fprintln(stdout, conformance.LiveLine(rr)) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// failedTarget is the report of a target that could not be tested.
+func failedTarget(spec target.Spec, err error) *conformance.RunReport {
+	return &conformance.RunReport{Format: conformance.ReportFormat, Started: time.Now().UTC(),
+		Target: target.Info{Spec: spec.String(), Kind: spec.Kind}, Error: err.Error()}
+}
+
+// conformMatrix runs the suite against each target in a child process (the
+// suite runs once per process), one after another, streaming each child's
+// live lines prefixed with its column, then merges the reports.
+func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writer) (*conformance.Matrix, bool) {
+	exe, prefix, err := conformSelf()
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate conform: cannot re-run myself for a matrix: %v\n", err)
+		return conformance.NewMatrix(), true
+	}
+	dir, err := os.MkdirTemp("", "aspstate-conform-")
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
+		return conformance.NewMatrix(), true
+	}
+	defer os.RemoveAll(dir)
+	m := conformance.NewMatrix()
+	targetErr := false
+	for i, spec := range o.targets {
+		col := fmt.Sprintf("T%d", i+1)
+		fmt.Fprintf(stdout, "%s = %s (protocol minute %v, seed %d)\n", col, spec, minuteFor(o, spec), o.seed)
+		out := filepath.Join(dir, col+".json")
+		args := append(append([]string{}, prefix...), "conform", "--child", "--target", spec.Raw, "--json", out, "--seed", strconv.FormatInt(o.seed, 10))
+		for _, kv := range [][2]string{{"minute", o.raw.minute}, {"levels", o.raw.levels}, {"rules", o.raw.rules},
+			{"label-filter", o.raw.labelFilter}, {"deviations", o.raw.deviations}, {"ready-timeout", o.raw.readyTimeout}} {
+			if kv[1] != "" {
+				args = append(args, "--"+kv[0], kv[1])
+			}
+		}
+		cmd := exec.CommandContext(ctx, exe, args...)
+		var errBuf strings.Builder
+		cmd.Stderr = &errBuf
+		pipe, err := cmd.StdoutPipe()
+		if err == nil {
+			err = cmd.Start()
+		}
+		if err != nil {
+			m.Reports = append(m.Reports, failedTarget(spec, err))
+			targetErr = true
+			continue
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := bufio.NewScanner(pipe)
+			for sc.Scan() {
+				fmt.Fprintf(stdout, "%s %s\n", col, sc.Text())
+			}
+		}()
+		wg.Wait()
+		err = cmd.Wait()
+		var exit *exec.ExitError
+		code := 0
+		if errors.As(err, &exit) {
+			code = exit.ExitCode()
+		} else if err != nil {
+			code = -1
+		}
+		if code != 0 && code != 1 {
+			msg := strings.TrimSpace(errBuf.String())
+			if msg == "" {
+				msg = fmt.Sprintf("exit status %d", code)
+			}
+			fmt.Fprintf(stderr, "%s %s: %s\n", col, spec, msg)
+			m.Reports = append(m.Reports, failedTarget(spec, errors.New(msg)))
+			targetErr = true
+			continue
+		}
+		child, err := conformance.ReadMatrix(out)
+		if err != nil || len(child.Reports) != 1 {
+			m.Reports = append(m.Reports, failedTarget(spec, fmt.Errorf("reading the child's report: %v", err)))
+			targetErr = true
+			continue
+		}
+		m.Reports = append(m.Reports, child.Reports[0])
+	}
+	return m, targetErr
+}
+
+// writeReports writes the requested report files.
+func writeReports(m *conformance.Matrix, o conformOptions) error {
+	type file struct {
+		path  string
+		write func(io.Writer) error
+	}
+	var files []file
+	add := func(path string, w func(io.Writer) error) {
+		if path != "" {
+			files = append(files, file{path, w})
+		}
+	}
+	add(o.json, m.WriteJSON)
+	add(o.junit, m.WriteJUnit)
+	add(o.html, m.WriteHTML)
+	if o.out != "" {
+		if err := os.MkdirAll(o.out, 0o755); err != nil {
+			return err
+		}
+		add(filepath.Join(o.out, "conformance.json"), m.WriteJSON)
+		add(filepath.Join(o.out, "conformance.xml"), m.WriteJUnit)
+		add(filepath.Join(o.out, "conformance.html"), m.WriteHTML)
+	}
+	for _, f := range files {
+		fh, err := os.Create(f.path)
+		if err != nil {
+			return err
+		}
+		werr := f.write(fh)
+		if cerr := fh.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("writing %s: %w", f.path, werr)
+		}
+	}
+	return nil
 }
