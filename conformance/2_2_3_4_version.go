@@ -54,7 +54,7 @@ func section2_2_3_4(e *env) {
 						DeferCleanup(app.Close)
 						_, err := app.call(ctx, req(k))
 						if errors.Is(err, errNeedV2) {
-							Fail(fmt.Sprintf("first request (%s): %v\n%s", what, err, firstRequestHelp))
+							Fail(fmt.Sprintf("%v\nThe first request of a freshly started application was %s.\n%s", err, what, firstRequestHelp))
 						}
 						Expect(err).NotTo(HaveOccurred(), "first request (%s)", what)
 						Expect(app.stateServerVersion).To(BeNumerically(">=", 2))

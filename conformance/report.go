@@ -203,8 +203,8 @@ func firstFailure(rr RuleResult) string {
 	for _, s := range rr.Specs {
 		if s.State != "passed" && s.State != "skipped" && s.Failure != "" {
 			msg := firstLineOf(s.Failure)
-			if len(msg) > 140 {
-				msg = msg[:140] + "…"
+			if len(msg) > 200 {
+				msg = msg[:200] + "…"
 			}
 			return msg
 		}
