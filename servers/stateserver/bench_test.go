@@ -21,29 +21,32 @@ func benchKeys(n int) [][]byte {
 func BenchmarkStoreGet(b *testing.B) {
 	st := newStore(time.Minute)
 	keys := benchKeys(10000)
-	body := string(make([]byte, 1024))
+	body := make([]byte, 1024)
 	for _, k := range keys {
 		st.put(k, body, 20, 0, noCookie, 0)
 	}
+	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		st.get(keys[i%len(keys)], getPlain, noCookie, int64(i))
+		buf = st.get(keys[i%len(keys)], getPlain, noCookie, int64(i), buf).body
 	}
 }
 
 func BenchmarkStoreAcquireSetRelease(b *testing.B) {
 	st := newStore(time.Minute)
 	keys := benchKeys(10000)
-	body := string(make([]byte, 1024))
+	body := make([]byte, 1024)
 	for _, k := range keys {
 		st.put(k, body, 20, 0, noCookie, 0)
 	}
+	var buf []byte
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		k := keys[i%len(keys)]
-		r := st.get(k, getAcquire, noCookie, int64(i))
+		r := st.get(k, getAcquire, noCookie, int64(i), buf)
+		buf = r.body
 		st.put(k, body, 20, 0, cookieArg{present: true, valid: true, value: r.cookie}, int64(i))
 	}
 }
@@ -51,7 +54,7 @@ func BenchmarkStoreAcquireSetRelease(b *testing.B) {
 func BenchmarkStoreGetParallel(b *testing.B) {
 	st := newStore(time.Minute)
 	keys := benchKeys(10000)
-	body := string(make([]byte, 1024))
+	body := make([]byte, 1024)
 	for _, k := range keys {
 		st.put(k, body, 20, 0, noCookie, 0)
 	}
@@ -59,8 +62,9 @@ func BenchmarkStoreGetParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
+		var buf []byte
 		for pb.Next() {
-			st.get(keys[i%len(keys)], getPlain, noCookie, int64(i))
+			buf = st.get(keys[i%len(keys)], getPlain, noCookie, int64(i), buf).body
 			i++
 		}
 	})
@@ -95,7 +99,8 @@ func BenchmarkRequestPath(b *testing.B) {
 	in.Write(protocol.NewGetRequest("localhost", u).Bytes())
 	rd := protocol.NewReader(&repeatReader{b: in.Bytes()}, protocol.Limits{})
 	var req protocol.Request
-	var out, key []byte
+	var out []byte
+	var sc scratch
 	var n counts
 	b.ReportAllocs()
 	b.SetBytes(int64(in.Len() / 2))
@@ -104,7 +109,7 @@ func BenchmarkRequestPath(b *testing.B) {
 		if err := rd.ReadRequest(&req); err != nil {
 			b.Fatal(err)
 		}
-		out, key = s.handle(&req, out[:0], key, &n)
+		out = s.handle(&req, out[:0], &sc, &n)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/aspstate/aspstate/protocol"
 )
@@ -46,13 +45,20 @@ func (c *counts) addTo(dst *counts) {
 	dst.malformed.Add(c.malformed.Load())
 }
 
-// maxKeptBuf bounds the reply buffer a connection keeps between requests.
-const maxKeptBuf = 64 << 10
+// Reply buffering. Replies to pipelined requests are gathered and written
+// once flushAt bytes are pending; a buffer that grew past maxKeptBuf (a
+// large body) is dropped after use. flushAt is half of maxKeptBuf, so
+// gathering replies of up to flushAt bytes never outgrows the kept buffer
+// and a busy pipelined connection makes no garbage.
+const (
+	maxKeptBuf = 64 << 10
+	flushAt    = maxKeptBuf / 2
+)
 
 // conn is one client connection.
 type conn struct {
 	s    *Server
-	key  []byte // the current request's item key, reused
+	sc   scratch
 	nc   net.Conn
 	rd   *protocol.Reader
 	req  protocol.Request
@@ -126,10 +132,10 @@ func (c *conn) serve() {
 			}
 			s.held.Add(-1)
 		}
-		c.wbuf, c.key = s.handle(&c.req, c.wbuf, c.key, &c.n)
+		c.wbuf = s.handle(&c.req, c.wbuf, &c.sc, &c.n)
 		// One Write per reply, or per batch of pipelined requests: flush only
 		// when no further request is already buffered.
-		if c.rd.Buffered() == 0 || len(c.wbuf) >= maxKeptBuf {
+		if c.rd.Buffered() == 0 || len(c.wbuf) >= flushAt {
 			if !c.flush() {
 				return
 			}
@@ -148,23 +154,33 @@ func (c *conn) flush() bool {
 	return err == nil
 }
 
-// handle answers one request, appending the reply to b. key is scratch
-// space for the item key, returned for reuse.
-func (s *Server) handle(req *protocol.Request, b, key []byte, n *counts) ([]byte, []byte) {
+// scratch is per-connection space reused by every request.
+type scratch struct {
+	key  []byte // the item key decoded from the target
+	body []byte // a copy of the body of a GET 200, taken under the shard lock
+}
+
+// handle answers one request, appending the reply to b.
+func (s *Server) handle(req *protocol.Request, b []byte, sc *scratch, n *counts) []byte {
 	op := protocol.OpOf(req)
 	var r result
 	if op == 0 {
 		r.status = protocol.StatusBadRequest // c.5: unknown verb or Exclusive value
 	} else {
-		key = appendKey(key[:0], req.Target)
-		r = s.exec(op, req, key)
+		sc.key = appendKey(sc.key[:0], req.Target)
+		r = s.exec(op, req, sc)
 	}
 	n.req[op][statusIndex(r.status)].Add(1)
-	return s.appendReply(b, op, &r), key
+	b = s.appendReply(b, op, &r)
+	if cap(sc.body) > maxKeptBuf {
+		sc.body = nil
+	}
+	return b
 }
 
 // exec evaluates a request against the store (PROTOCOL.md c.1–c.5).
-func (s *Server) exec(op protocol.Op, req *protocol.Request, key []byte) result {
+func (s *Server) exec(op protocol.Op, req *protocol.Request, sc *scratch) result {
+	key := sc.key
 	bad := result{status: protocol.StatusBadRequest}
 	switch op {
 	case protocol.OpGet, protocol.OpGetExclusive, protocol.OpReleaseExclusive:
@@ -177,7 +193,11 @@ func (s *Server) exec(op protocol.Op, req *protocol.Request, key []byte) result 
 			mode = getRelease
 			c = lockCookie(req)
 		}
-		return s.store.get(key, mode, c, s.now())
+		r := s.store.get(key, mode, c, s.now(), sc.body)
+		if r.body != nil {
+			sc.body = r.body
+		}
+		return r
 	case protocol.OpSet:
 		timeout := int32(protocol.DefaultTimeout)
 		if v, ok := req.Header.Get(protocol.HeaderTimeout); ok {
@@ -195,10 +215,8 @@ func (s *Server) exec(op protocol.Op, req *protocol.Request, key []byte) result 
 			}
 			flags = f
 		}
-		// The Reader reuses req.Body: the store keeps its own copy, as an
-		// immutable string so replies can be built from it without the lock.
-		body := string(req.Body)
-		return s.store.put(key, body, timeout, flags, lockCookie(req), s.now())
+		// The Reader reuses req.Body: the store copies it.
+		return s.store.put(key, req.Body, timeout, flags, lockCookie(req), s.now())
 	case protocol.OpRemove:
 		return s.store.remove(key, lockCookie(req), s.now())
 	case protocol.OpResetTimeout:
@@ -226,7 +244,7 @@ func (s *Server) appendReply(b []byte, op protocol.Op, r *result) []byte {
 	if r.actionFlags {
 		b = protocol.AppendHeaderInt(b, protocol.HeaderActionFlags, 1)
 	}
-	var body string
+	var body []byte
 	switch r.status {
 	case protocol.StatusOK:
 		if op == protocol.OpGet || op == protocol.OpGetExclusive {
@@ -242,8 +260,7 @@ func (s *Server) appendReply(b []byte, op protocol.Op, r *result) []byte {
 		b = protocol.AppendHeaderInt(b, protocol.HeaderLockCookie, int64(r.cookie))
 	}
 	b = protocol.AppendHeader(b, protocol.HeaderCacheControl, protocol.CacheControlPrivate)
-	// A read-only []byte view of the immutable body string, no copy.
-	return protocol.AppendBodyEnd(b, unsafe.Slice(unsafe.StringData(body), len(body)))
+	return protocol.AppendBodyEnd(b, body)
 }
 
 // ticksAtUnixEpoch is 1970-01-01 in .NET ticks (100 ns since 0001-01-01).

@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/aspstate/aspstate/protocol"
 )
@@ -20,18 +21,50 @@ const bucketsPerMinute = 3
 // kept small: with 1 KiB bodies the store must hold a million of them in
 // 1.5 GiB.
 type entry struct {
-	key     string
-	body    string // immutable, so replies may read it after the shard lock is released
-	expires int64  // server clock (ns); meaningless when timeout == 0
-	lockAt  int64  // server clock (ns) when the lock was taken
-	timeout int32  // minutes; 0 never expires
-	cookie  int32  // the per-item lock cookie counter: the last cookie handed out
+	key string
+	// The body, as a pointer, length and capacity rather than a 24-byte
+	// slice header, to keep the entry in the 80-byte size class. It is read
+	// and written only under the shard lock: replies copy it out, and a PUT
+	// of a body that fits the buffer overwrites it in place, so rewriting a
+	// session makes no garbage.
+	bodyPtr *byte
+	bodyLen uint32
+	bodyCap uint32
+	expires int64 // server clock (ns); meaningless when timeout == 0
+	lockAt  int64 // server clock (ns) when the lock was taken
+	timeout int32 // minutes; 0 never expires
+	cookie  int32 // the per-item lock cookie counter: the last cookie handed out
 	locked  bool
 	uninit  bool // ExtraFlags bit 0: the next GET reports ActionFlags: 1
 
 	// prev and next link the entry into its expiry bucket (an intrusive
 	// doubly linked list), so moving it between buckets is O(1).
 	prev, next *entry
+}
+
+// bodyBytes returns the stored body (aliasing the entry's buffer).
+func (e *entry) bodyBytes() []byte {
+	if e.bodyPtr == nil {
+		return nil
+	}
+	return unsafe.Slice(e.bodyPtr, e.bodyCap)[:e.bodyLen]
+}
+
+// setBody stores a copy of b, in place when it fits the current buffer and
+// does not waste more than half of it.
+func (e *entry) setBody(b []byte) {
+	n := uint32(len(b))
+	if n == 0 {
+		e.bodyLen = 0
+		return
+	}
+	if e.bodyPtr != nil && n <= e.bodyCap && n >= e.bodyCap/2 {
+		copy(unsafe.Slice(e.bodyPtr, e.bodyCap), b)
+		e.bodyLen = n
+		return
+	}
+	buf := append([]byte(nil), b...) // capacity rounded up to the allocation's size class
+	e.bodyPtr, e.bodyLen, e.bodyCap = unsafe.SliceData(buf), n, uint32(cap(buf))
 }
 
 // shard is one lock domain of the store. The counters are guarded by mu.
@@ -112,7 +145,7 @@ type result struct {
 	cookie      int32  // acquire 200: the new cookie; 423: the holder's
 	timeout     int32  // GET 200
 	lockAt      int64  // 423: when the lock was taken (server clock)
-	body        string // GET 200; immutable, safe to read without the lock
+	body        []byte // GET 200: a copy of the item's body in the caller's scratch buffer
 }
 
 func (st *store) bucketOf(expires int64) int64 { return expires / st.width }
@@ -200,7 +233,8 @@ func (r *result) setLocked(e *entry) {
 
 // get implements c.1 (plain GET, acquire and release) in its order of
 // evaluation.
-func (st *store) get(key []byte, mode getMode, c cookieArg, now int64) (r result) {
+// A 200's body is copied into dst (reused scratch) under the lock.
+func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byte) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -239,20 +273,21 @@ func (st *store) get(key []byte, mode getMode, c cookieArg, now int64) (r result
 	}
 	r.status = protocol.StatusOK // rows 8, 9
 	r.timeout = e.timeout
-	r.body = e.body
+	r.body = append(dst[:0], e.bodyBytes()...)
 	return
 }
 
 // put implements c.2 rows 4–9; the caller has done rows 1–3 (timeout and
-// ExtraFlags validation). body is stored as it is.
-func (st *store) put(key []byte, body string, timeout, flags int32, c cookieArg, now int64) (r result) {
+// ExtraFlags validation). body is copied; the caller keeps it.
+func (st *store) put(key []byte, body []byte, timeout, flags int32, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.lookup(st, key, now)
 	if e == nil { // row 9: LockCookie ignored
-		e = &entry{key: string(key), body: body, timeout: timeout, cookie: 1,
+		e = &entry{key: string(key), timeout: timeout, cookie: 1,
 			uninit: flags&protocol.ExtraFlagUninitialized != 0}
+		e.setBody(body)
 		e.expires = now + int64(timeout)*st.minute
 		sh.items[e.key] = e
 		sh.link(st, e)
@@ -274,14 +309,14 @@ func (st *store) put(key []byte, body string, timeout, flags int32, c cookieArg,
 	}
 	r.status = protocol.StatusOK
 	if e.timeout == timeout { // row 7: counter, lock date, uninit bit kept
-		e.body = body
+		e.setBody(body)
 		e.locked = false
 		return
 	}
 	// Row 8: the item is replaced by a new one (not counted as removed or
 	// created, REF IgnoreCacheItemRemoved).
 	sh.unlink(st, e)
-	e.body = body
+	e.setBody(body)
 	e.locked = false
 	e.lockAt = 0
 	e.timeout = timeout
