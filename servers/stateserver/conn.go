@@ -1,6 +1,7 @@
 package stateserver
 
 import (
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -113,7 +114,9 @@ func (c *conn) serve() {
 				c.n.malformed.Add(1)
 				c.n.req[0][statusIndex(protocol.StatusBadRequest)].Add(1)
 				c.wbuf = s.appendReply(c.wbuf, 0, &result{status: protocol.StatusBadRequest})
-				c.flush()
+				if c.flush() {
+					c.linger()
+				}
 			} else if len(c.wbuf) > 0 {
 				c.flush()
 			}
@@ -141,6 +144,25 @@ func (c *conn) serve() {
 			}
 		}
 	}
+}
+
+// lingerTime and lingerBytes bound how long and how much a connection
+// closed after a 400 keeps reading.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 256 << 10
+)
+
+// linger half-closes the connection and discards what the peer still sends
+// for a moment before the close: closing a socket with unread input sends a
+// TCP reset, which can destroy the 400 reply before the peer reads it.
+func (c *conn) linger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
 // flush writes the pending replies; false if the connection failed.

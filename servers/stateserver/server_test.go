@@ -732,3 +732,19 @@ func TestPipelinedRepliesMakeNoGarbage(t *testing.T) {
 		t.Fatalf("%v allocations per pipelined GET reply", allocs)
 	}
 }
+
+// TestOversizedBodyStillGets400: the server refuses a too-large body from
+// the header alone while the client is still sending it; the client must
+// still receive the 400 (no reset before it is read).
+func TestOversizedBodyStillGets400(t *testing.T) {
+	s := startServer(t, Config{MaxItemBytes: 1024})
+	nc := rawDial(t, s)
+	body := bytes.Repeat([]byte("x"), 200<<10)
+	req := protocol.NewSetRequest("localhost", newTarget(), body, protocol.SetParams{Timeout: 20}).Bytes()
+	go nc.Write(req)
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var resp protocol.Response
+	if err := protocol.NewReader(nc, protocol.Limits{}).ReadResponse(&resp); err != nil || resp.Status != 400 {
+		t.Fatalf("reply to an oversized PUT: %v, status %d", err, resp.Status)
+	}
+}
