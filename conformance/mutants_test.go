@@ -101,26 +101,6 @@ type mutantResult struct {
 	rep    *RunReport
 }
 
-// runMutant runs the suite against m in a child process.
-func runMutant(t *testing.T, m mutants.Mutant) mutantResult {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "report.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestMutantChild$", "-test.count=1", "-test.timeout=3m")
-	cmd.Env = append(os.Environ(), mutantEnv+"="+m.Name, reportEnv+"="+out)
-	output, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child for mutant %s: %v\n%s", m.Name, err, output)
-	}
-	mx, err := ReadMatrix(out)
-	if err != nil {
-		t.Fatalf("mutant %s: %v\n%s", m.Name, err, output)
-	}
-	rep := mx.Reports[0]
-	return mutantResult{m: m, failed: rep.FailedRules(), rep: rep}
-}
-
 // TestMutants runs the suite against the transparent proxy (everything must
 // pass) and against every mutant (each must fail, on at least the rules
 // designed to catch it), each in a child process of this test binary.
@@ -143,8 +123,6 @@ func TestMutants(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sub := &testing.T{}
-			_ = sub
 			res, err := runMutantProcess(m)
 			mu.Lock()
 			defer mu.Unlock()
