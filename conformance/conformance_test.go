@@ -50,6 +50,21 @@ func TestConformance(t *testing.T) {
 		}
 	}
 
+	t.Run("no session is left behind", func(t *testing.T) {
+		// Every spec removes what it created (locked or not); expired items
+		// leave the count when the scavenger (every 20 protocol seconds) runs.
+		srv := tgt.(target.InProcess).Server()
+		deadline := time.Now().Add(3 * time.Second)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for srv.Stats().SessionsActive != 0 && time.Now().Before(deadline) {
+			<-tick.C
+		}
+		if n := srv.Stats().SessionsActive; n != 0 {
+			t.Errorf("%d sessions are left in the server after the suite", n)
+		}
+	})
+
 	t.Run("catalogue agrees with the specs", func(t *testing.T) {
 		var got []string
 		for _, rr := range rep.Rules {
