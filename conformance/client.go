@@ -312,6 +312,7 @@ func (p *scriptedPeer) serve() {
 	}
 }
 
+// Close stops accepting and waits for the connection goroutines.
 func (p *scriptedPeer) Close() error {
 	err := p.ln.Close()
 	p.wg.Wait()

@@ -194,6 +194,7 @@ var ErrAlreadyRan = errors.New("conformance: the suite already ran in this proce
 // failRecorder is the testing.T stand-in RunSpecs needs.
 type failRecorder struct{ failed atomic.Bool }
 
+// Fail records that the suite failed.
 func (f *failRecorder) Fail() { f.failed.Store(true) }
 
 // Run runs the suite once against cfg.Target and returns the report. It can

@@ -182,6 +182,7 @@ func (c *rawConn) closeWrite() error {
 	return c.nc.CloseWrite()
 }
 
+// Close closes the connection.
 func (c *rawConn) Close() error { return c.nc.Close() }
 
 // readUntilClose reads until the server closes the connection or d passes.
@@ -249,6 +250,7 @@ func (c *rawConn) readReplies(ctx context.Context, n int) ([]*protocol.Response,
 
 type readerFunc func([]byte) (int, error)
 
+// Read calls f.
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 func isReset(err error) bool {
