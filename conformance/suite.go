@@ -346,7 +346,7 @@ func cookieOf(resp *protocol.Response, what string) int32 {
 	return n
 }
 
-// body returns n bytes of test content that differ from spec to spec.
+// content returns test content, tagged and different in every call.
 func content(tag string) []byte {
 	return []byte("aspstate conformance " + tag + " " + newID())
 }

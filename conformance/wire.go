@@ -258,8 +258,8 @@ func isReset(err error) bool {
 	return strings.Contains(s, "connection reset") || strings.Contains(s, "broken pipe")
 }
 
-// parseReplies parses every complete reply in b. rest is what is left
-// (a partial reply); err is set when the bytes are not a reply at all.
+// parseReplies parses every reply in b; err is set when the bytes are not
+// well-formed replies (a partial reply at the end included).
 func parseReplies(b []byte) (replies []*protocol.Response, err error) {
 	rd := protocol.NewReader(bytes.NewReader(b), protocol.Limits{})
 	for {
