@@ -171,6 +171,19 @@ func BuildReferenceImage(ctx context.Context, binary string, log io.Writer) (str
 	return tag, nil
 }
 
+// imagePresent returns an error unless image is in the local image store.
+func imagePresent(ctx context.Context, image string) error {
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return fmt.Errorf("docker: %w", err)
+	}
+	defer cli.Close()
+	if _, err := cli.ImageInspect(ctx, image); err != nil {
+		return fmt.Errorf("image %q is not present locally and aspstate never pulls images: build it (docker build) or load it (docker load) first, or use docker:reference", image)
+	}
+	return nil
+}
+
 // dockerTarget is a state server in a container.
 type dockerTarget struct {
 	spec  Spec
@@ -201,6 +214,12 @@ func startDocker(ctx context.Context, spec Spec, opts Options) (*dockerTarget, e
 				cmd = append(cmd, "--minute", opts.Minute.String())
 			}
 		}
+	}
+	// Nothing is ever pulled: no registry is reachable (or wanted) from the
+	// machines this harness runs on, and testcontainers would try one for an
+	// image that is not present.
+	if err := imagePresent(ctx, image); err != nil {
+		return nil, fmt.Errorf("target %s: %w", spec, err)
 	}
 	cport := opts.ContainerPort
 	if cport == 0 {
