@@ -19,6 +19,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 )
 
@@ -46,6 +47,7 @@ var dockerEnvOnce sync.Once
 // the first testcontainers call reads them: no Ryuk (its image cannot be
 // pulled; containers are removed by Close and swept by CI), and, inside a
 // container, mapped ports reached over loopback. Values already set win.
+// Testcontainers' own log lines are dropped unless ASPSTATE_DOCKER_DEBUG is set.
 func prepareDockerEnv() {
 	dockerEnvOnce.Do(func() {
 		if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
@@ -55,6 +57,11 @@ func prepareDockerEnv() {
 			if _, err := os.Stat("/.dockerenv"); err == nil {
 				_ = os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "localhost")
 			}
+		}
+		// Its banner and progress lines would interleave with the harness's
+		// own output; errors still come back as errors.
+		if os.Getenv("ASPSTATE_DOCKER_DEBUG") == "" {
+			tclog.SetDefault(tclog.NewNoopLogger())
 		}
 	})
 }
