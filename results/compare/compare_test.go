@@ -1,0 +1,366 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/loadgen"
+	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
+)
+
+// steadyScenario is a small open-model load: 40 pages/s of every kind
+// with a constant 1ms page execution time, so that a 2ms delay per request
+// is a large relative change.
+const steadyScenario = `
+name: compare-steady
+description: steady open-model load for the compare tests
+duration: 3s
+farm: {web_servers: 2}
+users:
+  pages_per_session: {dist: constant, value: 5}
+  think_time: {dist: constant, value: 100ms}
+pages:
+  mix: {modify: 2, read-unchanged: 2, read-only: 1, sessionless: 1}
+  exec_time: {dist: constant, value: 1ms}
+rate: {shape: constant, pages_per_second: 40}
+`
+
+// slowConn delays every write (every request the client sends) by delay:
+// the "slowed build" of the tests, 2ms added to each request.
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Write(b []byte) (int, error) {
+	time.Sleep(c.delay) // the injected latency itself, not a wait for an event
+	return c.Conn.Write(b)
+}
+
+// realRuns holds three runs made one after the other against one
+// in-process reference server: base, same (an identical second run with
+// another seed, so its sessions are its own) and slow (every request
+// delayed by 2ms). They run in sequence, as a user would run a baseline and
+// then a candidate; concurrent runs in one process would also share the
+// noise, but under the race detector two loadgen runs in one process slow
+// each other down twentyfold.
+var realRuns struct {
+	once             sync.Once
+	base, same, slow *results.Run
+	err              error
+}
+
+func threeRuns(t *testing.T) (base, same, slow *results.Run) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real load for a few seconds")
+	}
+	realRuns.once.Do(func() {
+		realRuns.base, realRuns.same, realRuns.slow, realRuns.err = makeThreeRuns()
+	})
+	if realRuns.err != nil {
+		t.Fatal(realRuns.err)
+	}
+	return realRuns.base, realRuns.same, realRuns.slow
+}
+
+func makeThreeRuns() (base, same, slow *results.Run, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer tg.Close()
+	runs := make([]*results.Run, 3)
+	for i := range runs {
+		sc, err := scenarios.Parse([]byte(steadyScenario), "steady.yaml")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfg := loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()}, Interval: 250 * time.Millisecond,
+			Drain: 5 * time.Second, Seed: uint64(7 + i)}
+		if i == 2 {
+			cfg.Dial = func(ctx context.Context, addr string) (*protocol.Conn, error) {
+				var d net.Dialer
+				nc, err := d.DialContext(ctx, "tcp", addr)
+				if err != nil {
+					return nil, err
+				}
+				return protocol.NewConn(slowConn{nc, 2 * time.Millisecond}, protocol.ConnOptions{}), nil
+			}
+		}
+		r, err := loadgen.Run(ctx, cfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if r.Interrupted || r.Rate.Completed == 0 || r.Correctness.Total != 0 {
+			return nil, nil, nil, fmt.Errorf("run %d did not complete cleanly: %+v %+v", i, r.Rate, r.Correctness)
+		}
+		runs[i] = r
+	}
+	return runs[0], runs[1], runs[2], nil
+}
+
+func side(name string, runs ...*results.Run) Side {
+	s := Side{Runs: runs}
+	for range runs {
+		s.Names = append(s.Names, name)
+	}
+	return s
+}
+
+func TestSameBuildIsNoChange(t *testing.T) {
+	base, same, _ := threeRuns(t)
+	res, err := Compare(side("base", base), side("same", same), DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := res.Text(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + text.String())
+	if !res.Pass() {
+		t.Fatalf("same build: want no regression, got %d", res.Count(Regression))
+	}
+	// Either run may be the base: no change both ways.
+	rev, err := Compare(side("same", same), side("base", base), DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rev.Pass() {
+		var b bytes.Buffer
+		_ = rev.Text(&b)
+		t.Fatalf("same build, reversed: want no regression, got %d\n%s", rev.Count(Regression), b.String())
+	}
+	row, ok := res.Row(Scope{Kind: ScopeAll}, P50)
+	if !ok || row.NBase < 8 || row.NNew < 8 {
+		t.Fatalf("all p50: want a row with >= 8 interval samples per side, got %+v", row)
+	}
+	if row.Verdict != NoChange || math.IsNaN(row.P) {
+		t.Fatalf("all p50: want a tested no change, got %+v", row)
+	}
+}
+
+// shifted returns a copy of r in which every recorded latency (totals,
+// interval logs and the interval p99s) is d longer: the run a build that
+// adds d to every request would have produced under the same noise.
+func shifted(t *testing.T, r *results.Run, d time.Duration) *results.Run {
+	t.Helper()
+	shift := func(l results.Latency) results.Latency {
+		h, err := l.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := results.NewHistogram()
+		for _, b := range h.Distribution() {
+			if b.Count > 0 {
+				if err := out.RecordValues(b.To+d.Nanoseconds(), b.Count); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		nl, err := results.NewLatency(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nl
+	}
+	c := *r
+	for _, m := range []*map[string]*results.Stats{&c.Pages, &c.Ops} {
+		nm := map[string]*results.Stats{}
+		for k, st := range *m {
+			ns := *st
+			ns.Corrected, ns.Uncorrected = shift(st.Corrected), shift(st.Uncorrected)
+			nm[k] = &ns
+		}
+		*m = nm
+	}
+	c.Logs = nil
+	for _, e := range r.Logs {
+		l := shift(results.Latency{Histogram: e.Histogram})
+		h, err := l.Decode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ne, err := results.NewLogEntry(e.Corrected, e.Tag, e.Start, e.End, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Logs = append(c.Logs, ne)
+	}
+	c.Intervals = nil
+	for _, iv := range r.Intervals {
+		iv.P99 += d.Nanoseconds()
+		iv.P99Uncorrected += d.Nanoseconds()
+		c.Intervals = append(c.Intervals, iv)
+	}
+	return &c
+}
+
+func TestShiftedBuildIsRegression(t *testing.T) {
+	base, _, _ := threeRuns(t)
+	slow := shifted(t, base, 2*time.Millisecond)
+	if err := slow.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compare(side("base", base), side("base+2ms", slow), DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := res.Text(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + text.String())
+	if res.Pass() {
+		t.Fatal("every latency 2ms longer: want a regression")
+	}
+	for _, s := range []Scope{{Kind: ScopeAll}, {Kind: ScopePage, Name: "modify"}, {Kind: ScopeOp, Name: "get-exclusive"}} {
+		row, ok := res.Row(s, P50)
+		if !ok || row.Verdict != Regression || row.New-row.Base < 1.5e6 {
+			t.Errorf("%s p50: want a regression of about +2ms, got %+v", s, row)
+		}
+	}
+	// Latency only: throughput and errors are unchanged.
+	for _, m := range []Metric{Throughput, Errors} {
+		if row, _ := res.Row(Scope{Kind: ScopeAll}, m); row.Verdict != NoChange {
+			t.Errorf("%s: want no change, got %+v", m, row)
+		}
+	}
+	// The reverse comparison is an improvement, and passes.
+	rev, err := Compare(side("base+2ms", slow), side("base", base), DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row, _ := rev.Row(Scope{Kind: ScopeAll}, P50); row.Verdict != Improvement {
+		t.Errorf("reverse: want an improvement, got %+v", row)
+	}
+	if !rev.Pass() {
+		t.Errorf("reverse: an improvement passes; got %d regressions", rev.Count(Regression))
+	}
+}
+
+// TestSlowedBuildEndToEnd compares against a run whose every request was
+// really delayed by 2ms on the way to the server. On a quiet machine this is
+// a regression in many metrics; on a machine loaded by other work the
+// per-interval noise can hide it, so the test demands what holds either way:
+// the totals show the delay, and nothing reads as an improvement.
+func TestSlowedBuildEndToEnd(t *testing.T) {
+	base, _, slow := threeRuns(t)
+	res, err := Compare(side("base", base), side("slow", slow), DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := res.Text(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + text.String())
+	for _, s := range []Scope{{Kind: ScopeOp, Name: "get-exclusive"}, {Kind: ScopeOp, Name: "set"}, {Kind: ScopeAll}} {
+		row, _ := res.Row(s, P50)
+		if row.New-row.Base < 1e6 {
+			t.Errorf("%s p50: want at least +1ms with 2ms added per request, got %s → %s", s,
+				FormatValue(P50, row.Base), FormatValue(P50, row.New))
+		}
+		if row.Verdict == Improvement {
+			t.Errorf("%s p50: a slowed build cannot be an improvement: %+v", s, row)
+		}
+	}
+	t.Logf("verdict on the really slowed run: %s", res.summary())
+}
+
+func TestThresholdsOnRealRuns(t *testing.T) {
+	base, same, slow := threeRuns(t)
+	parse := func(ss ...string) []Threshold {
+		var out []Threshold
+		for _, s := range ss {
+			th, err := ParseThreshold(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, th)
+		}
+		return out
+	}
+	ths := parse("op:get p50 < 1s", "page:modify p99 <= +10000%", "errors < 0.1%", "throughput >= 30/s",
+		"op:remove p99 < 1s", "page:modify p50 <= +20%", "p50 < 1ns")
+	res, err := Compare(side("base", base), side("slow", slow), DefaultOptions(), ths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, true, true, false, false, false}
+	for i, tr := range res.Thresholds {
+		if tr.Pass != want[i] {
+			t.Errorf("%q: pass = %v, want %v (%s)", tr.Text, tr.Pass, want[i], tr.Reason)
+		}
+	}
+	if r := res.Thresholds[4]; !strings.Contains(r.Reason, "no samples") {
+		t.Errorf("op:remove (never sent): want a no-samples failure, got %q", r.Reason)
+	}
+	// Against the same build, the relative limit holds.
+	res, err = Compare(side("base", base), side("same", same), DefaultOptions(), parse("page:modify p50 <= +20%"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Thresholds[0].Pass {
+		t.Errorf("same build: %s", res.Thresholds[0].Reason)
+	}
+}
+
+func TestOutputs(t *testing.T) {
+	base, _, slow := threeRuns(t)
+	th, err := ParseThreshold("p99 < 1ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Compare(side("base", base), side("slow", slow), DefaultOptions(), []Threshold{th})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md, ju bytes.Buffer
+	if err := res.Markdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"❌", "**regression**", "| `p99 < 1ns` | **FAIL** |", "<details>"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if err := res.JUnit(&ju); err != nil {
+		t.Fatal(err)
+	}
+	var suites junitSuites
+	if err := xml.Unmarshal(ju.Bytes(), &suites); err != nil {
+		t.Fatalf("junit is not XML: %v\n%s", err, ju.String())
+	}
+	if len(suites.Suites) != 2 || suites.Suites[0].Failures != res.Count(Regression) || suites.Suites[1].Failures != 1 ||
+		suites.Suites[0].Tests != len(res.Rows) {
+		t.Errorf("junit suites: %+v", suites.Suites)
+	}
+}
+
+func TestCompareRejectsBadInput(t *testing.T) {
+	if _, err := Compare(Side{}, Side{}, DefaultOptions(), nil); err == nil {
+		t.Error("empty sides: want an error")
+	}
+	bad := DefaultOptions()
+	bad.Alpha = 2
+	bad.MinSamples = 1
+	err := bad.Validate()
+	if err == nil || !strings.Contains(err.Error(), "alpha") || !strings.Contains(err.Error(), "minimum samples") {
+		t.Errorf("bad options: want both problems reported, got %v", err)
+	}
+}

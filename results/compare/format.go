@@ -1,0 +1,225 @@
+package compare
+
+import (
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"text/tabwriter"
+)
+
+// summary is the one-line outcome.
+func (r *Result) summary() string {
+	verdict := "PASS"
+	if !r.Pass() {
+		verdict = "FAIL"
+	}
+	s := fmt.Sprintf("%s: %d regressions, %d improvements, %d unchanged", verdict,
+		r.Count(Regression), r.Count(Improvement), r.Count(NoChange))
+	if len(r.Thresholds) > 0 {
+		s += fmt.Sprintf("; thresholds: %d of %d held", len(r.Thresholds)-r.Broken(), len(r.Thresholds))
+	}
+	return s
+}
+
+func sideText(s Side) string {
+	return fmt.Sprintf("%d run(s): %s", len(s.Runs), strings.Join(s.Names, ", "))
+}
+
+func (r *Result) method() string {
+	corr := "q = p adjusted for the number of metrics tested (Benjamini–Hochberg)"
+	if r.Options.Correction == CorrectionNone {
+		corr = "no correction for the number of metrics tested (q = p)"
+	}
+	return fmt.Sprintf("samples: per-interval values of every run (Mann–Whitney U); errors: request counts (two-proportion z-test); "+
+		"%s; a change needs q < %g and |delta| >= %s; latency corrected (from the intended start)", corr, r.Options.Alpha, pct(r.Options.MinEffect))
+}
+
+func pText(p float64) string {
+	if math.IsNaN(p) {
+		return "–"
+	}
+	return fmt.Sprintf("%.3g", p)
+}
+
+func deltaText(row Row) string {
+	if row.Note == "only in new" || row.Note == "only in base" || row.Note == "no samples" {
+		return "–"
+	}
+	return FormatDelta(row.Delta)
+}
+
+func valueText(m Metric, v float64, ok bool) string {
+	if !ok {
+		return "–"
+	}
+	return FormatValue(m, v)
+}
+
+// Text writes the comparison as an aligned table, then the thresholds and
+// the outcome.
+func (r *Result) Text(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "base: %s\nnew:  %s\n%s\n\n", sideText(r.Base), sideText(r.New), r.method())
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scope\tmetric\tbase\tnew\tdelta\tp\tq\tn\tverdict\t")
+	for _, row := range r.Rows {
+		bok := row.Note != "only in new" && row.Note != "no samples"
+		nok := row.Note != "only in base" && row.Note != "no samples"
+		v := string(row.Verdict)
+		if row.Verdict == NoChange && row.Note != "" {
+			v += " (" + row.Note + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d+%d\t%s\t\n", row.Scope, row.Metric,
+			valueText(row.Metric, row.Base, bok), valueText(row.Metric, row.New, nok), deltaText(row), pText(row.P),
+			pText(row.Q), row.NBase, row.NNew, v)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Thresholds) > 0 {
+		b.WriteString("\nthresholds:\n")
+		for _, t := range r.Thresholds {
+			mark := "PASS"
+			if !t.Pass {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(&b, "  %s  %s  (%s)\n", mark, t.Text, t.Reason)
+		}
+	}
+	fmt.Fprintf(&b, "\n%s\n", r.summary())
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+
+// Markdown writes the comparison for a pull-request comment: the outcome,
+// the thresholds, the changed metrics, and the full table folded away.
+func (r *Result) Markdown(w io.Writer) error {
+	var b strings.Builder
+	icon := "✅"
+	if !r.Pass() {
+		icon = "❌"
+	}
+	fmt.Fprintf(&b, "### %s aspstate compare — %s\n\n", icon, r.summary())
+	fmt.Fprintf(&b, "- **base**: %s\n- **new**: %s\n- %s\n", mdCell(sideText(r.Base)), mdCell(sideText(r.New)), r.method())
+	if len(r.Thresholds) > 0 {
+		b.WriteString("\n| threshold | result | detail |\n| --- | --- | --- |\n")
+		for _, t := range r.Thresholds {
+			mark := "pass"
+			if !t.Pass {
+				mark = "**FAIL**"
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s |\n", mdCell(t.Text), mark, mdCell(t.Reason))
+		}
+	}
+	header := "| scope | metric | base | new | delta | p | q | n | verdict |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n"
+	rowText := func(row Row) string {
+		bok := row.Note != "only in new" && row.Note != "no samples"
+		nok := row.Note != "only in base" && row.Note != "no samples"
+		v := string(row.Verdict)
+		if row.Verdict == Regression {
+			v = "**regression**"
+		}
+		if row.Verdict == NoChange && row.Note != "" {
+			v += " (" + row.Note + ")"
+		}
+		return fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s | %d+%d | %s |\n", row.Scope, row.Metric,
+			valueText(row.Metric, row.Base, bok), valueText(row.Metric, row.New, nok), deltaText(row), pText(row.P),
+			pText(row.Q), row.NBase, row.NNew, mdCell(v))
+	}
+	var changed []Row
+	for _, row := range r.Rows {
+		if row.Verdict != NoChange {
+			changed = append(changed, row)
+		}
+	}
+	if len(changed) > 0 {
+		b.WriteString("\n**Significant changes**\n\n" + header)
+		for _, row := range changed {
+			b.WriteString(rowText(row))
+		}
+	} else {
+		b.WriteString("\nNo significant change in any metric.\n")
+	}
+	b.WriteString("\n<details><summary>All metrics</summary>\n\n" + header)
+	for _, row := range r.Rows {
+		b.WriteString(rowText(row))
+	}
+	b.WriteString("\n</details>\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSuite struct {
+	XMLName  xml.Name    `xml:"testsuite"`
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+// JUnit writes the comparison as JUnit XML for CI: one test case per metric
+// (a regression fails it) and one per threshold.
+func (r *Result) JUnit(w io.Writer) error {
+	metrics := junitSuite{Name: "aspstate compare: metrics"}
+	for _, row := range r.Rows {
+		detail := fmt.Sprintf("base %s, new %s, delta %s, p %s, q %s, n %d+%d, %s",
+			FormatValue(row.Metric, row.Base), FormatValue(row.Metric, row.New), deltaText(row), pText(row.P),
+			pText(row.Q), row.NBase, row.NNew, row.Verdict)
+		if row.Note != "" {
+			detail += " (" + row.Note + ")"
+		}
+		c := junitCase{Name: string(row.Metric), Classname: "compare." + row.Scope.String(), SystemOut: detail}
+		if row.Verdict == Regression {
+			c.Failure = &junitFailure{Message: "regression: " + detail, Type: "regression", Text: detail}
+			metrics.Failures++
+		}
+		metrics.Cases = append(metrics.Cases, c)
+	}
+	metrics.Tests = len(metrics.Cases)
+	suites := junitSuites{Suites: []junitSuite{metrics}}
+	if len(r.Thresholds) > 0 {
+		th := junitSuite{Name: "aspstate compare: thresholds"}
+		for _, t := range r.Thresholds {
+			c := junitCase{Name: t.Text, Classname: "threshold." + t.Scope.String(), SystemOut: t.Reason}
+			if !t.Pass {
+				c.Failure = &junitFailure{Message: "threshold broken: " + t.Reason, Type: "threshold", Text: t.Reason}
+				th.Failures++
+			}
+			th.Cases = append(th.Cases, c)
+		}
+		th.Tests = len(th.Cases)
+		suites.Suites = append(suites.Suites, th)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(suites); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, "\n")
+	return err
+}

@@ -1,0 +1,67 @@
+package compare
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseThreshold(t *testing.T) {
+	all := Scope{Kind: ScopeAll}
+	for _, tc := range []struct {
+		in   string
+		want Threshold
+	}{
+		{"p99 < 5ms", Threshold{Scope: all, Metric: P99, Op: "<", Limit: 5e6}},
+		{"p99<5ms", Threshold{Scope: all, Metric: P99, Op: "<", Limit: 5e6}},
+		{"  op:get p99.9 < 2ms ", Threshold{Scope: Scope{ScopeOp, "get"}, Metric: P999, Op: "<", Limit: 2e6}},
+		{"op:get-exclusive p999 <= 1.5ms", Threshold{Scope: Scope{ScopeOp, "get-exclusive"}, Metric: P999, Op: "<=", Limit: 1.5e6}},
+		{"page:modify p99 <= +10%", Threshold{Scope: Scope{ScopePage, "modify"}, Metric: P99, Op: "<=", Limit: 0.10, Relative: true}},
+		{"all max < 250us", Threshold{Scope: all, Metric: Max, Op: "<", Limit: 250e3}},
+		{"errors < 0.1%", Threshold{Scope: all, Metric: Errors, Op: "<", Limit: 0.001}},
+		{"page:read-only errors <= +50%", Threshold{Scope: Scope{ScopePage, "read-only"}, Metric: Errors, Op: "<=", Limit: 0.5, Relative: true}},
+		{"throughput >= 200/s", Threshold{Scope: all, Metric: Throughput, Op: ">=", Limit: 200}},
+		{"throughput > 150", Threshold{Scope: all, Metric: Throughput, Op: ">", Limit: 150}},
+		{"throughput >= -5%", Threshold{Scope: all, Metric: Throughput, Op: ">=", Limit: -0.05, Relative: true}},
+		{"P50 < 1s", Threshold{Scope: all, Metric: P50, Op: "<", Limit: 1e9}},
+	} {
+		got, err := ParseThreshold(tc.in)
+		if err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+			continue
+		}
+		tc.want.Text = strings.TrimSpace(tc.in)
+		if got != tc.want {
+			t.Errorf("%q:\n got %+v\nwant %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestParseThresholdErrors(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+	}{
+		{"", "want [SCOPE] METRIC OP VALUE"},
+		{"p99", "want [SCOPE] METRIC OP VALUE"},
+		{"p99 = 5ms", "want [SCOPE] METRIC OP VALUE"},
+		{"p98 < 5ms", `unknown metric "p98"`},
+		{"page:checkout p99 < 5ms", `unknown page type "checkout" (want one of modify, read-unchanged`},
+		{"op:fetch p99 < 5ms", `unknown operation "fetch" (want one of get, get-exclusive`},
+		{"host:web1 p99 < 5ms", `unknown scope "host:web1"`},
+		{"p99 < 5", `needs a unit, such as 5ms`},
+		{"p99 < fast", `not a duration`},
+		{"p99 < 0ms", `must be positive`},
+		{"p99 < 5%", `takes a duration (5ms) or a signed change`},
+		{"errors < 3", `must be a percentage such as 0.1%`},
+		{"errors < 120%", `between 0% and 100%`},
+		{"throughput > lots", `not a rate such as 200/s`},
+		{"p99 <= +ten%", `not a number of percent`},
+	} {
+		_, err := ParseThreshold(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v; want it to contain %q", tc.in, err, tc.want)
+		}
+		if err != nil && !strings.Contains(err.Error(), "threshold") {
+			t.Errorf("%q: error %q should name the threshold", tc.in, err)
+		}
+	}
+}
