@@ -39,6 +39,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	junit := fs.String("junit", "", "also write JUnit XML to this file, for CI")
 	alpha := fs.Float64("alpha", compare.DefaultOptions().Alpha, "significance level of the tests")
 	minEffect := fs.String("min-effect", "5%", "smallest relative change called a regression or improvement")
+	correction := fs.String("correction", compare.CorrectionBH,
+		"p-value correction for the many metrics tested: bh (Benjamini–Hochberg) or none (each metric alone, as benchstat)")
 	pos, done, code := parseInterspersed(fs, args)
 	if done {
 		return code
@@ -65,6 +67,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return usageError(stderr, "compare", "--min-effect %q: %v", *minEffect, err)
 	}
 	opts.MinEffect = me
+	opts.Correction = *correction
 	if err := opts.Validate(); err != nil {
 		return usageError(stderr, "compare", "%v", err)
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 	"math"
 	"strings"
-	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // summary is the one-line outcome.
@@ -28,12 +28,18 @@ func sideText(s Side) string {
 }
 
 func (r *Result) method() string {
-	corr := "q = p adjusted for the number of metrics tested (Benjamini–Hochberg)"
-	if r.Options.Correction == CorrectionNone {
-		corr = "no correction for the number of metrics tested (q = p)"
+	tested := 0
+	for _, row := range r.Rows {
+		if !math.IsNaN(row.P) {
+			tested++
+		}
 	}
-	return fmt.Sprintf("samples: per-interval values of every run (Mann–Whitney U); errors: request counts (two-proportion z-test); "+
-		"%s; a change needs q < %g and |delta| >= %s; latency corrected (from the intended start)", corr, r.Options.Alpha, pct(r.Options.MinEffect))
+	corr := fmt.Sprintf("q = p corrected for the %d metrics tested (Benjamini–Hochberg)", tested)
+	if r.Options.Correction == CorrectionNone {
+		corr = "q = p (no correction for the number of metrics)"
+	}
+	return fmt.Sprintf("test: Mann–Whitney U over per-interval values (errors: two-proportion z-test over counts); %s\n"+
+		"change: q < %g and |delta| >= %s; latency is corrected (from the intended start)", corr, r.Options.Alpha, pct(r.Options.MinEffect))
 }
 
 func pText(p float64) string {
@@ -62,8 +68,7 @@ func valueText(m Metric, v float64, ok bool) string {
 func (r *Result) Text(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "base: %s\nnew:  %s\n%s\n\n", sideText(r.Base), sideText(r.New), r.method())
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scope\tmetric\tbase\tnew\tdelta\tp\tq\tn\tverdict\t")
+	cells := [][]string{{"scope", "metric", "base", "new", "delta", "p", "q", "n", "verdict"}}
 	for _, row := range r.Rows {
 		bok := row.Note != "only in new" && row.Note != "no samples"
 		nok := row.Note != "only in base" && row.Note != "no samples"
@@ -71,13 +76,11 @@ func (r *Result) Text(w io.Writer) error {
 		if row.Verdict == NoChange && row.Note != "" {
 			v += " (" + row.Note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d+%d\t%s\t\n", row.Scope, row.Metric,
+		cells = append(cells, []string{row.Scope.String(), string(row.Metric),
 			valueText(row.Metric, row.Base, bok), valueText(row.Metric, row.New, nok), deltaText(row), pText(row.P),
-			pText(row.Q), row.NBase, row.NNew, v)
+			pText(row.Q), fmt.Sprintf("%d+%d", row.NBase, row.NNew), v})
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	writeAligned(&b, cells, []bool{false, false, true, true, true, true, true, true, false})
 	if len(r.Thresholds) > 0 {
 		b.WriteString("\nthresholds:\n")
 		for _, t := range r.Thresholds {
@@ -93,6 +96,32 @@ func (r *Result) Text(w io.Writer) error {
 	return err
 }
 
+// writeAligned writes rows of cells in columns two spaces apart, numbers
+// (right[i]) aligned right, text left, without trailing blanks.
+func writeAligned(b *strings.Builder, rows [][]string, right []bool) {
+	width := make([]int, len(right))
+	for _, r := range rows {
+		for i, c := range r {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	for _, r := range rows {
+		var line strings.Builder
+		for i, c := range r {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			if right[i] {
+				line.WriteString(pad + c)
+			} else {
+				line.WriteString(c + pad)
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+}
+
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // Markdown writes the comparison for a pull-request comment: the outcome,
@@ -104,7 +133,8 @@ func (r *Result) Markdown(w io.Writer) error {
 		icon = "❌"
 	}
 	fmt.Fprintf(&b, "### %s aspstate compare — %s\n\n", icon, r.summary())
-	fmt.Fprintf(&b, "- **base**: %s\n- **new**: %s\n- %s\n", mdCell(sideText(r.Base)), mdCell(sideText(r.New)), r.method())
+	fmt.Fprintf(&b, "- **base**: %s\n- **new**: %s\n- %s\n", mdCell(sideText(r.Base)), mdCell(sideText(r.New)),
+		strings.ReplaceAll(r.method(), "\n", "\n- "))
 	if len(r.Thresholds) > 0 {
 		b.WriteString("\n| threshold | result | detail |\n| --- | --- | --- |\n")
 		for _, t := range r.Thresholds {
