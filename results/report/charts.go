@@ -388,13 +388,26 @@ func pageP50Series(r *results.Run) (plotter.XYs, error) {
 		}
 	}
 	slices.SortFunc(keys, func(a, b key) int { return a.end.Compare(b.end) })
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	// The first interval begins at the run start. Anchor on it rather than
+	// on r.Start: the .hlog StartTime header holds whole seconds, so log
+	// times read back from a result directory lose the start's fraction of
+	// a second.
+	origin := keys[0].start
+	for _, k := range keys {
+		if k.start.Before(origin) {
+			origin = k.start
+		}
+	}
 	var xys plotter.XYs
 	for _, k := range keys {
 		h := merged[k]
 		if h.TotalCount() == 0 {
 			continue
 		}
-		xys = append(xys, plotter.XY{X: k.end.Sub(r.Start).Seconds(), Y: ms(h.ValueAtQuantile(50))})
+		xys = append(xys, plotter.XY{X: k.end.Sub(origin).Seconds(), Y: ms(h.ValueAtQuantile(50))})
 	}
 	return xys, nil
 }

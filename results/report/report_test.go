@@ -77,7 +77,8 @@ func realRun(t *testing.T) *results.Run {
 func synthetic(t *testing.T, center time.Duration) *results.Run {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(1, uint64(center)))
-	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// A start with a fraction of a second, as real runs have.
+	start := time.Date(2026, 1, 2, 3, 4, 5, 583_000_000, time.UTC)
 	r := &results.Run{Schema: results.Schema, Start: start, End: start.Add(3 * time.Second),
 		Config:      results.Config{Mode: results.ModeOpen, Shape: "constant", Rate: 50, Duration: results.Duration(3 * time.Second)},
 		Rate:        results.Rate{Intended: 50, Achieved: 50, Completed: 150, Window: results.Duration(3 * time.Second)},
@@ -216,6 +217,14 @@ func TestWriteSyntheticOverlay(t *testing.T) {
 	ins, err := Load([]string{a, b})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Read back, the interval p50s sit at the interval ends (1s, 2s, 3s).
+	p50, err := pageP50Series(ins[0].Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p50) != 3 || p50[0].X != 1 || p50[2].X != 3 {
+		t.Errorf("p50 series x: %v, want 1, 2, 3", p50)
 	}
 	out := filepath.Join(dir, "report")
 	files, err := Write(context.Background(), out, ins, Format{HTML: true, PNG: true, Markdown: true})
