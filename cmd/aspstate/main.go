@@ -32,6 +32,8 @@ func commands() []command {
 		{"serve", "run the reference ASP.NET state server", runServe},
 		{"conform", "check a state server against every [MS-ASP] rule", runConform},
 		{"load", "replay a web-farm scenario against a state server and record latency", runLoad},
+		{"report", "draw result directories as HTML, PNG and Markdown", runReport},
+		{"compare", "compare result directories with a noise-aware verdict and thresholds", runCompare},
 		{"image", "build the reference server container image (FROM scratch)", runImage},
 		{"version", "print the aspstate version", runVersion},
 	}
