@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"unsafe"
 )
 
 // Limits bound what a Reader accepts. They are checked before anything is
@@ -63,6 +64,7 @@ type Reader struct {
 	br   *bufio.Reader
 	lim  Limits
 	head []byte // scratch for the head, reused between messages
+	view bool   // strings alias head (ReadRequestView) instead of copying
 }
 
 // NewReader returns a Reader over r with the given limits (zero fields take
@@ -187,8 +189,35 @@ func (r *Reader) readFields(h Header) (Header, error) {
 		if hasCTL(value) {
 			return h, errorf(KindMalformed, "control character in header %q", clip(name))
 		}
-		h = append(h, Field{Name: string(name), Value: string(value), Tight: tight})
+		h = append(h, Field{Name: r.name(name), Value: r.str(value), Tight: tight})
 	}
+}
+
+// str returns b as a string: a copy, or in view mode a string that aliases
+// the head buffer until the next read.
+func (r *Reader) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if r.view {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
+}
+
+// knownNames are the header names the real client and server send, so that
+// reading them allocates nothing.
+var knownNames = []string{HeaderHost, HeaderExclusive, HeaderTimeout, HeaderContentLength, HeaderExtraFlags,
+	HeaderLockCookie, HeaderVersion, HeaderActionFlags, HeaderLockDate, HeaderLockAge, HeaderCacheControl}
+
+// name returns a header name, interned when it is spelled as the protocol spells it.
+func (r *Reader) name(b []byte) string {
+	for _, k := range knownNames {
+		if string(b) == k {
+			return k
+		}
+	}
+	return r.str(b)
 }
 
 // clip shortens b for an error message.
@@ -327,7 +356,7 @@ func (r *Reader) ReadRequest(req *Request) error {
 		return errorf(KindMalformed, "bad protocol version %q (want HTTP/1.1)", clip(proto))
 	}
 	req.Method = internMethod(method)
-	req.Target = string(target)
+	req.Target = r.str(target)
 	req.Proto = internProto(proto)
 	req.Header, err = r.readFields(req.Header[:0])
 	if err != nil {
@@ -338,6 +367,18 @@ func (r *Reader) ReadRequest(req *Request) error {
 		return err
 	}
 	req.Body, err = r.readBody(req.Body, n)
+	return err
+}
+
+// ReadRequestView is ReadRequest without copies: req.Target, header names
+// and values alias the Reader's buffer and stay valid only until the next
+// read on this Reader. It allocates nothing for a request of known headers
+// once its buffers have grown, which keeps a busy server's garbage near zero.
+// Copy any string that must outlive the request.
+func (r *Reader) ReadRequestView(req *Request) error {
+	r.view = true
+	err := r.ReadRequest(req)
+	r.view = false
 	return err
 }
 

@@ -226,3 +226,44 @@ func TestHeaderHelpers(t *testing.T) {
 		t.Errorf("tight field")
 	}
 }
+
+// ReadRequestView allocates nothing for the client's requests once warm, and
+// its strings hold until the next read.
+func TestReadRequestViewAllocatesNothing(t *testing.T) {
+	raw := []byte("PUT %2fa%2fb HTTP/1.1\r\nHost: localhost\r\nTimeout:20\r\nContent-Length:5\r\nExtraFlags:0\r\nLockCookie:2\r\n\r\nhello" +
+		"GET %2fa%2fb HTTP/1.1\r\nHost: localhost\r\nExclusive: acquire\r\n\r\n")
+	src := bytes.NewReader(raw)
+	r := NewReader(src, Limits{})
+	var req Request
+	read := func() {
+		src.Reset(raw)
+		r.br.Reset(src)
+		for i := 0; i < 2; i++ {
+			if err := r.ReadRequestView(&req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	read()
+	if req.Target != "%2fa%2fb" || req.Method != MethodGet {
+		t.Fatalf("got %q %q", req.Method, req.Target)
+	}
+	if v, _ := req.Header.Get(HeaderExclusive); v != "acquire" {
+		t.Fatalf("Exclusive = %q", v)
+	}
+	if n := testing.AllocsPerRun(100, read); n != 0 {
+		t.Errorf("ReadRequestView allocated %.1f times per two requests", n)
+	}
+	// The copying form still returns strings that survive later reads.
+	r2 := NewReader(bytes.NewReader(raw), Limits{})
+	var a, b Request
+	if err := r2.ReadRequest(&a); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.ReadRequest(&b); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := a.Header.Get(HeaderTimeout); v != "20" || a.Target != "%2fa%2fb" {
+		t.Errorf("ReadRequest strings changed by a later read: %+v", a)
+	}
+}

@@ -106,7 +106,7 @@ func BenchmarkRequestPath(b *testing.B) {
 	b.SetBytes(int64(in.Len() / 2))
 	b.ResetTimer()
 	for b.Loop() {
-		if err := rd.ReadRequest(&req); err != nil {
+		if err := rd.ReadRequestView(&req); err != nil {
 			b.Fatal(err)
 		}
 		out = s.handle(&req, out[:0], &sc, &n)

@@ -105,7 +105,10 @@ func (c *conn) serve() {
 		if idle > 0 && c.rd.Buffered() == 0 {
 			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
-		err := c.rd.ReadRequest(&c.req)
+		// The request's strings alias the reader's buffer until the next read:
+		// nothing below keeps them (keys are decoded into sc.key, bodies copied
+		// by the store), so a request costs no garbage.
+		err := c.rd.ReadRequestView(&c.req)
 		if err != nil {
 			if protocol.IsProtocolError(err) && !s.shutting.Load() {
 				// Malformed or oversized: answer 400 and close (the stream
