@@ -16,6 +16,10 @@
 // It measures capacity; its throughput is labelled a saturation figure and is
 // never reported as an offered rate.
 //
+// The seed fixes the plan; session ids are random in every run (120 bits,
+// as the real client's), so runs with the same seed against one server do
+// not share sessions.
+//
 // # Client emulation
 //
 // Each emulated web server keeps, per state-server partition, a LIFO pool of

@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"container/heap"
+	cryptorand "crypto/rand"
+	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"sort"
@@ -120,11 +122,14 @@ func pageMix(m scenarios.Mix) mixTable {
 	return newMixTable(w)
 }
 
-func newPlanner(sc *scenarios.Scenario, sched *Schedule, duration time.Duration, seed uint64, st *state) *planner {
+// newPlanner plans sc. seed fixes the plan (arrivals, sessions' page
+// counts, page kinds, sizes); idKey keys the session ids, which must differ
+// from run to run (see Run).
+func newPlanner(sc *scenarios.Scenario, sched *Schedule, duration time.Duration, seed uint64, st *state, idKey [32]byte) *planner {
 	p := &planner{
 		sc:       sc,
 		rng:      rand.New(rand.NewPCG(seed, 0x9a9e)),
-		idRand:   rand.NewChaCha8(seedBytes(seed)),
+		idRand:   rand.NewChaCha8(idKey),
 		st:       st,
 		pageMix:  pageMix(sc.Pages.Mix),
 		sched:    sched,
@@ -151,15 +156,13 @@ func newPlanner(sc *scenarios.Scenario, sched *Schedule, duration time.Duration,
 	return p
 }
 
-func seedBytes(seed uint64) [32]byte {
-	var b [32]byte
-	for i := 0; i < 4; i++ {
-		v := seed*0x9e3779b97f4a7c15 + uint64(i)*0xbf58476d1ce4e5b9
-		for j := 0; j < 8; j++ {
-			b[8*i+j] = byte(v >> (8 * j))
-		}
+// runIDKey returns a fresh random key for a run's session ids.
+func runIDKey() ([32]byte, error) {
+	var k [32]byte
+	if _, err := cryptorand.Read(k[:]); err != nil {
+		return k, fmt.Errorf("session id key: %w", err)
 	}
-	return b
+	return k, nil
 }
 
 // newSession creates the client-side record of a fresh session.

@@ -58,7 +58,9 @@ type Config struct {
 	// Drain is how long pages in progress may finish after the schedule
 	// ends (default the network timeout); after it they are cut off.
 	Drain time.Duration
-	// Seed makes the plan reproducible (default 1).
+	// Seed makes the plan reproducible (default 1): arrivals, session
+	// lengths, page kinds and sizes. Session ids are not part of it: they
+	// are random in every run, so a run never meets an earlier run's items.
 	Seed uint64
 	// Harness names the build, for the result.
 	Harness results.Harness
@@ -237,7 +239,15 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
 	// Start a little ahead so the first slots are not late because of setup.
 	start := time.Now().Add(20 * time.Millisecond)
-	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st)
+	// Session ids are random per run, as the real client's 120 random bits
+	// are: ids derived from the seed came back in every run with that seed,
+	// and a server that still held the previous run's items under them
+	// answered with bodies this run never wrote.
+	idKey, err := runIDKey()
+	if err != nil {
+		return nil, err
+	}
+	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st, idKey)
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
 		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold)}

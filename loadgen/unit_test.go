@@ -143,7 +143,7 @@ func TestPlannerSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPlanner(sc, sched, sc.Duration.D(), 1, newState(20, time.Minute))
+	p := newPlanner(sc, sched, sc.Duration.D(), 1, newState(20, time.Minute), [32]byte{})
 	pages := map[*session][]time.Duration{}
 	kinds := map[scenarios.PageKind]int{}
 	n := 0

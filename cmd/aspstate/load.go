@@ -44,7 +44,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	closed := fs.Bool("closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
 	conns := fs.Int("connections", 16, "closed-loop users")
 	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
-	seed := fs.Uint64("seed", 1, "seed of the plan (sessions, page kinds, Poisson arrivals)")
+	seed := fs.Uint64("seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
 	}
