@@ -1,0 +1,269 @@
+package capacity
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/results/compare"
+)
+
+// PlanSchema is the value of Plan.Schema.
+const PlanSchema = "aspstate/plan/v1"
+
+// Output file names in a plan directory.
+const (
+	PlanJSON     = "plan.json"
+	PlanMarkdown = "plan.md"
+	PlanText     = "plan.txt"
+	ChartStem    = "latency-throughput" // .png and .svg
+)
+
+// Settings records how a plan was run.
+type Settings struct {
+	Step          time.Duration `json:"step_ns"`
+	Warmup        time.Duration `json:"warmup_ns"`
+	LateThreshold time.Duration `json:"late_threshold_ns"`
+	MaxLate       float64       `json:"max_late"`
+	MinAchieved   float64       `json:"min_achieved"`
+	Start         float64       `json:"start_rate"`
+	Factor        float64       `json:"factor"`
+	Tolerance     float64       `json:"tolerance"`
+	MaxSteps      int           `json:"max_steps"`
+	MaxTime       time.Duration `json:"max_time_ns"`
+	Seed          uint64        `json:"seed"`
+	Workers       int           `json:"workers,omitempty"`
+	Minute        time.Duration `json:"minute_ns,omitempty"`
+}
+
+// Plan is a whole capacity plan: how it ran, every step, the answer, the
+// knee and the capacity sheet.
+type Plan struct {
+	Schema   string          `json:"schema"`
+	Scenario string          `json:"scenario"`
+	Targets  []string        `json:"targets"`
+	SLOs     []string        `json:"slos"`
+	Settings Settings        `json:"settings"`
+	Harness  results.Harness `json:"harness"`
+	Started  time.Time       `json:"started"`
+	// Outcome is the search: steps, answer, why it stopped.
+	Outcome *Outcome `json:"outcome"`
+	// Knee is where p99 starts to climb.
+	Knee Knee `json:"knee"`
+	// Sheet is the capacity sheet at the answer (nil when no rate passed).
+	Sheet *Sheet `json:"sheet,omitempty"`
+	// Dir is where the plan was written.
+	Dir string `json:"dir,omitempty"`
+}
+
+// Answer returns the step that established the answer, if any.
+func (p *Plan) Answer() (StepResult, bool) {
+	if p.Outcome == nil || p.Outcome.MaxStep < 0 || p.Outcome.MaxStep >= len(p.Outcome.Steps) {
+		return StepResult{}, false
+	}
+	return p.Outcome.Steps[p.Outcome.MaxStep], true
+}
+
+// Headline is the one-line answer.
+func (p *Plan) Headline() string {
+	o := p.Outcome
+	switch {
+	case o == nil:
+		return "no search ran"
+	case o.Max == 0:
+		return fmt.Sprintf("no rate met the objectives (lowest tried failed; stopped: %s)", o.Stopped)
+	case o.Upper == 0:
+		return fmt.Sprintf("maximum sustainable rate: at least %.0f pages/s (nothing failed up to there; stopped: %s)", o.Max, o.Stopped)
+	}
+	return fmt.Sprintf("maximum sustainable rate: %.0f pages/s (the next rate tried, %.0f pages/s, failed; stopped: %s)", o.Max, o.Upper, o.Stopped)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+
+func mib(b float64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", b/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", b/(1<<20))
+	}
+	return fmt.Sprintf("%.1f KiB", b/(1<<10))
+}
+
+func verdict(st StepResult) string {
+	if st.Pass {
+		return "pass"
+	}
+	if st.GeneratorLimited {
+		return "FAIL (generator)"
+	}
+	return "FAIL"
+}
+
+// Text writes the plan for a terminal.
+func (p *Plan) Text(w io.Writer) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "plan: scenario %s against %s; objectives: %s\n", p.Scenario, strings.Join(p.Targets, ", "), strings.Join(p.SLOs, "; "))
+	fmt.Fprintf(b, "steps: %s measured after a %s warm-up, late threshold %s; ramp from %.0f pages/s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
+		p.Settings.Step, p.Settings.Warmup, p.Settings.LateThreshold, p.Settings.Start, p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step\tphase\toffered/s\tachieved/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlate\tverdict\t")
+	for _, st := range p.Outcome.Steps {
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%.3f%%\t%.2f%%\t%s\t\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+			ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, st := range p.Outcome.Steps {
+		for _, r := range st.Reasons {
+			fmt.Fprintf(b, "  step %d (%.0f/s): %s\n", st.Index+1, st.Rate, r)
+		}
+	}
+	fmt.Fprintf(b, "\n%s\n", p.Headline())
+	if p.Knee.Found {
+		fmt.Fprintf(b, "knee: %.0f pages/s (p99 %s ms); p99 climbs steeply past it\n", p.Knee.Rate, ms(p.Knee.P99))
+	} else {
+		fmt.Fprintf(b, "knee: none found: %s\n", p.Knee.Note)
+	}
+	fmt.Fprintf(b, "search: %d steps in %s\n", len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
+	if s := p.Sheet; s != nil {
+		b.WriteString("\ncapacity sheet at " + fmt.Sprintf("%.0f", s.Rate) + " pages/s:\n")
+		for _, row := range s.rows() {
+			fmt.Fprintf(b, "  %-34s %s\n", row[0], row[1])
+		}
+		b.WriteString("assumptions:\n")
+		for _, a := range s.Assumptions {
+			fmt.Fprintf(b, "  - %s\n", a)
+		}
+	}
+	if p.Dir != "" {
+		fmt.Fprintf(b, "\nplan: %s (plan.json, plan.md, %s.png/.svg, steps/)\n", p.Dir, ChartStem)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// rows are the sheet's figures as label/value pairs.
+func (s *Sheet) rows() [][2]string {
+	r := [][2]string{
+		{"pages per second (farm)", fmt.Sprintf("%.0f", s.Rate)},
+		{"pages per second per web server", fmt.Sprintf("%.0f (%d web servers)", s.PagesPerWebServer, s.WebServers)},
+		{"state-server requests per second", fmt.Sprintf("%.0f (%.2f per page, measured; %d partitions)", s.RequestsPerSecond, s.RequestsPerPage, s.Partitions)},
+		{"concurrent users", fmt.Sprintf("%.0f (think time %s)", s.ConcurrentUsers, s.ThinkTime.Round(time.Millisecond))},
+		{"new sessions per second", fmt.Sprintf("%.1f (%.2f pages per session)", s.SessionsPerSecond, s.PagesPerSession)},
+		{"sessions active (in use)", fmt.Sprintf("%.0f (life %s)", s.SessionsActive, s.SessionLife.Round(time.Second))},
+		{"sessions held in the store", fmt.Sprintf("%.0f (timeout %s)", s.SessionsHeld, s.SessionTimeout)},
+		{"bytes per session", fmt.Sprintf("%.0f body + %.0f server overhead", s.BytesPerSession, s.OverheadBytes)},
+		{"memory for session state", mib(s.MemoryBytes)},
+	}
+	if o := s.Observed; o != nil {
+		r = append(r, [2]string{"observed in that step (" + o.Source + ")", fmt.Sprintf("%d sessions created, %d in the store, %d requests", o.SessionsCreated, o.SessionsInStore, o.Requests)})
+	}
+	return r
+}
+
+// Markdown writes the plan as Markdown.
+func (p *Plan) Markdown(w io.Writer) error {
+	b := &strings.Builder{}
+	fmt.Fprintf(b, "# Capacity plan: %s\n\n", p.Scenario)
+	fmt.Fprintf(b, "**%s**\n\n", p.Headline())
+	if p.Knee.Found {
+		fmt.Fprintf(b, "Knee: **%.0f pages/s** (p99 %s ms).\n\n", p.Knee.Rate, ms(p.Knee.P99))
+	} else {
+		fmt.Fprintf(b, "Knee: none found (%s).\n\n", p.Knee.Note)
+	}
+	fmt.Fprintf(b, "Target %s; objectives: %s. Steps of %s after a %s warm-up; %d steps in %s.\n\n",
+		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup,
+		len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
+	fmt.Fprintf(b, "![latency vs throughput](%s.png)\n\n", ChartStem)
+	b.WriteString("| step | phase | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors | late | verdict |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, st := range p.Outcome.Steps {
+		fmt.Fprintf(b, "| %d | %s | %.0f | %.0f | %s | %s | %s | %.3f%% | %.2f%% | %s |\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+			ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
+	}
+	var reasons []string
+	for _, st := range p.Outcome.Steps {
+		for _, r := range st.Reasons {
+			reasons = append(reasons, fmt.Sprintf("- step %d (%.0f/s): %s", st.Index+1, st.Rate, r))
+		}
+	}
+	if len(reasons) > 0 {
+		b.WriteString("\nWhy steps failed:\n\n" + strings.Join(reasons, "\n") + "\n")
+	}
+	if s := p.Sheet; s != nil {
+		fmt.Fprintf(b, "\n## Capacity sheet at %.0f pages/s\n\n| figure | value |\n| --- | --- |\n", s.Rate)
+		for _, row := range s.rows() {
+			fmt.Fprintf(b, "| %s | %s |\n", row[0], row[1])
+		}
+		b.WriteString("\nAssumptions:\n\n")
+		for _, a := range s.Assumptions {
+			fmt.Fprintf(b, "- %s\n", a)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// JSON returns the plan as indented JSON.
+func (p *Plan) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Write writes plan.json, plan.md, plan.txt and the latency–throughput
+// chart (PNG and SVG) into dir, and sets p.Dir.
+func (p *Plan) Write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p.Dir = dir
+	js, err := p.JSON()
+	if err != nil {
+		return err
+	}
+	var md, txt strings.Builder
+	if err := p.Markdown(&md); err != nil {
+		return err
+	}
+	if err := p.Text(&txt); err != nil {
+		return err
+	}
+	files := map[string][]byte{PlanJSON: js, PlanMarkdown: []byte(md.String()), PlanText: []byte(txt.String())}
+	for _, format := range []string{"png", "svg"} {
+		img, err := p.Chart(format)
+		if err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+		files[ChartStem+"."+format] = img
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// latencySLOs returns the latency objectives on every page together, drawn
+// on the chart.
+func (p *Plan) latencySLOs() []SLO {
+	var out []SLO
+	for _, t := range p.SLOs {
+		s, err := ParseSLO(t)
+		if err == nil && s.Scope.Kind == compare.ScopeAll && s.Metric.IsLatency() {
+			out = append(out, s)
+		}
+	}
+	return out
+}

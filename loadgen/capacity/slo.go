@@ -1,0 +1,153 @@
+package capacity
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aspstate/aspstate/results/compare"
+	"github.com/aspstate/aspstate/scenarios"
+)
+
+// SLO is one service-level objective a step must meet: an absolute
+// threshold in the syntax of `aspstate compare` (compare.ParseThreshold),
+// with "page" or "pages" accepted as the scope of every page together:
+//
+//	page p99 < 50ms          every page together (same as "p99 < 50ms")
+//	page:modify p99.9 < 200ms
+//	op:get-exclusive p99 < 5ms
+//	errors < 0.1%            failed pages / pages
+//	throughput >= 500/s      pages completed per second in the measured window
+type SLO struct {
+	compare.Threshold
+}
+
+// String returns the SLO as written.
+func (s SLO) String() string { return s.Text }
+
+// SLOResult is one SLO checked against one step.
+type SLOResult struct {
+	// SLO is the objective as written.
+	SLO string `json:"slo"`
+	// Value is the measured value: nanoseconds, pages/s or a fraction.
+	Value float64 `json:"value"`
+	// Limit is the objective's limit in the same unit.
+	Limit float64 `json:"limit"`
+	// Pass reports that the objective held; Samples is false when the step
+	// had no request in the SLO's scope (the SLO is then not judged).
+	Pass    bool `json:"pass"`
+	Samples bool `json:"samples"`
+	// Text is the measured value formatted with its unit.
+	Text string `json:"text"`
+}
+
+var pagesScope = regexp.MustCompile(`(?i)^\s*pages?\s+`)
+
+// ParseSLO parses one SLO (see SLO for the syntax). Relative limits ("+10%")
+// are refused: a plan has no base run to compare with.
+func ParseSLO(s string) (SLO, error) {
+	norm := pagesScope.ReplaceAllString(s, "all ")
+	t, err := compare.ParseThreshold(norm)
+	if err != nil {
+		// Name the SLO as the user wrote it.
+		msg := strings.Replace(err.Error(), fmt.Sprintf("threshold %q", strings.TrimSpace(norm)), fmt.Sprintf("--slo %q", strings.TrimSpace(s)), 1)
+		return SLO{}, errors.New(msg)
+	}
+	t.Text = strings.TrimSpace(s)
+	if t.Relative {
+		return SLO{}, fmt.Errorf("--slo %q: a capacity plan has no base run to compare with; give an absolute limit such as 'page p99 < 50ms' or 'errors < 0.1%%'", t.Text)
+	}
+	if t.Metric == compare.Errors && (t.Op == ">" || t.Op == ">=") {
+		return SLO{}, fmt.Errorf("--slo %q: an error objective is an upper bound; write 'errors < %s'", t.Text, compare.FormatValue(compare.Errors, t.Limit))
+	}
+	if t.Metric.IsLatency() && (t.Op == ">" || t.Op == ">=") {
+		return SLO{}, fmt.Errorf("--slo %q: a latency objective is an upper bound; write '%s %s < %s'", t.Text, t.Scope, t.Metric, compare.FormatValue(t.Metric, t.Limit))
+	}
+	return SLO{Threshold: t}, nil
+}
+
+// ParseSLOs parses every SLO and reports every problem at once.
+func ParseSLOs(texts []string) ([]SLO, error) {
+	var out []SLO
+	var errs []error
+	for _, t := range texts {
+		s, err := ParseSLO(t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, errors.Join(errs...)
+}
+
+// CheckScenario reports SLOs whose page scope the scenario never requests
+// (a page kind with no weight in its page or burst mix): such an objective
+// could never be judged.
+func CheckScenario(slos []SLO, sc *scenarios.Scenario) error {
+	var errs []error
+	for _, s := range slos {
+		if s.Scope.Kind != compare.ScopePage {
+			continue
+		}
+		k := scenarios.PageKind(s.Scope.Name)
+		if sc.Pages.Mix.Fraction(k) > 0 || (sc.Pages.Burst.Probability > 0 && sc.Pages.BurstMix().Fraction(k) > 0) {
+			continue
+		}
+		if k == scenarios.PageAbandon && sc.Users.AbandonFraction > 0 {
+			continue
+		}
+		var kinds []string
+		for _, kk := range sc.Pages.Mix.Kinds() {
+			kinds = append(kinds, string(kk))
+		}
+		errs = append(errs, fmt.Errorf("--slo %q: scenario %s has no %s pages (its page mix: %s)", s.Text, sc.Name, k, strings.Join(kinds, ", ")))
+	}
+	return errors.Join(errs...)
+}
+
+// holds reports whether v op limit.
+func holds(v float64, op string, limit float64) bool {
+	switch op {
+	case "<":
+		return v < limit
+	case "<=":
+		return v <= limit
+	case ">":
+		return v > limit
+	case ">=":
+		return v >= limit
+	}
+	return false
+}
+
+// check evaluates s on a value (ok=false: no samples in scope).
+func (s SLO) check(v float64, ok bool) SLOResult {
+	r := SLOResult{SLO: s.Text, Limit: s.Limit, Samples: ok, Value: v}
+	if !ok {
+		r.Pass, r.Text = true, "no samples"
+		return r
+	}
+	r.Pass = holds(v, s.Op, s.Limit)
+	r.Text = compare.FormatValue(s.Metric, v)
+	return r
+}
+
+// severity is how far past its limit a failed SLO is (1 = at the limit):
+// value/limit for upper bounds, limit/value for lower bounds.
+func (r SLOResult) severity(op string) float64 {
+	switch {
+	case op == "<" || op == "<=":
+		if r.Limit == 0 {
+			if r.Value > 0 {
+				return 1e9
+			}
+			return 1
+		}
+		return r.Value / r.Limit
+	case r.Value == 0:
+		return 1e9
+	}
+	return r.Limit / r.Value
+}
