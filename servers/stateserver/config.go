@@ -26,9 +26,43 @@ const (
 	MaxMinute = time.Hour
 )
 
+// FsyncPolicy says when the append-only log of a persistent server (Config.DataDir)
+// is forced to disk.
+type FsyncPolicy string
+
+// Fsync policies.
+const (
+	// FsyncAlways sends a reply only after the log records it depends on are
+	// on disk (fsync), so every acknowledged write survives a crash or power
+	// loss. Concurrent writers share one fsync (group commit).
+	FsyncAlways FsyncPolicy = "always"
+	// FsyncInterval writes records to the operating system at once and
+	// fsyncs every FsyncInterval: a process crash (kill -9) loses nothing
+	// already written; a power loss can lose the last interval.
+	FsyncInterval FsyncPolicy = "interval"
+	// FsyncNever leaves flushing to the operating system (a process crash
+	// loses at most the records not yet handed to it).
+	FsyncNever FsyncPolicy = "never"
+)
+
+// Persistence and connection defaults.
+const (
+	DefaultFsyncInterval    = 200 * time.Millisecond
+	DefaultSnapshotLogBytes = 64 << 20
+	// MinSnapshotLogBytes is the smallest SnapshotLogBytes Validate accepts.
+	MinSnapshotLogBytes = 4 << 10
+	DefaultIdleTimeout  = 2 * time.Minute
+	// DefaultRequestTimeout bounds how long one request may take to arrive
+	// once its first byte has (a slowloris client is closed after it).
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultWriteTimeout   = 30 * time.Second
+)
+
 // Config configures a Server. Zero fields take the defaults of DefaultConfig
-// (Listen, Version, MaxItemBytes, MaxHeaderBytes, Minute); zero MaxConns,
-// IdleTimeout and MetricsListen mean "no limit" / "off".
+// (Listen, Version, MaxItemBytes, MaxHeaderBytes, Minute, and with DataDir:
+// Fsync, FsyncInterval, SnapshotLogBytes); zero MaxConns, IdleTimeout,
+// RequestTimeout, WriteTimeout, MetricsListen and DataDir mean
+// "no limit" / "off". DefaultConfig sets the three timeouts.
 type Config struct {
 	Listen         string        // default "127.0.0.1:42424"
 	AllowRemote    bool          // accept non-loopback peers (like AllowRemoteConnection=1)
@@ -41,10 +75,34 @@ type Config struct {
 	IdleTimeout    time.Duration // close a connection idle this long (real time)
 	Minute         time.Duration // how long one protocol minute lasts (time scale), default time.Minute
 	MetricsListen  string        // "" = no metrics endpoint; else Prometheus text at http://ADDR/metrics
+
+	// RequestTimeout closes a connection whose request (head and body) has
+	// not fully arrived this long after its first byte (real time): the
+	// defence against slowloris clients, which IdleTimeout alone misses.
+	RequestTimeout time.Duration
+	// WriteTimeout closes a connection whose reply cannot be written within
+	// this long (a client that never reads).
+	WriteTimeout time.Duration
+
+	// DataDir, when set, makes sessions survive restarts and crashes: a
+	// snapshot plus an append-only log of mutations in this directory
+	// (created if missing; one server per directory). New recovers from it.
+	DataDir string
+	// Fsync is the log's fsync policy (default FsyncInterval).
+	Fsync FsyncPolicy
+	// FsyncInterval is the fsync period of FsyncInterval (default 200ms).
+	FsyncInterval time.Duration
+	// SnapshotLogBytes starts a snapshot (and a fresh log) once the log has
+	// grown by this much and by at least the size of the last snapshot
+	// (default 64 MiB).
+	SnapshotLogBytes int64
 }
 
 // DefaultConfig returns the configuration of a stock server: loopback on port
-// 42424, .NET 4 version header, 20 MiB items, real-time minutes.
+// 42424, .NET 4 version header, 20 MiB items, real-time minutes, idle
+// connections closed after 2 minutes (the ASP.NET client drops pooled
+// sockets after 5–10 s), 30 s to receive a request once it has begun and to
+// write a reply; no persistence.
 func DefaultConfig() Config {
 	return Config{
 		Listen:         DefaultListen,
@@ -52,6 +110,9 @@ func DefaultConfig() Config {
 		MaxItemBytes:   protocol.DefaultMaxBody,
 		MaxHeaderBytes: protocol.DefaultMaxHeaderBytes,
 		Minute:         time.Minute,
+		IdleTimeout:    DefaultIdleTimeout,
+		RequestTimeout: DefaultRequestTimeout,
+		WriteTimeout:   DefaultWriteTimeout,
 	}
 }
 
@@ -72,6 +133,17 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Minute == 0 {
 		c.Minute = d.Minute
+	}
+	if c.DataDir != "" {
+		if c.Fsync == "" {
+			c.Fsync = FsyncInterval
+		}
+		if c.FsyncInterval == 0 {
+			c.FsyncInterval = DefaultFsyncInterval
+		}
+		if c.SnapshotLogBytes == 0 {
+			c.SnapshotLogBytes = DefaultSnapshotLogBytes
+		}
 	}
 	return c
 }
@@ -115,6 +187,26 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("IdleTimeout %v is negative; use 0 for none or a positive duration", c.IdleTimeout)
+	}
+	if c.RequestTimeout < 0 {
+		bad("RequestTimeout %v is negative; use 0 for none or a positive duration such as 30s", c.RequestTimeout)
+	}
+	if c.WriteTimeout < 0 {
+		bad("WriteTimeout %v is negative; use 0 for none or a positive duration such as 30s", c.WriteTimeout)
+	}
+	switch c.Fsync {
+	case "", FsyncAlways, FsyncInterval, FsyncNever:
+	default:
+		bad("Fsync %q is not a policy; use always, interval or never", string(c.Fsync))
+	}
+	if c.FsyncInterval < 0 {
+		bad("FsyncInterval %v is negative; use a positive duration such as 200ms (0 = default)", c.FsyncInterval)
+	}
+	if c.SnapshotLogBytes < 0 || c.SnapshotLogBytes > 0 && c.SnapshotLogBytes < MinSnapshotLogBytes {
+		bad("SnapshotLogBytes %d is out of range; use at least %d (0 = default %d)", c.SnapshotLogBytes, MinSnapshotLogBytes, DefaultSnapshotLogBytes)
+	}
+	if c.DataDir == "" && (c.Fsync != "" || c.FsyncInterval != 0 || c.SnapshotLogBytes != 0) {
+		bad("Fsync, FsyncInterval and SnapshotLogBytes need DataDir; set DataDir to make sessions persistent")
 	}
 	if c.Minute != 0 && (c.Minute < MinMinute || c.Minute > MaxMinute) {
 		bad("Minute %v is out of range; use %v..%v (0 = default 1m)", c.Minute, MinMinute, MaxMinute)

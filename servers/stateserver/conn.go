@@ -1,6 +1,7 @@
 package stateserver
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
@@ -65,6 +66,9 @@ type conn struct {
 	req  protocol.Request
 	wbuf []byte
 	n    counts
+	// armOnRead: no byte of the next request has arrived yet; the first one
+	// starts the RequestTimeout clock (see Read).
+	armOnRead bool
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
@@ -73,7 +77,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.shutting.Load() {
 		return nil
 	}
-	c := &conn{s: s, nc: nc, rd: protocol.NewReader(nc, s.limits)}
+	c := &conn{s: s, nc: nc}
+	c.rd = protocol.NewReader(c, s.limits)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.connsActive.Add(1)
@@ -92,24 +97,63 @@ func (c *conn) close() {
 	s.connWG.Done()
 }
 
+// Read reads from the connection for the request Reader. The first byte of
+// a request that began with an empty buffer replaces the idle deadline by
+// the request deadline, so a client that trickles a request (slowloris) is
+// closed RequestTimeout after it began, however steadily it sends.
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.nc.Read(p)
+	if n > 0 && c.armOnRead {
+		c.armOnRead = false
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.RequestTimeout))
+	}
+	return n, err
+}
+
+// armDeadlines sets the read deadline for the next request: the idle
+// timeout while nothing of it has arrived, the request timeout once part
+// of it is buffered.
+func (c *conn) armDeadlines() {
+	idle, rt := c.s.cfg.IdleTimeout, c.s.cfg.RequestTimeout
+	if c.rd.Buffered() > 0 {
+		c.armOnRead = false
+		if rt > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(rt))
+		}
+		return
+	}
+	c.armOnRead = rt > 0
+	switch {
+	case idle > 0:
+		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
+	case rt > 0:
+		_ = c.nc.SetReadDeadline(time.Time{}) // clear the last request's deadline
+	}
+}
+
 // serve reads requests and answers them in order until the peer closes,
 // sends malformed bytes, idles out, or the server shuts down.
 func (c *conn) serve() {
 	defer c.close()
 	s := c.s
-	idle := s.cfg.IdleTimeout
 	for {
 		if s.shutting.Load() && c.rd.Buffered() == 0 {
 			return
 		}
-		if idle > 0 && c.rd.Buffered() == 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(idle))
-		}
+		c.armDeadlines()
 		// The request's strings alias the reader's buffer until the next read:
 		// nothing below keeps them (keys are decoded into sc.key, bodies copied
 		// by the store), so a request costs no garbage.
 		err := c.rd.ReadRequestView(&c.req)
 		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !s.shutting.Load() {
+				if c.armOnRead {
+					s.connsIdleClosed.Add(1) // nothing of a request arrived
+				} else {
+					s.connsSlowClosed.Add(1) // a request began but did not finish in time
+				}
+			}
 			if protocol.IsProtocolError(err) && !s.shutting.Load() {
 				// Malformed or oversized: answer 400 and close (the stream
 				// position is lost). A truncated request's peer may be gone;
@@ -168,9 +212,30 @@ func (c *conn) linger() {
 	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
-// flush writes the pending replies; false if the connection failed.
+// flush writes the pending replies; false if the connection failed. With
+// a persistent store it first waits until the log records the replies depend
+// on are durable (FsyncAlways) or the log backlog is bounded; if the log
+// failed, the replies are dropped and the connection closed: nothing is
+// acknowledged that may not survive.
 func (c *conn) flush() bool {
+	if c.sc.lsn > 0 {
+		lsn := c.sc.lsn
+		c.sc.lsn = 0
+		if err := c.s.wal.wait(lsn); err != nil {
+			c.wbuf = c.wbuf[:0]
+			return false
+		}
+	}
+	if wt := c.s.cfg.WriteTimeout; wt > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
+	}
 	_, err := c.nc.Write(c.wbuf)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.s.connsWriteTimeout.Add(1)
+		}
+	}
 	if cap(c.wbuf) > maxKeptBuf {
 		c.wbuf = nil
 	} else {
@@ -183,6 +248,7 @@ func (c *conn) flush() bool {
 type scratch struct {
 	key  []byte // the item key decoded from the target
 	body []byte // a copy of the body of a GET 200, taken under the shard lock
+	lsn  int64  // persistence: the log position pending replies depend on (0 = none)
 }
 
 // handle answers one request, appending the reply to b.
@@ -194,6 +260,9 @@ func (s *Server) handle(req *protocol.Request, b []byte, sc *scratch, n *counts)
 	} else {
 		sc.key = appendKey(sc.key[:0], req.Target)
 		r = s.exec(op, req, sc)
+		if r.lsn > sc.lsn {
+			sc.lsn = r.lsn
+		}
 	}
 	n.req[op][statusIndex(r.status)].Add(1)
 	b = s.appendReply(b, op, &r)

@@ -53,13 +53,22 @@ type Server struct {
 	metricsLn net.Listener
 	retired   counts // request counts of closed connections
 
-	connsActive  atomic.Int64
-	connsTotal   atomic.Int64
-	connsRefused atomic.Int64
-	held         atomic.Int64 // requests read and held by Pause
+	connsActive       atomic.Int64
+	connsTotal        atomic.Int64
+	connsRefused      atomic.Int64
+	connsIdleClosed   atomic.Int64 // closed by IdleTimeout
+	connsSlowClosed   atomic.Int64 // closed by RequestTimeout (a request began but did not finish)
+	connsWriteTimeout atomic.Int64 // closed by WriteTimeout
+	held              atomic.Int64 // requests read and held by Pause
+
+	wal      *wal // nil without DataDir
+	walClose sync.Once
 }
 
-// New validates cfg and returns a Server that has not started yet.
+// New validates cfg and returns a Server that has not started yet. With
+// DataDir it first recovers the sessions kept there (see RecoveryStats) and
+// holds the directory until Close or Shutdown: call one of them even if the
+// server never starts.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -80,7 +89,45 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.OmitVersion {
 		s.verLine = protocol.AppendHeader(nil, protocol.HeaderVersion, cfg.Version)
 	}
+	if cfg.DataDir != "" {
+		w, err := openWAL(cfg, s.store, s.base, s.now)
+		if err != nil {
+			return nil, err
+		}
+		s.wal = w
+		s.store.wal = w // only now: recovery itself is not logged
+	}
 	return s, nil
+}
+
+// Recovery reports what New recovered from DataDir (zero without one).
+func (s *Server) Recovery() RecoveryStats {
+	if s.wal == nil {
+		return RecoveryStats{}
+	}
+	return s.wal.rec
+}
+
+// PersistErr returns the error that stopped the log, nil while it works or
+// without DataDir. Under FsyncAlways the server then answers no request
+// that depends on a mutation (the connection is closed instead); under the
+// other policies it goes on serving from memory.
+func (s *Server) PersistErr() error {
+	if s.wal == nil {
+		return nil
+	}
+	if err := s.wal.failed(); err != errWALClosed {
+		return err
+	}
+	return nil
+}
+
+// closeWAL writes and fsyncs what is left of the log and releases the data
+// directory; called once no connection can append any more.
+func (s *Server) closeWAL() {
+	if s.wal != nil {
+		s.walClose.Do(s.wal.close)
+	}
 }
 
 // Config returns the configuration in effect (defaults filled in).
@@ -329,6 +376,7 @@ func (s *Server) pokeConns() {
 func (s *Server) finish() {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.bgWG.Wait()
+	s.closeWAL()
 }
 
 // Close closes the listeners and every connection at once. Requests held
@@ -349,6 +397,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.connWG.Wait()
 	s.bgWG.Wait()
+	s.closeWAL()
 	return nil
 }
 

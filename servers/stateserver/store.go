@@ -73,6 +73,10 @@ type shard struct {
 	items   map[string]*entry
 	buckets map[int64]*entry // expiry bucket index → list head
 	swept   int64            // every bucket below this index has been scavenged
+	// lastLSN is the log position just after the last mutation record of
+	// this shard (persistence only): a reply about this shard waits for it
+	// under FsyncAlways, so no reply reveals a state that may not survive.
+	lastLSN int64
 
 	active, total, abandoned, timedOut int64
 	_                                  [64]byte // keep hot shards on separate cache lines
@@ -82,6 +86,7 @@ type shard struct {
 // base. All times are nanoseconds on the server clock (monotonic, since the
 // store was made); one protocol minute lasts minute nanoseconds.
 type store struct {
+	wal    *wal // nil without persistence
 	seed   maphash.Seed
 	minute int64 // ns per protocol minute
 	second int64 // ns per protocol second: the minimum expiry re-arm delta
@@ -146,6 +151,40 @@ type result struct {
 	timeout     int32  // GET 200
 	lockAt      int64  // 423: when the lock was taken (server clock)
 	body        []byte // GET 200: a copy of the item's body in the caller's scratch buffer
+	lsn         int64  // persistence: the log position this reply depends on (0 = none)
+}
+
+// change is what an operation did to an item, for the log.
+type change uint8
+
+const (
+	chNone   change = iota // nothing (at most a slide of the expiry)
+	chMeta                 // lock state, cookie or uninitialized bit
+	chState                // body and everything else
+	chDelete               // removed by DELETE
+)
+
+// logLocked appends the log record of one operation (caller holds sh.mu,
+// so records of one key are logged in the order they happened) and
+// returns the log position the reply depends on. A slide that moved the
+// item to another expiry bucket is logged as a touch, which no reply
+// waits for; other slides are not logged (a restart may shorten a sliding
+// window by up to one bucket).
+func (st *store) logLocked(sh *shard, key []byte, e *entry, ch change, moved bool) int64 {
+	w := st.wal
+	switch ch {
+	case chMeta:
+		sh.lastLSN = w.appendState(key, e, false)
+	case chState:
+		sh.lastLSN = w.appendState(key, e, true)
+	case chDelete:
+		sh.lastLSN = w.appendDelete(key)
+	default:
+		if moved && e != nil {
+			w.appendTouch(key, e)
+		}
+	}
+	return sh.lastLSN
 }
 
 func (st *store) bucketOf(expires int64) int64 { return expires / st.width }
@@ -197,19 +236,20 @@ func (sh *shard) remove(st *store, e *entry) {
 // lookup is the step every verb shares (PROTOCOL.md c, d): an absent or
 // expired key is "not found" (an expired entry is removed and counted as
 // timed out); a found item has its expiry slid to now + timeout when that
-// moves it by at least one protocol second. Caller holds sh.mu.
-func (sh *shard) lookup(st *store, key []byte, now int64) *entry {
-	e := sh.items[string(key)]
+// moves it by at least one protocol second. moved reports that the slide
+// moved the item to another expiry bucket. Caller holds sh.mu.
+func (sh *shard) lookup(st *store, key []byte, now int64) (e *entry, moved bool) {
+	e = sh.items[string(key)]
 	if e == nil {
-		return nil
+		return nil, false
 	}
 	if e.timeout == 0 {
-		return e
+		return e, false
 	}
 	if now > e.expires {
 		sh.remove(st, e)
 		sh.timedOut++
-		return nil
+		return nil, false
 	}
 	exp := now + int64(e.timeout)*st.minute
 	if exp-e.expires >= st.second {
@@ -217,11 +257,12 @@ func (sh *shard) lookup(st *store, key []byte, now int64) *entry {
 			sh.unlink(st, e)
 			e.expires = exp
 			sh.link(st, e)
+			moved = true
 		} else {
 			e.expires = exp
 		}
 	}
-	return e
+	return e, moved
 }
 
 // locked fills r as a 423 for e.
@@ -234,11 +275,20 @@ func (r *result) setLocked(e *entry) {
 // get implements c.1 (plain GET, acquire and release) in its order of
 // evaluation.
 // A 200's body is copied into dst (reused scratch) under the lock.
-func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byte) (r result) {
+func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byte) result {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.lookup(st, key, now)
+	e, moved := sh.lookup(st, key, now)
+	r, ch := getLocked(e, mode, c, now, dst)
+	if st.wal != nil {
+		r.lsn = st.logLocked(sh, key, e, ch, moved)
+	}
+	sh.mu.Unlock()
+	return r
+}
+
+// getLocked is get on the looked-up item e (nil = not found).
+func getLocked(e *entry, mode getMode, c cookieArg, now int64, dst []byte) (r result, ch change) {
 	if e == nil { // row 1: headers not validated
 		r.status = protocol.StatusNotFound
 		return
@@ -246,6 +296,7 @@ func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byt
 	if e.uninit { // row 2: exactly one request sees it, whatever the outcome
 		e.uninit = false
 		r.actionFlags = true
+		ch = chMeta
 	}
 	if mode == getRelease {
 		switch {
@@ -256,6 +307,7 @@ func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byt
 		case c.value == e.cookie: // row 4
 			e.locked = false
 			r.status = protocol.StatusOK
+			ch = chMeta
 		default: // row 5
 			r.setLocked(e)
 		}
@@ -270,6 +322,7 @@ func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byt
 		e.locked = true
 		e.lockAt = now
 		r.cookie = e.cookie
+		ch = chMeta
 	}
 	r.status = protocol.StatusOK // rows 8, 9
 	r.timeout = e.timeout
@@ -279,11 +332,21 @@ func (st *store) get(key []byte, mode getMode, c cookieArg, now int64, dst []byt
 
 // put implements c.2 rows 4–9; the caller has done rows 1–3 (timeout and
 // ExtraFlags validation). body is copied; the caller keeps it.
-func (st *store) put(key []byte, body []byte, timeout, flags int32, c cookieArg, now int64) (r result) {
+func (st *store) put(key []byte, body []byte, timeout, flags int32, c cookieArg, now int64) result {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.lookup(st, key, now)
+	e, moved := sh.lookup(st, key, now)
+	r, e, ch := st.putLocked(sh, e, key, body, timeout, flags, c, now)
+	if st.wal != nil {
+		r.lsn = st.logLocked(sh, key, e, ch, moved)
+	}
+	sh.mu.Unlock()
+	return r
+}
+
+// putLocked is put on the looked-up item e (nil = not found); it returns
+// the item as it is afterwards.
+func (st *store) putLocked(sh *shard, e *entry, key []byte, body []byte, timeout, flags int32, c cookieArg, now int64) (r result, _ *entry, ch change) {
 	if e == nil { // row 9: LockCookie ignored
 		e = &entry{key: string(key), timeout: timeout, cookie: 1,
 			uninit: flags&protocol.ExtraFlagUninitialized != 0}
@@ -294,24 +357,24 @@ func (st *store) put(key []byte, body []byte, timeout, flags int32, c cookieArg,
 		sh.active++
 		sh.total++
 		r.status = protocol.StatusOK
-		return
+		return r, e, chState
 	}
 	switch {
 	case flags&protocol.ExtraFlagUninitialized != 0: // row 4: no lock check, cookie not validated
 		r.status = protocol.StatusOK
-		return
+		return r, e, chNone
 	case c.present && !c.valid: // row 5
 		r.status = protocol.StatusBadRequest
-		return
+		return r, e, chNone
 	case e.locked && (!c.present || c.value != e.cookie): // row 6
 		r.setLocked(e)
-		return
+		return r, e, chNone
 	}
 	r.status = protocol.StatusOK
 	if e.timeout == timeout { // row 7: counter, lock date, uninit bit kept
 		e.setBody(body)
 		e.locked = false
-		return
+		return r, e, chState
 	}
 	// Row 8: the item is replaced by a new one (not counted as removed or
 	// created, REF IgnoreCacheItemRemoved).
@@ -328,15 +391,15 @@ func (st *store) put(key []byte, body []byte, timeout, flags int32, c cookieArg,
 	}
 	e.expires = now + int64(timeout)*st.minute
 	sh.link(st, e)
-	return
+	return r, e, chState
 }
 
 // remove implements c.3.
 func (st *store) remove(key []byte, c cookieArg, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	e := sh.lookup(st, key, now)
+	e, moved := sh.lookup(st, key, now)
+	ch := chNone
 	switch {
 	case e == nil: // row 1
 		r.status = protocol.StatusNotFound
@@ -348,7 +411,12 @@ func (st *store) remove(key []byte, c cookieArg, now int64) (r result) {
 		sh.remove(st, e)
 		sh.abandoned++
 		r.status = protocol.StatusOK
+		ch = chDelete
 	}
+	if st.wal != nil {
+		r.lsn = st.logLocked(sh, key, e, ch, moved)
+	}
+	sh.mu.Unlock()
 	return
 }
 
@@ -356,12 +424,16 @@ func (st *store) remove(key []byte, c cookieArg, now int64) (r result) {
 func (st *store) head(key []byte, now int64) (r result) {
 	sh := st.shardFor(key)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if sh.lookup(st, key, now) == nil {
+	e, moved := sh.lookup(st, key, now)
+	if e == nil {
 		r.status = protocol.StatusNotFound
 	} else {
 		r.status = protocol.StatusOK
 	}
+	if st.wal != nil {
+		r.lsn = st.logLocked(sh, key, e, chNone, moved)
+	}
+	sh.mu.Unlock()
 	return
 }
 
