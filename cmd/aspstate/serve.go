@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aspstate/aspstate/servers/stateserver"
@@ -37,7 +39,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	headerSize := sizeFlag(def.MaxHeaderBytes)
 	fs.Var(&headerSize, "max-header-size", "largest request head accepted, in `BYTES` (suffixes KiB, MiB)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections; past it new ones are closed at once (0 = no limit)")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "close a connection idle this long, real time (0 = never)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "close a connection idle this long between requests, real time (0 = never)")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "close a connection whose request has not fully arrived this long after its first byte (slowloris defence; 0 = never)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", def.WriteTimeout, "close a connection whose reply cannot be written within this long (a client that never reads; 0 = never)")
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep sessions in `DIR` (snapshot + append-only log) so they survive restarts and crashes; empty = memory only, like Microsoft's service")
+	fsync := string(stateserver.FsyncInterval)
+	fs.StringVar(&fsync, "fsync", fsync, "with --data-dir, the `POLICY` for forcing the log to disk: always (a reply is sent only after its log record is on disk; concurrent writers share one fsync), interval (every --fsync-interval: a crash of the process loses nothing written, a power loss the last interval), never (left to the OS)")
+	fsyncInterval := stateserver.DefaultFsyncInterval
+	fs.DurationVar(&fsyncInterval, "fsync-interval", fsyncInterval, "with --fsync interval, how often the log is fsynced")
+	snapAfter := sizeFlag(stateserver.DefaultSnapshotLogBytes)
+	fs.Var(&snapAfter, "snapshot-after", "with --data-dir, write a snapshot and start a fresh log once the log has grown by this many `BYTES` (and by the size of the last snapshot)")
 	fs.StringVar(&cfg.MetricsListen, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (HOST:PORT; empty = off)")
 	var memLimit sizeFlag
 	fs.Var(&memLimit, "memory-limit", "soft memory limit for the process in `BYTES`, e.g. 1400MiB (0 = Go default / GOMEMLIMIT); keeps 1M sessions × 1 KiB under 1.5 GiB RSS even under rewrite churn, at some GC cost")
@@ -47,6 +58,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.AllowCIDRs = cidrs
 	cfg.MaxItemBytes = int64(itemSize)
 	cfg.MaxHeaderBytes = int(headerSize)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if cfg.DataDir != "" {
+		cfg.Fsync = stateserver.FsyncPolicy(fsync)
+		cfg.FsyncInterval = fsyncInterval
+		cfg.SnapshotLogBytes = int64(snapAfter)
+	}
 
 	// Flag-level checks, so each message names the flag and its fix.
 	var problems []string
@@ -61,6 +79,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if headerSize <= 0 {
 		problems = append(problems, fmt.Sprintf("--max-header-size %d must be positive, e.g. --max-header-size 16KiB", int64(headerSize)))
+	}
+	if cfg.DataDir == "" {
+		for _, name := range []string{"fsync", "fsync-interval", "snapshot-after"} {
+			if set[name] {
+				problems = append(problems, fmt.Sprintf("--%s needs --data-dir (add --data-dir DIR to keep sessions across restarts)", name))
+			}
+		}
+	} else {
+		switch cfg.Fsync {
+		case stateserver.FsyncAlways, stateserver.FsyncInterval, stateserver.FsyncNever:
+		default:
+			problems = append(problems, fmt.Sprintf("--fsync %q is not a policy; use always, interval or never", fsync))
+		}
+		if fsyncInterval <= 0 {
+			problems = append(problems, fmt.Sprintf("--fsync-interval %v must be positive, e.g. --fsync-interval 200ms", fsyncInterval))
+		}
+		if snapAfter < stateserver.MinSnapshotLogBytes {
+			problems = append(problems, fmt.Sprintf("--snapshot-after %d is too small; use at least %d, e.g. --snapshot-after 64MiB", int64(snapAfter), stateserver.MinSnapshotLogBytes))
+		}
 	}
 	if cfg.Version == "" && !cfg.OmitVersion {
 		problems = append(problems, "--version-header is empty; give a version like 4.0.30319, or use --no-version-header")
@@ -78,11 +115,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	srv, err := stateserver.New(cfg)
 	if err != nil {
+		if cfg.DataDir != "" && cfg.Validate() == nil {
+			// Recovery failed (a corrupt file, the directory in use): not a usage error.
+			fmt.Fprintf(stderr, "aspstate serve: %v\n", err)
+			return 1
+		}
 		return usageError(stderr, "serve", "%s", flagNames(err.Error()))
+	}
+	if cfg.DataDir != "" {
+		rec := srv.Recovery()
+		fmt.Fprintf(stdout, "recovered %d sessions from %s in %v (%d expired while down, %d log records, %d torn bytes cut)\n",
+			rec.Sessions, cfg.DataDir, rec.Duration.Round(time.Millisecond), rec.Expired, rec.LogRecords, rec.TornBytes)
 	}
 	warnExposure(stderr, cfg)
 	stateserver.ApplyMemoryTuning(int64(memLimit))
 	if err := srv.Start(); err != nil {
+		srv.Close()
 		fmt.Fprintf(stderr, "aspstate serve: %v\n(is another server on that port? choose another with --listen)\n", err)
 		return 1
 	}
@@ -91,14 +139,52 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", m)
 	}
 
+	persistFailed := watchPersistence(ctx, srv, stderr)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownGrace)
 	defer cancel()
+	code := 0
 	if err := srv.Shutdown(sctx); err != nil {
 		fmt.Fprintf(stderr, "aspstate serve: in-flight requests did not finish within %v; connections closed\n", serveShutdownGrace)
-		return 1
+		code = 1
 	}
-	return 0
+	if err := srv.PersistErr(); err != nil {
+		if !persistFailed() {
+			fmt.Fprintf(stderr, "aspstate serve: persistence failed: %v\n", err)
+		}
+		code = 1
+	}
+	return code
+}
+
+// watchPersistence reports on stderr, once, when the log of a persistent
+// server fails while it runs; the returned func tells whether it did.
+func watchPersistence(ctx context.Context, srv *stateserver.Server, stderr io.Writer) func() bool {
+	var reported atomic.Bool
+	if srv.Config().DataDir == "" {
+		return reported.Load
+	}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := srv.PersistErr(); err != nil {
+					reported.Store(true)
+					how := "serving from memory only; sessions written from now on will not survive a restart"
+					if srv.Config().Fsync == stateserver.FsyncAlways {
+						how = "with --fsync always, requests that change sessions are no longer answered"
+					}
+					fmt.Fprintf(stderr, "aspstate serve: persistence failed: %v (%s)\n", err, how)
+					return
+				}
+			}
+		}
+	}()
+	return reported.Load
 }
 
 // fieldFlags maps stateserver.Config field names to the serve flags that set them.
@@ -113,6 +199,12 @@ var fieldFlags = []struct{ field, flag string }{
 	{"MaxHeaderBytes", "--max-header-size"},
 	{"MaxConns", "--max-conns"},
 	{"IdleTimeout", "--idle-timeout"},
+	{"RequestTimeout", "--request-timeout"},
+	{"WriteTimeout", "--write-timeout"},
+	{"FsyncInterval", "--fsync-interval"},
+	{"SnapshotLogBytes", "--snapshot-after"},
+	{"DataDir", "--data-dir"},
+	{"Fsync", "--fsync"},
 	{"Minute", "--minute"},
 }
 

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +107,13 @@ func TestServeBadFlags(t *testing.T) {
 		{"negative idle", []string{"--idle-timeout", "-5s"}, "--idle-timeout"},
 		{"bad metrics", []string{"--metrics", "9090"}, "--metrics"},
 		{"empty version", []string{"--version-header", ""}, "--no-version-header"},
+		{"negative request timeout", []string{"--request-timeout", "-1s"}, "--request-timeout"},
+		{"negative write timeout", []string{"--write-timeout", "-1s"}, "--write-timeout"},
+		{"fsync without data dir", []string{"--fsync", "always"}, "--fsync needs --data-dir"},
+		{"snapshot-after without data dir", []string{"--snapshot-after", "1MiB"}, "--snapshot-after needs --data-dir"},
+		{"bad fsync", []string{"--data-dir", "unused", "--fsync", "sometimes"}, "always, interval or never"},
+		{"zero fsync interval", []string{"--data-dir", "unused", "--fsync-interval", "0s"}, "--fsync-interval"},
+		{"tiny snapshot-after", []string{"--data-dir", "unused", "--snapshot-after", "100"}, "--snapshot-after"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,5 +158,113 @@ func TestParseSize(t *testing.T) {
 		if _, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) accepted", in)
 		}
+	}
+}
+
+// startServe runs runServe with args until the returned stop is called; it
+// returns the address from the "listening on" line and every stdout line
+// before it.
+func startServe(t *testing.T, args ...string) (addr string, before []string, stop func() (int, string)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runServe(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), pw, &stderr)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	for addr == "" && lines.Scan() {
+		if a, ok := strings.CutPrefix(lines.Text(), "listening on "); ok {
+			addr = a
+		} else {
+			before = append(before, lines.Text())
+		}
+	}
+	if addr == "" {
+		cancel()
+		t.Fatalf("no \"listening on\" line; stderr: %s", stderr.String())
+	}
+	go io.Copy(io.Discard, pr)
+	stopped := false
+	stop = func() (int, string) {
+		cancel()
+		select {
+		case c := <-code:
+			stopped = true
+			return c, stderr.String()
+		case <-time.After(10 * time.Second):
+			t.Fatal("runServe did not return after ctx was cancelled")
+			return 0, ""
+		}
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
+	return addr, before, stop
+}
+
+func TestServeDataDirSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	target := protocol.Target("/LM/W3SVC/1/ROOT", "servepersistsessionid001")
+	addr, before, stop := startServe(t, "--data-dir", dir, "--fsync", "always")
+	if len(before) != 1 || !strings.HasPrefix(before[0], "recovered 0 sessions from "+dir) {
+		t.Fatalf("output before listening: %q", before)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := protocol.Dial(ctx, addr, protocol.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Set(ctx, target, []byte("kept"), protocol.SetParams{Timeout: 30}); err != nil || r.Status != 200 {
+		t.Fatalf("PUT: %v %+v", err, r)
+	}
+	if r, err := c.GetExclusive(ctx, target); err != nil || r.LockCookie != 2 {
+		t.Fatalf("acquire: %v %+v", err, r)
+	}
+	c.Close()
+	if code, stderr := stop(); code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+
+	addr, before, stop = startServe(t, "--data-dir", dir)
+	if len(before) != 1 || !strings.HasPrefix(before[0], "recovered 1 sessions from "+dir) {
+		t.Fatalf("output before listening: %q", before)
+	}
+	c, err = protocol.Dial(ctx, addr, protocol.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.Get(ctx, target)
+	if err != nil || r.Status != 423 || r.LockCookie != 2 {
+		t.Fatalf("GET after restart: %v %+v (want 423 with cookie 2)", err, r)
+	}
+	if r, err = c.ReleaseExclusive(ctx, target, 2); err != nil || r.Status != 200 {
+		t.Fatalf("release: %v %+v", err, r)
+	}
+	if r, err = c.Get(ctx, target); err != nil || string(r.Body) != "kept" || r.Timeout != 30 {
+		t.Fatalf("GET: %v %+v", err, r)
+	}
+	if code, _ := stop(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestServeCorruptDataDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "snapshot"), []byte("not a snapshot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runServe(context.Background(), []string{"--listen", "127.0.0.1:0", "--data-dir", dir}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr: %s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "snapshot") || !strings.Contains(stderr.String(), "move it away") {
+		t.Fatalf("stderr does not explain the corrupt snapshot:\n%s", stderr.String())
 	}
 }
