@@ -10,6 +10,35 @@
 // (replies to pipelined requests are coalesced); a store split into 256
 // mutex-guarded shards; expiry by 20-protocol-second buckets so no request
 // and no scavenger pass ever walks all sessions.
+//
+// Persistence (Config.DataDir; off by default, as Microsoft's service loses
+// every session on restart): each mutation — PUT, acquire, release, DELETE,
+// and the GET that consumes the uninitialized bit — appends a CRC-framed
+// record of the item's resulting state (body, timeout, absolute wall-clock
+// expiry, lock, lock date, cookie counter, uninitialized bit) to a log while
+// the shard lock is held; a flusher goroutine writes each batch with one
+// write and, under FsyncAlways, one fsync shared by every waiting writer
+// (group commit), and only then are their replies sent. Snapshots are
+// taken without stopping the server (log rotated first, records replay
+// idempotently) once the log outgrows SnapshotLogBytes and the last
+// snapshot. New recovers: snapshot, then log segments, cutting a torn tail
+// after a crash, dropping items that expired while the server was down.
+//
+// What a restart does to sliding windows: expiry slides on every lookup
+// but only a slide that moves an item to another 20-protocol-second expiry
+// bucket is logged (a small touch record no reply waits for), so after a
+// restart an item expires at most one bucket earlier than it would have.
+// Expiry and lock dates are wall-clock instants: downtime counts against
+// the window, and a wall-clock step while down shifts them. Recovered items
+// count in SessionsActive; the other session counters restart at zero, as
+// the service's performance counters do.
+//
+// Without DataDir none of this is on the request path beyond a nil check:
+// the request path allocates nothing and an item costs what it did.
+//
+// Connection defences: IdleTimeout between requests, RequestTimeout from a
+// request's first byte to its last (slowloris), WriteTimeout per reply (a
+// peer that never reads), MaxConns (closed at once, counted).
 package stateserver
 
 import (
