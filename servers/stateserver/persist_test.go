@@ -454,3 +454,40 @@ func TestPersistConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPersistLogFailure breaks the log file under a running server: with
+// FsyncAlways a PUT is then never acknowledged (its connection is closed
+// without a reply); with FsyncInterval the server goes on from memory.
+// Either way the error is reported.
+func TestPersistLogFailure(t *testing.T) {
+	for _, policy := range []FsyncPolicy{FsyncAlways, FsyncInterval} {
+		t.Run(string(policy), func(t *testing.T) {
+			s, _ := startPersistent(t, t.TempDir(), Config{Fsync: policy})
+			x := newClient(t, s)
+			u := newTarget()
+			x.expect(x.put(u, "before"), 200)
+			s.wal.f.Close() // the flusher's next write fails
+			ctx := tctx(t)
+			c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r, err := c.Set(ctx, u, []byte("after"), protocol.SetParams{Timeout: 20})
+			if policy == FsyncAlways {
+				if err == nil {
+					t.Fatalf("PUT acknowledged (%d) although its record cannot reach the disk", r.Status)
+				}
+			} else if err != nil || r.Status != 200 {
+				t.Fatalf("PUT: %v %+v (want 200 from memory)", err, r)
+			}
+			waitFor(t, 5*time.Second, "the failure to be reported", func() bool { return s.PersistErr() != nil })
+			if p := s.Stats().Persist; !strings.Contains(p.Error, "writing log") {
+				t.Fatalf("Stats.Persist.Error %q", p.Error)
+			}
+			if m := string(s.Stats().AppendPrometheus(nil)); !strings.Contains(m, "aspstate_persist_failed 1") {
+				t.Fatalf("metrics do not show the failure:\n%s", m)
+			}
+		})
+	}
+}
