@@ -160,7 +160,12 @@ func TestJudgeFailures(t *testing.T) {
 			for i := range r.Intervals {
 				r.Intervals[i].Late = 5
 			}
-		}, 100, "generator could not keep up: 5.0% of slots started more than 5ms late", true, true},
+		}, 100, "generator could not keep up: 5.0% of slots started more than 5ms late (limit 2.0%)", true, false},
+		{"very late slots", func(r *results.Run) {
+			for i := range r.Intervals {
+				r.Intervals[i].Late = 10
+			}
+		}, 100, "generator could not keep up: 10.0% of slots", true, true},
 		{"dropped slots", func(r *results.Run) { r.Rate.Dropped = 3 }, 100, "3 of 600 slots dropped", true, false},
 		{"violations", func(r *results.Run) {
 			r.Correctness.Total = 2
@@ -169,7 +174,6 @@ func TestJudgeFailures(t *testing.T) {
 		{"errors without an SLO on them", func(r *results.Run) { r.Pages["modify"].Errors["timeout"] = 6 }, 100,
 			"1.000% of pages failed (timeout 6)", false, false},
 		{"short of the offered rate", nil, 200, "achieved 100.0 pages/s of the 200.0 offered", false, false},
-		{"no worker", func(r *results.Run) { r.Rate.NoWorker = 60 }, 100, "found every worker busy", false, true},
 		{"run failure", func(r *results.Run) { r.Failure = "target gone" }, 100, "the run failed: target gone", false, true},
 	}
 	for _, c := range cases {
@@ -189,11 +193,19 @@ func TestJudgeFailures(t *testing.T) {
 			t.Errorf("%s: generator %v severe %v, want %v %v", c.name, res.GeneratorLimited, res.Severe, c.generator, c.severe)
 		}
 	}
+	// Slots late because they waited for a worker are the target's doing:
+	// a note, and the SLO judges their latency.
+	run := fakeRun(t, 6, 100, 5)
+	run.Rate.NoWorker = 30
+	res, err := Judge(run, 100, Criteria{SLOs: mustSLOs(t, slos...), Warmup: time.Second})
+	if err != nil || !res.Pass || res.GeneratorLimited || !strings.Contains(strings.Join(res.Notes, ";"), "30 slots (5.0%) waited for a free worker") {
+		t.Fatalf("late slots that waited for a worker: %+v %v", res, err)
+	}
 	// An SLO on errors lets some through.
-	run := fakeRun(t, 6, 100, 0)
+	run = fakeRun(t, 6, 100, 0)
 	run.Pages["modify"].Errors["timeout"] = 0
 	run.Pages["modify"].Errors["reset"] = 1
-	res, err := Judge(run, 100, Criteria{SLOs: mustSLOs(t, "errors < 1%"), Warmup: time.Second})
+	res, err = Judge(run, 100, Criteria{SLOs: mustSLOs(t, "errors < 1%"), Warmup: time.Second})
 	if err != nil || !res.Pass {
 		t.Fatalf("1 error in 600 pages is under 1%%: %+v %v", res, err)
 	}

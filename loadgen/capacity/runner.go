@@ -57,7 +57,7 @@ type LoadRunner struct {
 	// Workers bounds the pages in progress (0 = loadgen's default).
 	Workers int
 	// LateThreshold is the start delay above which a slot counts as late
-	// (default 5ms).
+	// (default 10ms).
 	LateThreshold time.Duration
 	// Seed is the plan seed of every step.
 	Seed uint64
@@ -156,7 +156,7 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	}
 	late := l.LateThreshold
 	if late == 0 {
-		late = 5 * time.Millisecond
+		late = 10 * time.Millisecond
 	}
 	ts := l.targets
 	cfg := loadgen.Config{

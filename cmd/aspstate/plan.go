@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/aspstate/aspstate/loadgen/capacity"
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
+)
+
+// planReserve is kept out of the search's time budget for starting the
+// target and writing the plan.
+const planReserve = 5 * time.Second
+
+// sloList is a repeatable --slo flag.
+type sloList []string
+
+func (s *sloList) String() string { return strings.Join(*s, "; ") }
+func (s *sloList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+// runPlan implements `aspstate plan`: a capacity search over fixed-rate
+// steps, then the answer, the knee, a latency–throughput chart and a capacity
+// sheet.
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	t0 := time.Now()
+	fs := newFlagSet("plan", "--scenario NAME|FILE --slo 'page p99 < 50ms' [--slo 'errors < 0.1%'] [flags]",
+		"Find the highest page rate a state server sustains within the objectives: fixed-rate steps of\n"+
+			"the open model (the scenario's pages at a constant rate), an exponential ramp, then bisection.\n"+
+			"A step fails on a broken objective, on dropped or late schedule slots (the generator could not\n"+
+			"keep up), on a shortfall of the offered rate, on failed pages (unless an errors objective allows\n"+
+			"some) or on correctness violations; a marginal failure is run once more before it counts.\n"+
+			"Prints the answer, the knee and a capacity sheet (users, pages per web server, sessions held,\n"+
+			"memory) and writes plan.json, plan.md, plan.txt, latency-throughput.png/.svg and every step's\n"+
+			"result directory under --out. Objectives use the threshold syntax of 'aspstate compare'\n"+
+			"([SCOPE] METRIC OP VALUE; SCOPE page (all pages), page:KIND or op:NAME).\n"+
+			"Exit 0 with an answer, 1 when no rate passed or a step could not run, 2 usage or target error.", stderr)
+	var targets targetList
+	var slos sloList
+	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see aspstate load --list)")
+	fs.Var(&slos, "slo", "objective every step must meet, e.g. 'page p99 < 50ms', 'page:modify p99.9 < 200ms', 'errors < 0.1%' (repeatable; at least one)")
+	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc, started afresh for every step)")
+	out := fs.String("out", "", "plan directory (default results/plans/<scenario>-<timestamp>)")
+	step := fs.Duration("step", 10*time.Second, "measured length of each step")
+	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before each step's measured window (not judged)")
+	maxTime := fs.Duration("max-time", 4*time.Minute, "bound on the whole plan; a step starts only when it fits")
+	maxSteps := fs.Int("max-steps", 20, "bound on the number of steps")
+	start := fs.Float64("start", 0, "first rate of the ramp in pages/s (0 = the scenario's mean rate)")
+	factor := fs.Float64("factor", 2, "ramp factor between steps")
+	tolerance := fs.Float64("tolerance", 0.05, "bisection stops when (fail - pass) / fail is at most this")
+	maxRate := fs.Float64("max-rate", 200000, "highest rate tried, pages/s")
+	lateThreshold := fs.Duration("late", 10*time.Millisecond, "a slot that starts later than this counts as late")
+	maxLate := fs.Float64("max-late", 0.02, "largest share of late slots before a step counts as one the generator could not keep up with")
+	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
+	workers := fs.Int("workers", 1024, "most pages in progress at once")
+	seed := fs.Uint64("seed", 1, "seed of every step's plan")
+	metrics := fs.String("metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step")
+	overhead := fs.Float64("overhead", capacity.DefaultOverheadBytes, "the server's memory per stored session beyond its body, bytes (default: the reference server's)")
+	if done, code := parseFlags(fs, args, false); done {
+		return code
+	}
+	if *scenario == "" {
+		return usageError(stderr, "plan", "--scenario is required (a builtin name from 'aspstate load --list', or a YAML file)")
+	}
+	if len(slos) == 0 {
+		return usageError(stderr, "plan", "give at least one --slo, e.g. --slo 'page p99 < 50ms' --slo 'errors < 0.1%%'")
+	}
+	var problems []string
+	if *step < time.Second {
+		problems = append(problems, fmt.Sprintf("--step %s: want at least 1s (a step must be long enough to mean something; 10s is the default)", *step))
+	}
+	if *warmup < 0 {
+		problems = append(problems, fmt.Sprintf("--warmup %s: want zero or more", *warmup))
+	}
+	if *maxTime <= planReserve {
+		problems = append(problems, fmt.Sprintf("--max-time %s: want more than %s", *maxTime, planReserve))
+	}
+	if *start < 0 || math.IsNaN(*start) {
+		problems = append(problems, fmt.Sprintf("--start %v: want a positive rate in pages/s, or 0 for the scenario's", *start))
+	}
+	if *maxRate <= 0 || *maxRate > scenarios.MaxPagesPerSecond {
+		problems = append(problems, fmt.Sprintf("--max-rate %v: want a rate in (0, %d]", *maxRate, scenarios.MaxPagesPerSecond))
+	}
+	if *maxLate <= 0 || *maxLate >= 1 {
+		problems = append(problems, fmt.Sprintf("--max-late %v: want a fraction such as 0.02", *maxLate))
+	}
+	if *lateThreshold <= 0 {
+		problems = append(problems, fmt.Sprintf("--late %s: want a positive duration such as 5ms", *lateThreshold))
+	}
+	if *minute != 0 && *minute < 60*time.Millisecond {
+		problems = append(problems, fmt.Sprintf("--minute %s: want at least 60ms", *minute))
+	}
+	if *overhead < 0 {
+		problems = append(problems, fmt.Sprintf("--overhead %v: want bytes >= 0", *overhead))
+	}
+	parsed, err := capacity.ParseSLOs(slos)
+	if err != nil {
+		problems = append(problems, strings.Split(err.Error(), "\n")...)
+	}
+	if len(problems) > 0 {
+		return usageError(stderr, "plan", "%s", strings.Join(problems, "\n  "))
+	}
+	sc, err := scenarios.Load(*scenario)
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate plan: %v\n", err)
+		return 2
+	}
+	if err := capacity.CheckScenario(parsed, sc); err != nil {
+		return usageError(stderr, "plan", "%v", err)
+	}
+	if *start == 0 {
+		*start = sc.PagesPerSecondAt(0)
+		if sc.Users.Population == 0 && sc.Duration > 0 {
+			*start = sc.ExpectedPages() / sc.Duration.D().Seconds()
+		}
+		*start = math.Max(1, math.Round(*start))
+	}
+	if *start > *maxRate {
+		return usageError(stderr, "plan", "--start %.0f is above --max-rate %.0f", *start, *maxRate)
+	}
+
+	if len(targets) == 0 {
+		targets = targetList{"inproc"}
+	}
+	var specs []target.Spec
+	inproc := true
+	for _, t := range targets {
+		spec, err := target.Parse(t)
+		if err != nil {
+			return usageError(stderr, "plan", "%v", err)
+		}
+		inproc = inproc && spec.Kind == target.KindInProc
+		specs = append(specs, spec)
+	}
+	if *minute != 0 && !inproc {
+		return usageError(stderr, "plan", "--minute applies only to inproc targets (the others have their own clock)")
+	}
+
+	v, rev := buildVersion()
+	runner := &capacity.LoadRunner{
+		Scenario: sc, Specs: specs, TargetOptions: target.Options{Log: stderr}, FreshTargets: inproc,
+		Step: *step, Warmup: *warmup, Minute: *minute, Workers: *workers, LateThreshold: *lateThreshold, Seed: *seed,
+		Harness:    results.Harness{Version: v, Revision: rev},
+		Criteria:   capacity.Criteria{SLOs: parsed, MaxLate: *maxLate},
+		MetricsURL: *metrics,
+	}
+	dir := *out
+	if dir == "" {
+		dir = filepath.Join("results", "plans", sc.Name+"-"+time.Now().Format("20060102-150405"))
+	}
+	runner.OutDir = dir
+	if err := runner.Start(ctx); err != nil {
+		fmt.Fprintf(stderr, "aspstate plan: %v\n", err)
+		return 2
+	}
+	defer runner.Close()
+
+	var targetNames []string
+	for _, s := range specs {
+		targetNames = append(targetNames, s.String())
+	}
+	budget := *maxTime - time.Since(t0) - planReserve
+	opts := capacity.Options{
+		Start: *start, Factor: *factor, Max: *maxRate, Tolerance: *tolerance, MaxSteps: *maxSteps,
+		MaxTime: budget, StepCost: *warmup + *step + time.Second, // the drain is short unless the step fails
+		OnStep: func(st capacity.StepResult) {
+			line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  p99 %9s ms  errors %.3f%%  late %.2f%%  ",
+				st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.P99)/1e6), st.ErrorRate*100, st.LateFraction*100)
+			if st.Pass {
+				line += "pass"
+			} else {
+				line += "FAIL: " + strings.Join(st.Reasons, "; ")
+			}
+			fmt.Fprintln(stderr, line)
+		},
+	}
+	fmt.Fprintf(stderr, "plan: %s against %s, objectives %s; steps of %s + %s warm-up from %.0f pages/s, budget %s\n",
+		sc.Name, strings.Join(targetNames, ", "), strings.Join(slos, "; "), *step, *warmup, *start, *maxTime)
+	outcome, serr := capacity.Search(ctx, runner, opts)
+	plan := &capacity.Plan{
+		Schema: capacity.PlanSchema, Scenario: sc.Name, Targets: targetNames, SLOs: slos, Harness: runner.Harness, Started: t0.UTC(),
+		Settings: capacity.Settings{Step: *step, Warmup: *warmup, LateThreshold: *lateThreshold, MaxLate: *maxLate,
+			MinAchieved: 0.95, Start: *start, Factor: *factor, Tolerance: *tolerance, MaxSteps: *maxSteps, MaxTime: *maxTime,
+			Seed: *seed, Workers: *workers, Minute: *minute},
+		Outcome: outcome,
+		Knee:    capacity.FindKnee(outcome.Steps),
+	}
+	if at, ok := plan.Answer(); ok {
+		sheet := capacity.NewSheet(sc, at, *overhead)
+		plan.Sheet = &sheet
+	}
+	if len(outcome.Steps) > 0 {
+		if err := plan.Write(dir); err != nil {
+			fmt.Fprintf(stderr, "aspstate plan: writing the plan: %v\n", err)
+			return 1
+		}
+	}
+	fmt.Fprintln(stdout)
+	if err := plan.Text(stdout); err != nil {
+		return 1
+	}
+	fmt.Fprintf(stdout, "time taken: %s\n", time.Since(t0).Round(time.Second))
+	if serr != nil {
+		fmt.Fprintf(stderr, "aspstate plan: %v\n", serr)
+		return 1
+	}
+	if outcome.Max == 0 {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/loadgen/capacity"
+	"github.com/aspstate/aspstate/results"
+)
+
+// planScenario is a small, quick workload for the end-to-end plan test.
+const planScenario = `name: plan-test
+description: plan test - 1 KiB sessions, acquire+set and plain gets, no page work
+users:
+  pages_per_session: 20
+  think_time: 200ms
+pages:
+  mix: {modify: 1, read-only: 1}
+  exec_time: 0s
+session:
+  size: 1KiB
+`
+
+func writePlanScenario(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "plan-test.yaml")
+	if err := os.WriteFile(p, []byte(planScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlanInProcess(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "plan")
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	code := runPlan(ctx, []string{"--scenario", writePlanScenario(t), "--slo", "page p99 < 2s", "--slo", "errors < 1%",
+		"--step", "1s", "--warmup", "500ms", "--start", "50", "--max-rate", "200", "--max-time", "40s", "--out", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if d := time.Since(t0); d > 40*time.Second {
+		t.Errorf("plan took %s, over its --max-time 40s", d)
+	}
+	// 50, 100 and 200 pages/s pass; 200 is --max-rate.
+	text := stdout.String()
+	for _, want := range []string{"maximum sustainable rate: at least 200 pages/s", "stopped: max rate reached", "capacity sheet at 200 pages/s",
+		"concurrent users", "40 (think time 200ms)", "in-process server Stats", "assumptions:", "time taken:"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if !strings.Contains(stderr.String(), "step  3 ramp") {
+		t.Errorf("progress lacks the third step:\n%s", stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, capacity.PlanJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan capacity.Plan
+	if err := json.Unmarshal(b, &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Outcome.Max != 200 || len(plan.Outcome.Steps) != 3 || plan.Sheet == nil || plan.Sheet.SessionsPerSecond != 10 {
+		t.Fatalf("plan.json: max %v, %d steps, sheet %+v", plan.Outcome.Max, len(plan.Outcome.Steps), plan.Sheet)
+	}
+	for _, st := range plan.Outcome.Steps {
+		if !st.Pass || st.Achieved < st.Rate*0.95 || st.P99 <= 0 || st.Server == nil || st.Server.SessionsCreated == 0 {
+			t.Errorf("step %d: %+v", st.Index+1, st)
+		}
+		run, err := results.Read(st.Dir)
+		if err != nil {
+			t.Fatalf("step %d result dir: %v", st.Index+1, err)
+		}
+		if run.Config.Rate != st.Rate || run.Config.Shape != "constant" {
+			t.Errorf("step %d ran at %v (%s), want constant %v", st.Index+1, run.Config.Rate, run.Config.Shape, st.Rate)
+		}
+	}
+	for _, f := range []string{capacity.PlanMarkdown, capacity.PlanText, capacity.ChartStem + ".png", capacity.ChartStem + ".svg"} {
+		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestPlanUsageErrors(t *testing.T) {
+	sc := writePlanScenario(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no scenario", []string{"--slo", "p99 < 5ms"}, "--scenario is required"},
+		{"no slo", []string{"--scenario", sc}, "at least one --slo"},
+		{"unknown metric", []string{"--scenario", sc, "--slo", "page p98 < 5ms"}, `unknown metric "p98"`},
+		{"unknown page", []string{"--scenario", sc, "--slo", "page:checkout p99 < 5ms"}, `unknown page type "checkout"`},
+		{"page not in the mix", []string{"--scenario", sc, "--slo", "page:abandon p99 < 5ms"}, "has no abandon pages"},
+		{"relative", []string{"--scenario", sc, "--slo", "p99 < +10%"}, "no base run"},
+		{"short step", []string{"--scenario", sc, "--slo", "p99 < 5ms", "--step", "100ms"}, "--step 100ms: want at least 1s"},
+		{"tiny budget", []string{"--scenario", sc, "--slo", "p99 < 5ms", "--max-time", "3s"}, "--max-time 3s"},
+		{"unknown scenario", []string{"--scenario", "no-such-farm", "--slo", "p99 < 5ms"}, "no-such-farm"},
+		{"minute on tcp", []string{"--scenario", sc, "--slo", "p99 < 5ms", "--minute", "600ms", "--target", "tcp://127.0.0.1:1"}, "--minute applies only to inproc"},
+		{"stray argument", []string{"--scenario", sc, "--slo", "p99 < 5ms", "extra"}, `unexpected argument "extra"`},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		code := runPlan(context.Background(), c.args, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit 2 and %q", c.name, code, stderr.String(), c.want)
+		}
+	}
+}
