@@ -173,7 +173,9 @@ func openWAL(cfg Config, st *store, base time.Time, now func() int64) (*wal, err
 
 // --- appending (under a shard lock) ---
 
-// appendFrame reserves a frame header in w.buf; finishFrame fills it in.
+// beginFrame (caller holds w.mu) reserves a frame
+// header and writes the type and key; finishFrame seals the frame, releases
+// w.mu and wakes the flusher.
 func (w *wal) beginFrame(typ byte, key []byte) int {
 	start := len(w.buf)
 	w.buf = append(w.buf, 0, 0, 0, 0, 0, 0, 0, 0, typ)
