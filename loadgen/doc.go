@@ -14,7 +14,8 @@
 //
 // Closed-loop saturation (Config.ClosedLoop): N users send pages back to back.
 // It measures capacity; its throughput is labelled a saturation figure and is
-// never reported as an offered rate.
+// never reported as an offered rate. It counts only pages served without
+// error. Pages in progress at the end get the same drain time as in open mode.
 //
 // The seed fixes the plan; session ids are random in every run (120 bits,
 // as the real client's), so runs with the same seed against one server do

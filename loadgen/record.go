@@ -94,6 +94,9 @@ func (c *counts) add(errKind string, status int) {
 type collector struct {
 	start     time.Time
 	threshold time.Duration // lateness above which a slot is late
+	// closedLoop leaves failed pages out of the interval throughput: in
+	// closed loop it is a saturation figure, which counts served pages only.
+	closedLoop bool
 
 	total    map[string]*tagHists // by tag: "page.KIND", "op.NAME"
 	interval map[string]*tagHists
@@ -104,10 +107,11 @@ type collector struct {
 	ivStart                       time.Time
 	ivAll                         *tagHists // every page of the interval
 	ivPages, ivOps, ivErr, ivLock int64
-	ivLate                        int64
+	ivLate, ivFailed              int64
 
 	acquires, waited, locked, polls, maxPolls, forced, gaveUp, lostWrites int64
 	completed, late, started                                              int64
+	failed                                                                int64 // completed pages that ended with an error
 	maxLateness                                                           time.Duration
 	firstStart, lastEnd                                                   time.Time
 
@@ -116,9 +120,9 @@ type collector struct {
 	err       error // first encoding error
 }
 
-func newCollector(start time.Time, late time.Duration) *collector {
+func newCollector(start time.Time, late time.Duration, closedLoop bool) *collector {
 	return &collector{
-		start: start, threshold: late, ivStart: start,
+		start: start, threshold: late, ivStart: start, closedLoop: closedLoop,
 		total: map[string]*tagHists{}, interval: map[string]*tagHists{}, counts: map[string]*counts{},
 		errors: map[string]int64{}, lockWait: results.NewHistogram(), ivAll: newTagHists(),
 	}
@@ -169,6 +173,8 @@ func (c *collector) add(r *pageRecord) {
 	if r.errKind != "" {
 		c.errors[r.errKind]++
 		c.ivErr++
+		c.failed++
+		c.ivFailed++
 	}
 	for _, o := range r.ops {
 		otag := "op." + o.op.String()
@@ -238,6 +244,10 @@ func (c *collector) flush(now time.Time) {
 	}
 	clear(c.interval) // fresh histograms next interval: tags come and go
 	secs := now.Sub(c.ivStart).Seconds()
+	served := c.ivPages
+	if c.closedLoop {
+		served -= c.ivFailed
+	}
 	c.intervals = append(c.intervals, results.Interval{
 		Elapsed:        results.Duration(now.Sub(c.start)),
 		Pages:          c.ivPages,
@@ -247,11 +257,11 @@ func (c *collector) flush(now time.Time) {
 		Late:           c.ivLate,
 		P99:            c.ivAll.corr.ValueAtQuantile(99),
 		P99Uncorrected: c.ivAll.uncorr.ValueAtQuantile(99),
-		Throughput:     float64(c.ivPages) / secs,
+		Throughput:     float64(served) / secs,
 	})
 	c.ivAll.corr.Reset()
 	c.ivAll.uncorr.Reset()
-	c.ivPages, c.ivOps, c.ivErr, c.ivLock, c.ivLate = 0, 0, 0, 0, 0
+	c.ivPages, c.ivOps, c.ivErr, c.ivLock, c.ivLate, c.ivFailed = 0, 0, 0, 0, 0, 0
 	c.ivStart = now
 }
 

@@ -250,7 +250,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st, idKey)
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
-		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold)}
+		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop)}
 	// Pages get their own context: the run's end (or ctx) stops new pages at
 	// once, and cuts in-progress pages off only after the drain time.
 	pageCtx, cutOff := context.WithCancel(context.WithoutCancel(ctx))
@@ -313,7 +313,9 @@ func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) b
 		defer wg.Done()
 		for j := range jobs {
 			idle.Add(-1)
-			if stopping.Load() {
+			if stopping.Load() || pageCtx.Err() != nil {
+				// Interrupted, or cut off at the end of the drain: a slot
+				// still queued was never started.
 				r.dropped.Add(1)
 			} else {
 				r.exec(pageCtx, j.s, j.intended)
@@ -399,11 +401,17 @@ func (r *runner) drain(ctx context.Context, wg *sync.WaitGroup, interrupted bool
 // closedLoop runs Connections users back to back for the duration. This is
 // closed-loop saturation: every page waits for the previous one, so the
 // throughput measures the system's capacity, not an offered rate.
+//
+// The drain (and its cut-off of pageCtx) starts only when the duration is
+// over or ctx ends, as in open mode: started with the users, it cut every
+// page off one drain time (the network timeout) into the run. A user stops
+// when the run ends, ctx ends or pageCtx is cut off, so it never loops on
+// pages that cannot run.
 func (r *runner) closedLoop(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	if d := time.Until(r.start); d > 0 {
-		time.Sleep(d) // the start is 20ms ahead of setup, for both modes
+	if err := sleepCtx(ctx, time.Until(r.start)); err != nil { // the start is 20ms ahead of setup, for both modes
+		return true
 	}
 	end := r.start.Add(r.cfg.Duration)
 	for i := 0; i < r.cfg.Connections; i++ {
@@ -411,7 +419,7 @@ func (r *runner) closedLoop(ctx, pageCtx context.Context, cutOff context.CancelF
 		go func() {
 			defer wg.Done()
 			u := &plannedSession{}
-			for ctx.Err() == nil && time.Now().Before(end) {
+			for ctx.Err() == nil && pageCtx.Err() == nil && time.Now().Before(end) {
 				mu.Lock()
 				s := r.pl.nextClosed(u)
 				mu.Unlock()
@@ -421,8 +429,9 @@ func (r *runner) closedLoop(ctx, pageCtx context.Context, cutOff context.CancelF
 			}
 		}()
 	}
-	r.drain(ctx, &wg, false, cutOff)
-	return ctx.Err() != nil
+	interrupted := sleepCtx(ctx, time.Until(end)) != nil
+	r.drain(ctx, &wg, interrupted, cutOff)
+	return interrupted
 }
 
 // collect feeds records to the collector and closes intervals on time.
@@ -637,6 +646,11 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	}
 	if window > 0 {
 		run.Rate.Achieved = float64(c.completed) / window.Seconds()
+		if cfg.ClosedLoop {
+			// A saturation figure counts served pages only: a page that
+			// failed (often at once) says nothing about capacity.
+			run.Rate.Achieved = float64(c.completed-c.failed) / window.Seconds()
+		}
 	}
 	if intendedRate > 0 {
 		run.Rate.Intended = float64(r.scheduled.Load()) / cfg.Duration.Seconds()

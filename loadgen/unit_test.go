@@ -476,7 +476,7 @@ func TestBodyCodecAndChecks(t *testing.T) {
 
 func TestCollectorMergesIntervals(t *testing.T) {
 	start := time.Now()
-	c := newCollector(start, time.Millisecond)
+	c := newCollector(start, time.Millisecond, false)
 	rec := func(at time.Duration, lat time.Duration, late time.Duration) *pageRecord {
 		in := start.Add(at)
 		return &pageRecord{kind: "read-only", intended: in, start: in.Add(late), end: in.Add(late + lat),

@@ -216,7 +216,8 @@ type Correctness struct {
 // Rate compares the schedule with what happened.
 type Rate struct {
 	// Achieved is Completed per second over the measured window (open mode)
-	// or the saturation throughput (closed-loop mode).
+	// or the saturation throughput (closed-loop mode): the pages served
+	// without error per second; failed pages are left out.
 	Achieved float64 `json:"achieved_per_s"`
 	// Completed is how many page requests finished.
 	Completed int64 `json:"completed"`
@@ -258,7 +259,8 @@ type Interval struct {
 	P99Uncorrected int64 `json:"p99_uncorrected_ns"`
 	// Pages is page requests completed in the interval.
 	Pages int64 `json:"pages"`
-	// Throughput is Pages per second of the interval.
+	// Throughput is Pages per second of the interval; in closed-loop mode
+	// (a saturation figure) the pages that failed are left out.
 	Throughput float64 `json:"throughput_per_s"`
 }
 

@@ -39,8 +39,18 @@ func Summary(w io.Writer, r *Run) {
 		fmt.Fprintf(w, "schedule: %d slots late (> %s), %d found no free worker, worst start delay %s\n",
 			rt.Late, time.Duration(rt.LateThreshold), rt.NoWorker, time.Duration(rt.MaxLateness).Round(time.Microsecond))
 	} else {
-		fmt.Fprintf(w, "saturation throughput: %.1f pages/s (closed loop) over %s; %d completed\n",
-			rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Completed)
+		var failed int64
+		for _, p := range r.Pages {
+			for _, n := range p.Errors {
+				failed += n
+			}
+		}
+		fmt.Fprintf(w, "saturation throughput: %.1f pages/s (closed loop) over %s; %d completed", rt.Achieved,
+			time.Duration(rt.Window).Round(time.Millisecond), rt.Completed)
+		if failed > 0 {
+			fmt.Fprintf(w, ", %d of them failed (not counted in the throughput)", failed)
+		}
+		fmt.Fprintln(w)
 	}
 
 	fmt.Fprintln(w)

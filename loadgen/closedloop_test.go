@@ -1,0 +1,115 @@
+package loadgen
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/results"
+)
+
+// failedPages counts the pages that ended with an error.
+func failedPages(run *results.Run) int64 {
+	var n int64
+	for _, s := range run.Pages {
+		for _, e := range s.Errors {
+			n += e
+		}
+	}
+	return n
+}
+
+// TestClosedLoopOutlivesDrainTime runs closed loop for several times the
+// network timeout (the default drain time). The drain's cut-off once started
+// with the run, so every page after one network timeout failed at once as
+// canceled and the users spun on them; now it starts only when the run ends.
+func TestClosedLoopOutlivesDrainTime(t *testing.T) {
+	tg, _ := startServer(t, 0)
+	const netTimeout = 250 * time.Millisecond
+	sc := pageCycle(netTimeout, 0)
+	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: 4,
+		Duration: 6 * netTimeout, Interval: netTimeout})
+	if len(run.Errors) != 0 || failedPages(run) != 0 {
+		t.Fatalf("errors in a closed loop against a healthy server: %v", run.Errors)
+	}
+	if run.Correctness.Total != 0 {
+		t.Fatalf("violations: %v %v", run.Correctness.Violations, run.Correctness.Examples)
+	}
+	r := run.Rate
+	if r.Completed < 200 {
+		t.Fatalf("only %d pages in %s", r.Completed, time.Duration(r.Window))
+	}
+	// Every page of this mix sends one or two requests, each answered.
+	var answered int64
+	for _, s := range run.Ops {
+		for _, n := range s.Statuses {
+			answered += n
+		}
+	}
+	if answered < r.Completed {
+		t.Fatalf("%d pages completed with only %d answered requests", r.Completed, answered)
+	}
+	want := float64(r.Completed) / time.Duration(r.Window).Seconds()
+	if r.Achieved != want {
+		t.Fatalf("saturation %.1f/s, want completed/window = %.1f/s", r.Achieved, want)
+	}
+	// The users kept working through the whole run: no interval had an
+	// error, and the intervals after the first drain time served most of the
+	// pages (before the fix they served none). Not every interval is asked
+	// to serve pages: a busy shared machine may stall the process for one.
+	var later int64
+	for _, iv := range run.Intervals {
+		if iv.Errors != 0 {
+			t.Fatalf("interval ending at %s: %d errors\nall: %+v", time.Duration(iv.Elapsed), iv.Errors, run.Intervals)
+		}
+		if time.Duration(iv.Elapsed) > netTimeout {
+			later += int64(iv.Throughput*netTimeout.Seconds() + 0.5)
+		}
+	}
+	if later < r.Completed/2 {
+		t.Fatalf("only %d of %d pages were served after the first %s\nintervals: %+v", later, r.Completed, netTimeout, run.Intervals)
+	}
+	t.Logf("closed loop %s with a %s network timeout: %.0f pages/s, %d pages", time.Duration(r.Window), netTimeout, r.Achieved, r.Completed)
+}
+
+// TestClosedLoopSaturationLeavesOutFailedPages stops the server part way
+// through a closed-loop run: the pages that fail from then on (quickly: the
+// connection is refused) are counted as completed with errors, but the
+// saturation throughput counts only the pages that were served.
+func TestClosedLoopSaturationLeavesOutFailedPages(t *testing.T) {
+	tg, _ := startServer(t, 0)
+	sc := pageCycle(time.Second, 0)
+	stopped := make(chan struct{})
+	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: 2,
+		Duration: 1500 * time.Millisecond, Interval: 250 * time.Millisecond}
+	cfg.Progress = func(p Progress) {
+		if p.Elapsed >= 500*time.Millisecond {
+			select {
+			case <-stopped:
+			default:
+				close(stopped)
+				tg.Close()
+			}
+		}
+	}
+	run := runFor(t, cfg)
+	failed := failedPages(run)
+	r := run.Rate
+	if failed == 0 || failed >= r.Completed {
+		t.Fatalf("%d failed pages of %d: the server stop did not make some (and only some) pages fail", failed, r.Completed)
+	}
+	want := float64(r.Completed-failed) / time.Duration(r.Window).Seconds()
+	if r.Achieved != want {
+		t.Fatalf("saturation %.1f/s, want (completed - failed)/window = %.1f/s (%d completed, %d failed)", r.Achieved, want, r.Completed, failed)
+	}
+	// The per-interval saturation figures leave the failed pages out too.
+	var served int64
+	prev := time.Duration(0)
+	for _, iv := range run.Intervals {
+		served += int64(iv.Throughput*(time.Duration(iv.Elapsed)-prev).Seconds() + 0.5)
+		prev = time.Duration(iv.Elapsed)
+	}
+	if d := served - (r.Completed - failed); d < -int64(len(run.Intervals)) || d > int64(len(run.Intervals)) {
+		t.Fatalf("interval throughputs add up to %d pages, want the %d served", served, r.Completed-failed)
+	}
+	t.Logf("%d completed, %d failed, saturation %.0f/s", r.Completed, failed, r.Achieved)
+}
