@@ -174,15 +174,15 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	switch s.kind {
 	case scenarios.PageModify:
 		size := sess.nextSize(s.size, s.growth, r.maxLen)
-		v, stale := sess.beginWrite(epoch, size)
-		body := encodeBody(sess.id, v, size)
+		w := sess.beginWrite(epoch, size)
+		body := encodeBody(sess.id, w.version, size)
 		sess.releasing(rec.id)
 		sent := time.Now()
 		rep, err := pc.call(ctx, rec, protocol.OpSet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Set(ctx, sess.target, body, protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie})
 		})
 		ok := err == nil && rep.Status == protocol.StatusOK
-		sess.endWrite(v, stale, ok)
+		sess.endWrite(w, ok)
 		if err != nil {
 			return err
 		}

@@ -170,6 +170,7 @@ type session struct {
 	touchFault  uint64 // fault epoch when lastTouch was sent
 	disrupt     uint64 // bumped by events after which old floors do not hold
 	inflight    int    // removes and stale writes in flight
+	writing     int    // holders' PUTs in flight whose lock was not broken since they began
 	holder      bool   // some page holds the lock, as far as we know
 	holderPage  int64
 	breakEpoch  uint64 // bumped by each forced break
@@ -288,37 +289,64 @@ func (s *session) releasing(page int64) {
 	s.mu.Unlock()
 }
 
-// breaking records a forced release sent by another page.
+// breaking records a forced release sent by another page. The holder's PUT
+// may already be on its way: if the break reaches the server first and a new
+// holder writes, that PUT still lands (a PUT on an unlocked item succeeds
+// whatever its cookie, PROTOCOL.md c.2 #7) and puts an older version back.
+// So the writes in flight become stale writes from now on.
 func (s *session) breaking() {
 	s.mu.Lock()
 	s.holder = false
 	s.breakEpoch++
 	s.disrupt++
+	s.inflight += s.writing
+	s.writing = 0
 	s.mu.Unlock()
+}
+
+// write is a PUT in progress, from beginWrite to endWrite.
+type write struct {
+	version uint64
+	epoch   uint64 // breakEpoch when the page acquired
+	// clean: nothing that may reorder content (a stale write, a DELETE) was
+	// in flight when the write began.
+	clean   bool
+	disrupt uint64 // s.disrupt when the write began
 }
 
 // beginWrite allocates the version of a PUT by a page that acquired at
 // epoch. A writer whose lock was broken since is stale: its PUT may land
-// after a newer one, so it is tracked as in flight.
-func (s *session) beginWrite(epoch uint64, size int) (version uint64, stale bool) {
+// after a newer one, so it is tracked as in flight. A writer whose lock is
+// broken while its PUT is in flight becomes stale then (see breaking).
+func (s *session) beginWrite(epoch uint64, size int) write {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextVersion++
-	stale = epoch != s.breakEpoch
-	if stale {
+	w := write{version: s.nextVersion, epoch: epoch, clean: s.inflight == 0}
+	if epoch != s.breakEpoch {
 		s.inflight++
 		s.disrupt++
+	} else {
+		s.writing++
 	}
-	return s.nextVersion, stale
+	w.disrupt = s.disrupt
+	return w
 }
 
-// endWrite records the outcome of a PUT.
-func (s *session) endWrite(version uint64, stale, ok bool) {
+// endWrite records the outcome of a PUT: stale when the lock was broken
+// before or during the write. An acknowledged write raises the floor only
+// when nothing that may reorder content was in flight at any time during it:
+// a stale write sent before it may still land after it (two connections,
+// no order between them), and put an older version back.
+func (s *session) endWrite(w write, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	stale := w.epoch != s.breakEpoch
 	if stale {
 		s.inflight--
 		s.disrupt++
+	} else {
+		s.writing--
 	}
 	if !ok {
 		return
@@ -327,8 +355,11 @@ func (s *session) endWrite(version uint64, stale, ok bool) {
 	switch {
 	case stale:
 		s.floor = 0 // the stale write may have overwritten newer data
-	case version > s.floor:
-		s.floor = version
+	case !w.clean || s.disrupt != w.disrupt:
+		// Raising the floor could judge a read against a version that a
+		// late stale write has already replaced.
+	case w.version > s.floor:
+		s.floor = w.version
 	}
 }
 

@@ -431,12 +431,12 @@ func TestBodyCodecAndChecks(t *testing.T) {
 	st := newState(20, time.Minute)
 	s := st.newSession(id, "t", 0)
 	now := time.Now()
-	v1, _ := s.beginWrite(0, 100)
-	s.endWrite(v1, false, true)
-	v2, _ := s.beginWrite(0, 100)
-	s.endWrite(v2, false, true)
-	st.readCheck(s, st.snapshot(s, now), encodeBody(id, v1, 100)) // older than acknowledged
-	st.readCheck(s, st.snapshot(s, now), encodeBody("someoneelse0000000000000", v2, 100))
+	w1 := s.beginWrite(0, 100)
+	s.endWrite(w1, true)
+	w2 := s.beginWrite(0, 100)
+	s.endWrite(w2, true)
+	st.readCheck(s, st.snapshot(s, now), encodeBody(id, w1.version, 100)) // older than acknowledged
+	st.readCheck(s, st.snapshot(s, now), encodeBody("someoneelse0000000000000", w2.version, 100))
 	st.readCheck(s, st.snapshot(s, now), encodeBody(id, 99, 100)) // never written
 	st.readCheck(s, st.snapshot(s, now), []byte("garbage"))
 	epoch := st.acquired(s, st.snapshot(s, now), 1)
@@ -463,8 +463,7 @@ func TestBodyCodecAndChecks(t *testing.T) {
 	// A read that overlapped a DELETE is not judged.
 	st2 := newState(20, time.Minute)
 	s2 := st2.newSession(id, "t", 0)
-	w, _ := s2.beginWrite(epoch, 10)
-	s2.endWrite(w, false, true)
+	s2.endWrite(s2.beginWrite(epoch, 10), true)
 	sn := st2.snapshot(s2, now)
 	s2.beginRemove()
 	s2.endRemove(true)
@@ -515,5 +514,73 @@ func TestCollectorMergesIntervals(t *testing.T) {
 	}
 	if len(c.logs) != 2*2*2 { // 2 intervals × 2 tags × corrected/uncorrected
 		t.Fatalf("%d log entries, want 8", len(c.logs))
+	}
+}
+
+// TestLateWritesOfBrokenLocks covers the ways a PUT of a page whose lock
+// was broken can land after a newer write and put an older version back
+// (a PUT on an unlocked item succeeds whatever its cookie, PROTOCOL.md c.2
+// #7; PUTs on two connections have no order). A read that then returns the
+// older version is no lost update. The same read after writes that did not
+// overlap anything is one.
+func TestLateWritesOfBrokenLocks(t *testing.T) {
+	id := "brokenwhilewriting000000"
+	for _, tc := range []struct {
+		name string
+		// run plays the writes and returns the version the read returns.
+		run       func(st *state, s *session) uint64
+		violation bool
+	}{
+		{"lock broken while the holder's PUT is in flight", func(st *state, s *session) uint64 {
+			now := time.Now()
+			epochA := st.acquired(s, st.snapshot(s, now), 1)
+			a := s.beginWrite(epochA, 100) // A's PUT is on its way
+			s.releasing(1)
+			s.breaking() // a waiter found A's lock too old; its release lands first
+			epochB := st.acquired(s, st.snapshot(s, now), 2)
+			b := s.beginWrite(epochB, 100)
+			s.endWrite(b, true)
+			// A's PUT lands now, after B's: the item holds A's version.
+			s.endWrite(a, true)
+			return a.version
+		}, false},
+		{"stale PUT sent before the new holder's, answered first", func(st *state, s *session) uint64 {
+			// The trace of a real false report: page A's lock was broken,
+			// page B acquired; A sends its stale PUT, then B its PUT; the
+			// server handles B's first (unlocking), then A's (200). A's
+			// 200 arrives first, then B's.
+			now := time.Now()
+			epochA := st.acquired(s, st.snapshot(s, now), 1)
+			s.breaking()
+			epochB := st.acquired(s, st.snapshot(s, now), 2)
+			a := s.beginWrite(epochA, 100)
+			b := s.beginWrite(epochB, 100)
+			s.endWrite(a, true)
+			s.endWrite(b, true)
+			return a.version
+		}, false},
+		{"writes one after the other", func(st *state, s *session) uint64 {
+			now := time.Now()
+			epochA := st.acquired(s, st.snapshot(s, now), 1)
+			a := s.beginWrite(epochA, 100)
+			s.releasing(1)
+			s.endWrite(a, true)
+			epochB := st.acquired(s, st.snapshot(s, now), 2)
+			b := s.beginWrite(epochB, 100)
+			s.endWrite(b, true)
+			return a.version
+		}, true},
+	} {
+		st := newState(20, time.Minute)
+		s := st.newSession(id, "t", 0)
+		v := tc.run(st, s)
+		st.readCheck(s, st.snapshot(s, time.Now()), encodeBody(id, v, 100))
+		_, ex, n := st.snapshotViolations()
+		if tc.violation && n != 1 || !tc.violation && n != 0 {
+			t.Errorf("%s: read of version %d: violations %d %v, want %v", tc.name, v, n, ex, tc.violation)
+		}
+		if s.inflight != 0 || s.writing != 0 {
+			t.Errorf("%s: %d stale and %d writes still counted in flight", tc.name, s.inflight, s.writing)
+		}
 	}
 }
