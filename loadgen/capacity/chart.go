@@ -29,10 +29,10 @@ var (
 // answer and the knee as vertical lines. format is "png" or "svg".
 func (p *Plan) Chart(format string) ([]byte, error) {
 	pl := plot.New()
-	pl.Title.Text = fmt.Sprintf("Latency vs throughput: %s", p.Scenario)
+	pl.Title.Text = fmt.Sprintf("Page latency (corrected) vs throughput: %s", p.Scenario)
 	pl.Title.TextStyle.Font = font.From(sans, 13)
 	pl.X.Label.Text = "achieved throughput (pages/s)"
-	pl.Y.Label.Text = "page latency, corrected (ms, log scale)"
+	pl.Y.Label.Text = "page latency (ms)"
 	for _, ax := range []*plot.Axis{&pl.X, &pl.Y} {
 		ax.Label.TextStyle.Font = font.From(sans, 11)
 		ax.Tick.Label.Font = font.From(sans, 9)
@@ -40,6 +40,8 @@ func (p *Plan) Chart(format string) ([]byte, error) {
 	pl.Legend.TextStyle.Font = font.From(sans, 9)
 	pl.Legend.Top, pl.Legend.Left = true, true
 	pl.Legend.XOffs = vg.Points(6)
+	pl.Legend.YOffs = -vg.Points(4)
+	pl.Legend.ThumbnailWidth = vg.Points(22)
 	grid := plotter.NewGrid()
 	grid.Vertical.Color, grid.Horizontal.Color = color.Gray{0xdd}, color.Gray{0xdd}
 	pl.Add(grid)
@@ -114,7 +116,7 @@ func (p *Plan) Chart(format string) ([]byte, error) {
 		if x <= 0 {
 			return nil
 		}
-		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: ymin / 1.5}, {X: x, Y: ymax * 1.5}})
+		l, err := plotter.NewLine(plotter.XYs{{X: x, Y: ymin / 1.5}, {X: x, Y: ymax * 4}})
 		if err != nil {
 			return err
 		}
@@ -137,7 +139,11 @@ func (p *Plan) Chart(format string) ([]byte, error) {
 			}
 		}
 	}
-	pl.Y.Min, pl.Y.Max = ymin/1.5, ymax*1.5
+	// Whole decades (LogTicks runs from one power of ten to the next, and
+	// ticks beyond the range would push the data area down), with room for
+	// the legend above the curves.
+	pl.Y.Min = math.Pow10(int(math.Floor(math.Log10(ymin / 1.5))))
+	pl.Y.Max = math.Pow10(int(math.Ceil(math.Log10(ymax * 8))))
 	pl.X.Min = 0
 	pl.X.Max = math.Max(xmax, 1) * 1.05
 	wt, err := pl.WriterTo(8*vg.Inch, 4.5*vg.Inch, format)
