@@ -69,6 +69,9 @@ type Run struct {
 	Errors map[string]int64 `json:"errors"`
 	// Failure is why the run stopped early, "" when it did not.
 	Failure string `json:"failure,omitempty"`
+	// Faults are the faults applied during the run and what the load saw of
+	// them; absent when the run had no fault timeline.
+	Faults *Faults `json:"faults,omitempty"`
 	// Harness names the build of aspstate that produced the run.
 	Harness Harness `json:"harness"`
 	// Interrupted reports that the run was stopped (Ctrl-C) before its end.
@@ -91,6 +94,50 @@ type Run struct {
 	// Logs are the interval histograms written to the .hlog files. They are
 	// not part of result.json; Read fills them from the .hlog files.
 	Logs []LogEntry `json:"-"`
+}
+
+// Faults is the fault block of a run.
+type Faults struct {
+	// Events are the faults of the timeline in the order they began, applied
+	// or not.
+	Events []FaultEvent `json:"events"`
+	// Proxy names the in-process network fault proxy the load went through
+	// ("" when it went straight to the targets).
+	Proxy string `json:"proxy"`
+	// SessionsLost counts sessions this run had written that a target no
+	// longer held after a restart or kill: the first 404 for a session last
+	// answered before the fault.
+	SessionsLost int64 `json:"sessions_lost"`
+}
+
+// FaultEvent is one fault as it happened.
+type FaultEvent struct {
+	// At is the planned offset from the start of the run.
+	At Duration `json:"at"`
+	// Detail says how the fault was applied, or why it was not.
+	Detail string `json:"detail"`
+	// End is when the fault was over (the target answered again, the
+	// toxic was removed); equal to Start for an instantaneous fault.
+	End time.Time `json:"end"`
+	// Errors counts, by kind, the errors of pages in progress at some time
+	// between Start and End.
+	Errors map[string]int64 `json:"errors"`
+	// Kind is the fault kind (restart, kill, pause, latency, blackhole,
+	// reset-connections, recycle).
+	Kind string `json:"kind"`
+	// SessionsLost counts the sessions lost to this fault (restart, kill).
+	SessionsLost int64 `json:"sessions_lost"`
+	// Shard is the load-generator shard that applied it ("I/N"), "" unsharded.
+	Shard string `json:"shard,omitempty"`
+	// Start is when the fault began.
+	Start time.Time `json:"start"`
+	// Status is applied, skipped or failed.
+	Status string `json:"status"`
+	// Targets are the indexes of the targets it hit (Config.Targets order);
+	// empty for recycle.
+	Targets []int `json:"targets"`
+	// WebServer is the 1-based web server a recycle hit (0 otherwise).
+	WebServer int `json:"web_server,omitempty"`
 }
 
 // Harness identifies the build that produced a run.

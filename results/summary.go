@@ -94,6 +94,7 @@ func Summary(w io.Writer, r *Run) {
 			fmt.Fprintf(w, "  - %s\n", e)
 		}
 	}
+	faultSummary(w, r)
 }
 
 func ms(ns int64) string {
