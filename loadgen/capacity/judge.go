@@ -239,8 +239,14 @@ func Judge(run *results.Run, rate float64, c Criteria) (StepResult, error) {
 	}
 	lateThreshold := time.Duration(run.Rate.LateThreshold)
 	if res.Dropped > 0 {
-		res.GeneratorLimited = true
-		fail("the load generator could not keep up: %d of %d slots dropped", res.Dropped, res.Scheduled)
+		if res.NoWorker >= res.Dropped {
+			// Slots still queued for a worker when the step ended: pages
+			// in progress had piled up at the target.
+			fail("%d of %d slots never started: they were still waiting for a free worker when the step ended (the target was not keeping up)", res.Dropped, res.Scheduled)
+		} else {
+			res.GeneratorLimited = true
+			fail("the load generator could not keep up: %d of %d slots dropped", res.Dropped, res.Scheduled)
+		}
 		if res.Scheduled > 0 {
 			severe(float64(res.Dropped) / float64(res.Scheduled) / 0.01)
 		}

@@ -166,7 +166,9 @@ func TestJudgeFailures(t *testing.T) {
 				r.Intervals[i].Late = 10
 			}
 		}, 100, "generator could not keep up: 10.0% of slots", true, true},
-		{"dropped slots", func(r *results.Run) { r.Rate.Dropped = 3 }, 100, "3 of 600 slots dropped", true, false},
+		{"dropped slots", func(r *results.Run) { r.Rate.Dropped = 3 }, 100, "the load generator could not keep up: 3 of 600 slots dropped", true, false},
+		{"slots left waiting for a worker", func(r *results.Run) { r.Rate.Dropped, r.Rate.NoWorker = 30, 50 }, 100,
+			"30 of 600 slots never started: they were still waiting for a free worker", false, true},
 		{"violations", func(r *results.Run) {
 			r.Correctness.Total = 2
 			r.Correctness.Violations["foreign-body"] = 2
