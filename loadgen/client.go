@@ -43,6 +43,7 @@ type partClient struct {
 	version    atomic.Int64
 	check      bool
 	netTimeout time.Duration
+	hist       *History // nil unless the run records a history
 }
 
 func newPartClient(p *pool, check bool, netTimeout time.Duration) *partClient {
@@ -61,13 +62,16 @@ func (pc *partClient) reset() {
 // call makes one request with the network timeout, records it in rec, and
 // applies the client's version check and 400 rule. A reply with any other
 // status is returned with a nil error.
-func (pc *partClient) call(ctx context.Context, rec *pageRecord, op protocol.Op,
+func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
 	fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
+	op := in.op
 	// While the version is -1 every request checks it; concurrent first
 	// requests all check, as they do in the real client.
 	checking := pc.check && pc.version.Load() == -1
 	start := time.Now()
-	rep, err := pc.exchange(ctx, fn)
+	hctx, hop := pc.hist.begin(ctx, in, rec.id)
+	rep, err := pc.exchange(hctx, fn)
+	hop.end(rep, err)
 	o := opRecord{op: op, start: start, end: time.Now()}
 	if err != nil {
 		o.errKind = errorKind(err)
@@ -117,6 +121,7 @@ func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *pr
 		}
 		c.Close()
 		if reused && attempt == 0 && retryable(err) && ctx.Err() == nil {
+			noteRetry(ctx) // the history records the first attempt as indeterminate
 			continue
 		}
 		return nil, err

@@ -56,7 +56,7 @@ func (r *pageRunner) run(ctx context.Context, s slot, rec *pageRecord) {
 func (r *pageRunner) sessionless(ctx context.Context, pc *partClient, s slot, rec *pageRecord) error {
 	sent := time.Now()
 	sn := r.st.snapshot(s.sess, sent)
-	rep, err := pc.call(ctx, rec, protocol.OpResetTimeout, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+	rep, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, s.sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 		return c.ResetTimeout(ctx, s.sess.target)
 	})
 	if err != nil {
@@ -80,7 +80,7 @@ func (r *pageRunner) readOnly(ctx context.Context, pc *partClient, s slot, rec *
 	for {
 		sent := time.Now()
 		sn := r.st.snapshot(s.sess, sent)
-		rep, err := pc.call(ctx, rec, protocol.OpGet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opIn(protocol.OpGet, s.sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Get(ctx, s.sess.target)
 		})
 		if err != nil {
@@ -122,7 +122,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	for {
 		sent := time.Now()
 		sn := r.st.snapshot(sess, sent)
-		rep, err := pc.call(ctx, rec, protocol.OpGetExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opIn(protocol.OpGetExclusive, sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.GetExclusive(ctx, sess.target)
 		})
 		if err != nil {
@@ -154,9 +154,10 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		}
 		created = true
 		csent := time.Now()
-		crep, err := pc.call(ctx, rec, protocol.OpSet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
-			return c.Set(ctx, sess.target, emptySessionBody(r.timers.timeout),
-				protocol.SetParams{Timeout: r.timers.timeout, ExtraFlags: protocol.ExtraFlagUninitialized})
+		cbody := emptySessionBody(r.timers.timeout)
+		cparams := protocol.SetParams{Timeout: r.timers.timeout, ExtraFlags: protocol.ExtraFlagUninitialized}
+		crep, err := pc.call(ctx, rec, opSet(sess.target, cbody, cparams), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Set(ctx, sess.target, cbody, cparams)
 		})
 		if err != nil {
 			return err
@@ -178,8 +179,9 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		body := encodeBody(sess.id, w.version, size)
 		sess.releasing(rec.id)
 		sent := time.Now()
-		rep, err := pc.call(ctx, rec, protocol.OpSet, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
-			return c.Set(ctx, sess.target, body, protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie})
+		params := protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie}
+		rep, err := pc.call(ctx, rec, opSet(sess.target, body, params), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+			return c.Set(ctx, sess.target, body, params)
 		})
 		ok := err == nil && rep.Status == protocol.StatusOK
 		sess.endWrite(w, ok)
@@ -197,7 +199,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	case scenarios.PageAbandon:
 		sess.releasing(rec.id)
 		sess.beginRemove()
-		rep, err := pc.call(ctx, rec, protocol.OpRemove, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opCookie(protocol.OpRemove, sess.target, cookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Remove(ctx, sess.target, cookie)
 		})
 		sess.endRemove(err == nil && rep.Status == protocol.StatusOK)
@@ -207,7 +209,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	default: // read-unchanged
 		sess.releasing(rec.id)
 		sent := time.Now()
-		rep, err := pc.call(ctx, rec, protocol.OpReleaseExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, sess.target, cookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.ReleaseExclusive(ctx, sess.target, cookie)
 		})
 		if err != nil {
@@ -253,7 +255,7 @@ func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *
 		w.broken[rep.LockCookie] = true
 		s.sess.breaking()
 		rec.forced++
-		_, err := pc.call(ctx, rec, protocol.OpReleaseExclusive, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		_, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, s.sess.target, rep.LockCookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.ReleaseExclusive(ctx, s.sess.target, rep.LockCookie)
 		})
 		if err != nil {

@@ -71,6 +71,19 @@ type Config struct {
 	Faults FaultHooks
 	// Dial overrides how connections are made (tests).
 	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
+	// History, when set, records every protocol operation for the
+	// linearizability check (History.Check after the run).
+	History *History
+	// FaultProxy routes every connection through an in-process fault proxy
+	// (toxiproxy); it is on whenever the fault timeline has a network fault
+	// (latency, blackhole, reset-connections).
+	FaultProxy bool
+	// Shard, when set, runs shard Index of Count: its share of the farm's
+	// web servers and of the rate (see Shard).
+	Shard Shard
+	// StartAt, when set, is when the schedule starts (every shard of a run
+	// gets the same); zero starts at once.
+	StartAt time.Time
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -188,6 +201,14 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		return nil, err
 	}
 	cfg.fill()
+	if err := cfg.applyShard(); err != nil {
+		return nil, err
+	}
+	nf, err := startFaultProxies(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer nf.close()
 	sc := cfg.Scenario
 	rate := sc.Rate
 	if cfg.Rate > 0 && !cfg.ClosedLoop {
@@ -228,7 +249,9 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		for p := 0; p < sc.Farm.Partitions; p++ {
 			pl := newPool(addr(p%len(cfg.Targets)), cl.IdleTimeout.D(), cfg.Dial)
 			pools = append(pools, pl)
-			web[w].parts = append(web[w].parts, newPartClient(pl, !cl.DisableVersionCheck, cl.NetworkTimeout.D()))
+			pc := newPartClient(pl, !cl.DisableVersionCheck, cl.NetworkTimeout.D())
+			pc.hist = cfg.History
+			web[w].parts = append(web[w].parts, pc)
 		}
 	}
 	defer func() {
@@ -238,7 +261,10 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	}()
 	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
 	// Start a little ahead so the first slots are not late because of setup.
-	start := time.Now().Add(20 * time.Millisecond)
+	start, err := startTime(ctx, cfg.StartAt)
+	if err != nil {
+		return nil, err
+	}
 	// Session ids are random per run, as the real client's 120 random bits
 	// are: ids derived from the seed came back in every run with that seed,
 	// and a server that still held the previous run's items under them
@@ -508,6 +534,7 @@ func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
 					r.note(f, "applied")
 				}()
 			case f.Kind == scenarios.FaultRestart || f.Kind == scenarios.FaultKill:
+				lostFrom := time.Now()
 				r.st.faultEpoch.Add(1)
 				for _, t := range targets {
 					if err := r.cfg.Faults.Restart(ctx, t); err != nil {
@@ -515,6 +542,7 @@ func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
 					}
 				}
 				r.st.faultEpoch.Add(1)
+				r.cfg.History.LostState(lostFrom, time.Now()) // sessions may vanish once in the check
 				for _, w := range r.web {
 					for _, pc := range w.parts {
 						pc.pool.drop()

@@ -78,6 +78,9 @@ type Run struct {
 	Interrupted bool `json:"interrupted"`
 	// Intervals is the per-interval time series, in time order.
 	Intervals []Interval `json:"intervals"`
+	// Linearizability is the verdict of the linearizability check of the
+	// per-session histories (aspstate load --check-linearizability).
+	Linearizability *Linearizability `json:"linearizability,omitempty"`
 	// Locks holds the lock metrics.
 	Locks Locks `json:"locks"`
 	// Ops holds statistics per protocol operation, keyed by protocol.Op.String().
@@ -258,6 +261,37 @@ type Correctness struct {
 	Total int64 `json:"total"`
 	// Violations counts violations by kind (see the loadgen package).
 	Violations map[string]int64 `json:"violations"`
+}
+
+// Linearizability is the verdict of checking every session's history of
+// protocol operations against a sequential model of PROTOCOL.md c.1–c.4
+// (package loadgen/linearize).
+type Linearizability struct {
+	// Checker names the checker and its version.
+	Checker string `json:"checker"`
+	// CheckTime is how long the check took.
+	CheckTime Duration `json:"check_time"`
+	// Examples explain the first violations.
+	Examples []string `json:"examples"`
+	// Failing are the keys of the first sessions that are not linearizable.
+	Failing []string `json:"failing"`
+	// Indeterminate counts operations without a usable reply (timeout,
+	// network error): any outcome is accepted for them.
+	Indeterminate int64 `json:"indeterminate"`
+	// Operations counts the operations checked.
+	Operations int64 `json:"operations"`
+	// Sessions counts the session keys checked.
+	Sessions int64 `json:"sessions"`
+	// SkippedSessions counts sessions left out because the history reached
+	// its size bound before they ended.
+	SkippedSessions int64 `json:"skipped_sessions"`
+	// Unknown counts sessions the checker gave up on (time bound).
+	Unknown int64 `json:"unknown"`
+	// Violations counts sessions whose history is not linearizable.
+	Violations int64 `json:"violations"`
+	// Visualization is the path of the porcupine HTML visualisation of one
+	// failing session, "" when none failed.
+	Visualization string `json:"visualization"`
 }
 
 // Rate compares the schedule with what happened.

@@ -94,7 +94,29 @@ func Summary(w io.Writer, r *Run) {
 			fmt.Fprintf(w, "  - %s\n", e)
 		}
 	}
+	linearizabilitySummary(w, r.Linearizability)
 	faultSummary(w, r)
+}
+
+// linearizabilitySummary prints the verdict of the linearizability check,
+// when the run had one.
+func linearizabilitySummary(w io.Writer, l *Linearizability) {
+	if l == nil {
+		return
+	}
+	verdict := "OK"
+	if l.Violations > 0 {
+		verdict = fmt.Sprintf("%d VIOLATIONS", l.Violations)
+	}
+	fmt.Fprintf(w, "linearizability: %s (%d sessions, %d operations, %d indeterminate, %d unknown, %d skipped; %s, checked in %s)\n",
+		verdict, l.Sessions, l.Operations, l.Indeterminate, l.Unknown, l.SkippedSessions, l.Checker,
+		time.Duration(l.CheckTime).Round(time.Millisecond))
+	for _, e := range l.Examples {
+		fmt.Fprintf(w, "  - %s\n", e)
+	}
+	if l.Visualization != "" {
+		fmt.Fprintf(w, "  visualisation: %s\n", l.Visualization)
+	}
 }
 
 func ms(ns int64) string {
