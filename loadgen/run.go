@@ -74,16 +74,6 @@ type Config struct {
 	// History, when set, records every protocol operation for the
 	// linearizability check (History.Check after the run).
 	History *History
-	// FaultProxy routes every connection through an in-process fault proxy
-	// (toxiproxy); it is on whenever the fault timeline has a network fault
-	// (latency, blackhole, reset-connections).
-	FaultProxy bool
-	// Shard, when set, runs shard Index of Count: its share of the farm's
-	// web servers and of the rate (see Shard).
-	Shard Shard
-	// StartAt, when set, is when the schedule starts (every shard of a run
-	// gets the same); zero starts at once.
-	StartAt time.Time
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -201,14 +191,6 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		return nil, err
 	}
 	cfg.fill()
-	if err := cfg.applyShard(); err != nil {
-		return nil, err
-	}
-	nf, err := startFaultProxies(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer nf.close()
 	sc := cfg.Scenario
 	rate := sc.Rate
 	if cfg.Rate > 0 && !cfg.ClosedLoop {
@@ -261,10 +243,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	}()
 	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
 	// Start a little ahead so the first slots are not late because of setup.
-	start, err := startTime(ctx, cfg.StartAt)
-	if err != nil {
-		return nil, err
-	}
+	start := time.Now().Add(20 * time.Millisecond)
 	// Session ids are random per run, as the real client's 120 random bits
 	// are: ids derived from the seed came back in every run with that seed,
 	// and a server that still held the previous run's items under them
