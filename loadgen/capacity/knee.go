@@ -19,14 +19,17 @@ type Knee struct {
 }
 
 // KneeMethod describes FindKnee for reports.
-const KneeMethod = "Kneedle (Satopää et al. 2011) on offered rate vs log p99, both normalised to [0,1]: " +
-	"the step furthest below the straight line from the lowest to the highest rate"
+const KneeMethod = "Kneedle (Satopää et al. 2011) on offered rate vs log p99 (made non-decreasing: each rate's p99 at least " +
+	"that of every lower rate), both normalised to [0,1]: the step furthest below the straight line from the lowest to the highest rate"
 
 // FindKnee finds the knee of the latency–throughput curve of steps (see
 // Curve): with x the offered rate and y log p99, both scaled to [0,1], it is
 // the point with the largest x - y, the step furthest below the chord of a
 // curve that is flat and then turns up. It needs three rates and a p99 that
 // at least doubles over them; otherwise Found is false and Note says why.
+// Measured p99 is noisy and need not rise with the rate, so y is first made
+// non-decreasing (the running maximum): a lucky step past the knee must not
+// look like one.
 func FindKnee(steps []StepResult) Knee {
 	k := Knee{Method: KneeMethod}
 	var xs, ys []float64
@@ -35,8 +38,12 @@ func FindKnee(steps []StepResult) Knee {
 		if st.P99 <= 0 {
 			continue
 		}
+		y := math.Log(float64(st.P99))
+		if n := len(ys); n > 0 {
+			y = math.Max(y, ys[n-1])
+		}
 		xs = append(xs, st.Rate)
-		ys = append(ys, math.Log(float64(st.P99)))
+		ys = append(ys, y)
 		p99s = append(p99s, st.P99)
 	}
 	if len(xs) < 3 {

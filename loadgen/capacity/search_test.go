@@ -351,6 +351,14 @@ func TestFindKnee(t *testing.T) {
 		t.Fatalf("knee %+v, want one between 6000 and 9000 pages/s", k)
 	}
 
+	// Noise past the knee (a lucky low p99 at the highest rate, as on a
+	// shared machine) must not move the knee there.
+	noisy := []StepResult{{Rate: 1000, P99: 32e6}, {Rate: 2000, P99: 5e6}, {Rate: 4000, P99: 26e6}, {Rate: 4125, P99: 463e6},
+		{Rate: 4500, P99: 213e6}, {Rate: 6000, P99: 490e6}, {Rate: 8000, P99: 209e6}}
+	if k := FindKnee(noisy); !k.Found || k.Rate != 4000 {
+		t.Errorf("noisy curve: knee %+v, want 4000 pages/s", k)
+	}
+
 	flat := []StepResult{{Rate: 100, P99: 2e6}, {Rate: 200, P99: 2.5e6}, {Rate: 400, P99: 3e6}}
 	if k := FindKnee(flat); k.Found || !strings.Contains(k.Note, "factor of 2") {
 		t.Errorf("flat curve: %+v, want no knee", k)
