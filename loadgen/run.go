@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -74,6 +73,16 @@ type Config struct {
 	// History, when set, records every protocol operation for the
 	// linearizability check (History.Check after the run).
 	History *History
+	// FaultProxy routes every connection through an in-process fault proxy
+	// (toxiproxy); it is on whenever the fault timeline has a network fault
+	// (latency, blackhole, reset-connections).
+	FaultProxy bool
+	// Shard, when set, runs shard Index of Count: its share of the farm's
+	// web servers and of the rate (see Shard).
+	Shard Shard
+	// StartAt, when set, is when the schedule starts (every shard of a run
+	// gets the same); zero starts at once.
+	StartAt time.Time
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -191,6 +200,14 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		return nil, err
 	}
 	cfg.fill()
+	if err := cfg.applyShard(); err != nil {
+		return nil, err
+	}
+	nf, err := startFaultProxies(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer nf.close()
 	sc := cfg.Scenario
 	rate := sc.Rate
 	if cfg.Rate > 0 && !cfg.ClosedLoop {
@@ -242,8 +259,12 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		}
 	}()
 	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
-	// Start a little ahead so the first slots are not late because of setup.
-	start := time.Now().Add(20 * time.Millisecond)
+	// Start a little ahead so the first slots are not late because of setup
+	// (or at StartAt, with the other shards).
+	start, err := startTime(ctx, cfg.StartAt)
+	if err != nil {
+		return nil, err
+	}
 	// Session ids are random per run, as the real client's 120 random bits
 	// are: ids derived from the seed came back in every run with that seed,
 	// and a server that still held the previous run's items under them
@@ -255,7 +276,9 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st, idKey)
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
-		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop)}
+		recs: make(chan *pageRecord, 4096), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
+		fl: &faultLog{}, nf: nf}
+	st.onLost = r.fl.sessionLost
 	// Pages get their own context: the run's end (or ctx) stops new pages at
 	// once, and cuts in-progress pages off only after the drain time.
 	pageCtx, cutOff := context.WithCancel(context.WithoutCancel(ctx))
@@ -290,7 +313,8 @@ type runner struct {
 
 	pageID                            atomic.Int64
 	scheduled, dropped, noWorker      atomic.Int64
-	faultNotes                        []string
+	fl                                *faultLog  // fault events
+	nf                                *netFaults // fault proxies, nil without
 	pagesDone, errorsDone, locksSoFar atomic.Int64
 }
 
@@ -452,6 +476,7 @@ func (r *runner) collect(ctx context.Context) {
 				return
 			}
 			r.col.add(rec)
+			r.fl.page(rec)
 		case now := <-tick.C:
 			r.col.flush(now)
 			if r.cfg.Progress != nil {
@@ -469,10 +494,11 @@ func (r *runner) collect(ctx context.Context) {
 	}
 }
 
-// startFaults runs the scenario's fault timeline.
+// startFaults runs the scenario's fault timeline in At order (see
+// applyFault); every fault becomes an event of the result.
 func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	faults := r.cfg.Scenario.Faults
+	faults := r.cfg.Scenario.SortedFaults()
 	if len(faults) == 0 || r.cfg.ClosedLoop {
 		close(done)
 		return done
@@ -481,68 +507,19 @@ func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
 		defer close(done)
 		end := r.start.Add(r.cfg.Duration)
 		var wg sync.WaitGroup
-		for _, f := range faults {
-			if err := sleepCtx(ctx, time.Until(r.start.Add(f.At.D()))); err != nil || time.Now().After(end) {
+		for i, f := range faults {
+			at := r.start.Add(f.At.D())
+			if !at.Before(end) || sleepCtx(ctx, time.Until(at)) != nil || time.Now().After(end) {
+				for _, g := range faults[i:] {
+					r.fl.end(r.fl.begin(g, r.shardName(), nil), results.FaultSkipped, "the run ended before it")
+				}
 				break
 			}
-			targets := r.faultTargets(f)
-			switch {
-			case f.Kind == scenarios.FaultRecycle:
-				if w := f.Params.WebServer - 1; w >= 0 && w < len(r.web) {
-					for _, pc := range r.web[w].parts {
-						pc.reset()
-					}
-				}
-				r.note(f, "applied")
-			case r.cfg.Faults == nil:
-				r.note(f, "skipped: the target has no fault control")
-			case f.Kind == scenarios.FaultPause:
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for _, t := range targets {
-						if err := r.cfg.Faults.Pause(ctx, t); err != nil {
-							r.note(f, "failed: "+err.Error())
-							return
-						}
-					}
-					_ = sleepCtx(ctx, f.Duration.D())
-					for _, t := range targets {
-						_ = r.cfg.Faults.Resume(context.WithoutCancel(ctx), t)
-					}
-					r.note(f, "applied")
-				}()
-			case f.Kind == scenarios.FaultRestart || f.Kind == scenarios.FaultKill:
-				lostFrom := time.Now()
-				r.st.faultEpoch.Add(1)
-				for _, t := range targets {
-					if err := r.cfg.Faults.Restart(ctx, t); err != nil {
-						r.note(f, "failed: "+err.Error())
-					}
-				}
-				r.st.faultEpoch.Add(1)
-				r.cfg.History.LostState(lostFrom, time.Now()) // sessions may vanish once in the check
-				for _, w := range r.web {
-					for _, pc := range w.parts {
-						pc.pool.drop()
-					}
-				}
-				r.note(f, "applied as a restart")
-			default:
-				r.note(f, "skipped: needs a network fault proxy")
-			}
+			r.applyFault(ctx, f, &wg)
 		}
 		wg.Wait()
 	}()
 	return done
-}
-
-var faultMu sync.Mutex
-
-func (r *runner) note(f scenarios.Fault, what string) {
-	faultMu.Lock()
-	r.faultNotes = append(r.faultNotes, fmt.Sprintf("%s@%s %s", f.Kind, f.At, what))
-	faultMu.Unlock()
 }
 
 // faultTargets maps a fault's partition (1-based, 0 = all) onto targets.
@@ -596,12 +573,9 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	if cfg.ClosedLoop {
 		opts["connections"] = strconv.Itoa(cfg.Connections)
 	}
-	faultMu.Lock()
-	notes := append([]string(nil), r.faultNotes...)
-	faultMu.Unlock()
-	sort.Strings(notes)
-	for i, n := range notes {
-		opts["fault_"+strconv.Itoa(i+1)] = n
+	if cfg.Shard.Count > 0 {
+		opts[results.ShardOption] = cfg.Shard.String()
+		opts["start_at"] = r.start.UTC().Format(time.RFC3339Nano)
 	}
 	run := &results.Run{
 		Schema:  results.Schema,
@@ -614,6 +588,7 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 			Options: opts, Targets: cfg.TargetInfo,
 		},
 		Interrupted: interrupted,
+		Faults:      r.fl.result(len(cfg.Scenario.Faults) > 0 && !cfg.ClosedLoop, r.nf),
 		Errors:      c.errors,
 		Intervals:   c.intervals,
 		Logs:        c.logs,

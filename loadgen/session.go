@@ -111,6 +111,7 @@ type state struct {
 	timeout    int32         // session timeout, minutes
 	minute     time.Duration // protocol minute
 	faultEpoch atomic.Uint64 // bumped by faults that may lose sessions
+	onLost     func()        // a session we had written was 404 after a fault (may be nil)
 
 	checks     atomic.Int64
 	skipped    atomic.Int64
@@ -259,6 +260,9 @@ func (st *state) gone(s *session, sn snap, recv time.Time) {
 			st.violate(ViolationSessionGone, s, "404 %s after the last answered request; timeout is %s",
 				recv.Sub(sn.lastTouch).Round(time.Millisecond), life)
 		}
+	}
+	if sn.exists && s.exists && s.touchFault != st.faultEpoch.Load() && st.onLost != nil {
+		st.onLost() // last answered before a fault, gone after it
 	}
 	s.exists = false
 	s.holder = false

@@ -45,6 +45,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	conns := fs.Int("connections", 16, "closed-loop users")
 	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
 	seed := fs.Uint64("seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
+	var faults faultFlags
+	fs.Var(&faults, "fault", "add a fault to the scenario's timeline (repeatable): "+faultFlagSyntax)
+	faultProxy := fs.Bool("fault-proxy", false, "route the load through the in-process fault proxy even without network faults (on whenever there is one)")
+	shardFlag := fs.String("shard", "", "run shard I/N of the farm: its share of the web servers and rate (auto/N: JOB_COMPLETION_INDEX+1); merge the shards with aspstate merge")
+	startAt := fs.String("start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
 	}
@@ -64,6 +69,19 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *minute != 0 && *minute < 60*time.Millisecond {
 		return usageError(stderr, "load", "--minute %s: want at least 60ms", *minute)
+	}
+	sc.Faults = append(sc.Faults, faults...)
+	var shard loadgen.Shard
+	if *shardFlag != "" {
+		if shard, err = parseShardFlag(*shardFlag); err != nil {
+			return usageError(stderr, "load", "%v", err)
+		}
+	}
+	var start time.Time
+	if *startAt != "" {
+		if start, err = parseStartAt(*startAt, time.Now()); err != nil {
+			return usageError(stderr, "load", "%v", err)
+		}
 	}
 	if len(targets) == 0 {
 		targets = targetList{"inproc"}
@@ -101,6 +119,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := loadgen.Config{
 		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
 		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),
+		FaultProxy: *faultProxy, Shard: shard, StartAt: start,
 		Addr: func(i int) string { return started[i].Addr() },
 	}
 	for _, t := range started {

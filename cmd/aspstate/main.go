@@ -34,6 +34,7 @@ func commands() []command {
 		{"load", "replay a web-farm scenario against a state server and record latency", runLoad},
 		{"report", "draw result directories as HTML, PNG and Markdown", runReport},
 		{"compare", "compare result directories with a noise-aware verdict and thresholds", runCompare},
+		{"merge", "combine the results of load shards into one (lossless histogram merge)", runMerge},
 		{"image", "build the reference server container image (FROM scratch)", runImage},
 		{"version", "print the aspstate version", runVersion},
 	}
