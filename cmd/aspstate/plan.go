@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -149,7 +150,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	runner := &capacity.LoadRunner{
 		Scenario: sc, Specs: specs, TargetOptions: target.Options{Log: stderr}, FreshTargets: inproc,
 		Step: *step, Warmup: *warmup, Minute: *minute, Workers: *workers, LateThreshold: *lateThreshold, Seed: *seed,
-		Harness:    results.Harness{Version: v, Revision: rev},
+		Harness:    results.Harness{Version: v, Revision: rev, Go: runtime.Version()},
 		Criteria:   capacity.Criteria{SLOs: parsed, MaxLate: *maxLate},
 		MetricsURL: *metrics,
 	}

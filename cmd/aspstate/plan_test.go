@@ -42,8 +42,11 @@ func TestPlanInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	t0 := time.Now()
+	// Lenient objectives and lateness limit: this tests the wiring, not the
+	// speed of a shared machine under the race detector (Judge's limits
+	// have their own unit tests).
 	code := runPlan(ctx, []string{"--scenario", writePlanScenario(t), "--slo", "page p99 < 2s", "--slo", "errors < 1%",
-		"--step", "1s", "--warmup", "500ms", "--start", "50", "--max-rate", "200", "--max-time", "40s", "--out", out}, &stdout, &stderr)
+		"--max-late", "0.9", "--step", "1s", "--warmup", "500ms", "--start", "50", "--max-rate", "200", "--max-time", "40s", "--out", out}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -154,8 +155,8 @@ func (p *Plan) Text(w io.Writer) error {
 func (s *Sheet) rows() [][2]string {
 	r := [][2]string{
 		{"pages per second (farm)", fmt.Sprintf("%.0f", s.Rate)},
-		{"pages per second per web server", fmt.Sprintf("%.0f (%d web servers)", s.PagesPerWebServer, s.WebServers)},
-		{"state-server requests per second", fmt.Sprintf("%.0f (%.2f per page, measured; %d partitions)", s.RequestsPerSecond, s.RequestsPerPage, s.Partitions)},
+		{"pages per second per web server", fmt.Sprintf("%.0f (%s)", s.PagesPerWebServer, plural(s.WebServers, "web server"))},
+		{"state-server requests per second", fmt.Sprintf("%.0f (%.2f per page, measured; %s)", s.RequestsPerSecond, s.RequestsPerPage, plural(s.Partitions, "partition"))},
 		{"concurrent users", fmt.Sprintf("%.0f (think time %s)", s.ConcurrentUsers, s.ThinkTime.Round(time.Millisecond))},
 		{"new sessions per second", fmt.Sprintf("%.1f (%.2f pages per session)", s.SessionsPerSecond, s.PagesPerSession)},
 		{"sessions active (in use)", fmt.Sprintf("%.0f (life %s)", s.SessionsActive, s.SessionLife.Round(time.Second))},
@@ -167,6 +168,13 @@ func (s *Sheet) rows() [][2]string {
 		r = append(r, [2]string{"observed in that step (" + o.Source + ")", fmt.Sprintf("%d sessions created, %d in the store, %d requests", o.SessionsCreated, o.SessionsInStore, o.Requests)})
 	}
 	return r
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // Markdown writes the plan as Markdown.
@@ -212,13 +220,16 @@ func (p *Plan) Markdown(w io.Writer) error {
 	return err
 }
 
-// JSON returns the plan as indented JSON.
+// JSON returns the plan as indented JSON (SLOs keep their < and >).
 func (p *Plan) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(p); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // Write writes plan.json, plan.md, plan.txt and the latency–throughput

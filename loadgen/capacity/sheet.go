@@ -101,7 +101,7 @@ func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
 	if len(base.Faults) > 0 {
 		a("the scenario's %d faults were left out: the plan measures the steady state", len(base.Faults))
 	}
-	a("pages per web server = rate / %d web servers, spread evenly (the scenario's %s load balancing)", s.WebServers, sc.Farm.LoadBalancing)
+	a("pages per web server = rate / %s, spread evenly (the scenario's %s load balancing)", plural(s.WebServers, "web server"), sc.Farm.LoadBalancing)
 	a("concurrent users = rate × mean think time %s (Little's law; in the scenario a user's pages start one think time apart, so each user offers 1/think pages/s)", s.ThinkTime.Round(time.Millisecond))
 	a("sessions start at rate / %.2f mean pages per session; a session is active for %s (pages-1 think times plus one page's execution)", s.PagesPerSession, s.SessionLife.Round(time.Millisecond))
 	a("after its last page a session stays in the store for the session timeout, %s (real minutes, whatever time scale the test used)%s", s.SessionTimeout, abandonNote(s.AbandonFraction))
@@ -112,7 +112,7 @@ func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
 	}
 	a("server overhead %.0f B per stored session (the reference server: 1332 B RSS per 1 KiB session with 1M sessions, TestMemory1M); another server's overhead differs", overhead)
 	if at.Server != nil {
-		a("the server's counters (%s) give session counts, not bytes, so memory is modelled from sizes; during the %s step they showed %d sessions created and %d in the store (a short step from an empty store is not the steady state)",
+		a("the server's counters (%s) give session counts, not bytes, so memory is modelled from sizes; the %s step created %d sessions and left %d in the store (a short step is not the steady state, and a server that runs on between steps still holds the sessions of earlier ones)",
 			at.Server.Source, at.Window.Round(time.Second), at.Server.SessionsCreated, at.Server.SessionsInStore)
 	} else {
 		a("the target exposes no counters the plan can read (give --metrics for aspstate serve --metrics), so sessions and memory are modelled from the scenario")
