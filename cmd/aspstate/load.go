@@ -45,6 +45,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	conns := fs.Int("connections", 16, "closed-loop users")
 	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
 	seed := fs.Uint64("seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
+	checkLin := fs.Bool("check-linearizability", false, "record every session's protocol operations and check them for linearizability against\n"+
+		"PROTOCOL.md c.1–c.4 (porcupine); a violation fails the run (HTML of one failing session in the result directory)")
 	var faults faultFlags
 	fs.Var(&faults, "fault", "add a fault to the scenario's timeline (repeatable): "+faultFlagSyntax)
 	faultProxy := fs.Bool("fault-proxy", false, "route the load through the in-process fault proxy even without network faults (on whenever there is one)")
@@ -133,6 +135,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "load", "%v", err)
 	}
 	cfg.Progress = progressPrinter(stderr)
+	if *checkLin {
+		cfg.History = loadgen.NewHistory(0)
+	}
 
 	dir := *out
 	if dir == "" {
@@ -146,6 +151,15 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 1
 	}
+	if cfg.History != nil {
+		lin, err := cfg.History.Check(ctx, loadgen.CheckOptions{Minute: time.Duration(run.Config.Minute),
+			Visualization: filepath.Join(dir, "linearizability.html")})
+		if err != nil && ctx.Err() == nil { // an interrupted check keeps its partial verdict
+			fmt.Fprintf(stderr, "aspstate load: linearizability check: %v\n", err)
+			return 1
+		}
+		run.Linearizability = lin
+	}
 	if err := results.Write(dir, run); err != nil {
 		fmt.Fprintf(stderr, "aspstate load: writing results: %v\n", err)
 		return 1
@@ -155,6 +169,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case run.Correctness.Total > 0:
 		fmt.Fprintf(stderr, "aspstate load: %d correctness violations\n", run.Correctness.Total)
+		return 1
+	case run.Linearizability != nil && run.Linearizability.Violations > 0:
+		fmt.Fprintf(stderr, "aspstate load: %d sessions are not linearizable\n", run.Linearizability.Violations)
 		return 1
 	case run.Failure != "":
 		return 1
