@@ -13,8 +13,9 @@ import (
 	"github.com/aspstate/aspstate/results"
 )
 
-// DefaultHistoryOps is the default bound on the operations a History keeps.
-const DefaultHistoryOps = 2_000_000
+// DefaultHistoryOps is the default bound on the operations a History keeps
+// (about 200 bytes each: 200 MB at the bound, some minutes of a busy farm).
+const DefaultHistoryOps = 1_000_000
 
 // History records every protocol operation of a run, per session key, for
 // the linearizability check (package linearize): what was sent (op, key,
