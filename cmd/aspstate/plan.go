@@ -186,7 +186,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "plan: %s against %s, objectives %s; steps of %s + %s warm-up from %.0f pages/s, budget %s\n",
 		sc.Name, strings.Join(targetNames, ", "), strings.Join(slos, "; "), *step, *warmup, *start, *maxTime)
-	outcome, serr := capacity.Search(ctx, runner, opts)
+	// A hard deadline too, should a step overrun its expected time.
+	sctx, cancel := context.WithDeadline(ctx, t0.Add(*maxTime-planReserve/2))
+	defer cancel()
+	outcome, serr := capacity.Search(sctx, runner, opts)
 	plan := &capacity.Plan{
 		Schema: capacity.PlanSchema, Scenario: sc.Name, Targets: targetNames, SLOs: slos, Harness: runner.Harness, Started: t0.UTC(),
 		Settings: capacity.Settings{Step: *step, Warmup: *warmup, LateThreshold: *lateThreshold, MaxLate: *maxLate,

@@ -205,7 +205,7 @@ const (
 	StopConverged = "converged"        // bisection reached the tolerance
 	StopMaxRate   = "max rate reached" // every rate up to Options.Max passed
 	StopNoPass    = "nothing passed"   // even Options.Min failed
-	StopTime      = "time budget"      // the next step would not fit in MaxTime
+	StopTime      = "time budget"      // the next step would not fit in MaxTime, or the context's deadline passed
 	StopSteps     = "step budget"      // MaxSteps steps were run
 	StopCanceled  = "canceled"         // the context ended
 )
@@ -374,10 +374,19 @@ func (s *searcher) try(phase string, rate float64) error {
 	return nil
 }
 
+// ctxStop is the stop reason of an ended context: a deadline is the time
+// budget, anything else a cancellation.
+func (s *searcher) ctxStop() errStop {
+	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+		return errStop{StopTime}
+	}
+	return errStop{StopCanceled}
+}
+
 // step runs one step if the budgets allow it.
 func (s *searcher) step(phase string, rate float64) (StepResult, error) {
-	if err := s.ctx.Err(); err != nil {
-		return StepResult{}, errStop{StopCanceled}
+	if s.ctx.Err() != nil {
+		return StepResult{}, s.ctxStop()
 	}
 	n := len(s.out.Steps)
 	if n >= s.o.MaxSteps {
@@ -394,13 +403,13 @@ func (s *searcher) step(phase string, rate float64) (StepResult, error) {
 	res, err := s.r.RunStep(s.ctx, n, phase, rate)
 	if err != nil {
 		if s.ctx.Err() != nil {
-			return StepResult{}, errStop{StopCanceled}
+			return StepResult{}, s.ctxStop()
 		}
 		return StepResult{}, fmt.Errorf("step %d at %.1f pages/s: %w", n+1, rate, err)
 	}
 	if s.ctx.Err() != nil {
 		// A step cut short by the end of the context says nothing.
-		return StepResult{}, errStop{StopCanceled}
+		return StepResult{}, s.ctxStop()
 	}
 	wall := s.o.Now().Sub(t0)
 	s.ranWall += wall

@@ -317,6 +317,19 @@ func TestSearchRunnerErrorAndCancel(t *testing.T) {
 	}
 }
 
+func TestSearchDeadlineIsTheTimeBudget(t *testing.T) {
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	r := RunnerFunc(func(ctx context.Context, i int, phase string, rate float64) (StepResult, error) {
+		t.Fatal("no step should start after the deadline")
+		return StepResult{}, nil
+	})
+	out, err := Search(ctx, r, Options{Start: 10, StepCost: time.Second})
+	if err != nil || out.Stopped != StopTime || len(out.Steps) != 0 {
+		t.Fatalf("err %v stopped %q after %d steps, want %q before any", err, out.Stopped, len(out.Steps), StopTime)
+	}
+}
+
 func TestSearchBadOptions(t *testing.T) {
 	r := RunnerFunc(func(ctx context.Context, i int, phase string, rate float64) (StepResult, error) {
 		t.Fatal("no step should run")
