@@ -107,8 +107,10 @@ func TestFaultsDuringLoad(t *testing.T) {
 		if e.Status != results.FaultApplied {
 			t.Errorf("%s: %s (%s)", e.Kind, e.Status, e.Detail)
 		}
+		// Begun on time: not before its offset, and not much after it even
+		// on a loaded machine under the race detector.
 		at := run.Start.Add(time.Duration(e.At))
-		if e.Start.Before(at) || e.Start.After(at.Add(200*time.Millisecond)) || e.End.Before(e.Start) || e.End.After(run.End) {
+		if e.Start.Before(at) || e.Start.After(at.Add(time.Second)) || e.End.Before(e.Start) || e.End.After(run.End) {
 			t.Errorf("%s: start %s end %s, planned at %s", e.Kind, e.Start, e.End, at)
 		}
 		if i > 0 && e.Start.Before(f.Events[i-1].Start) {
@@ -254,8 +256,11 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	const minute = 600 * time.Millisecond
 	sc := faultScenario(t)
 	sc.Farm.WebServers = 3
+	// No fault here: the default network timeout, so a stall of the shared
+	// machine under the race detector does not fail pages.
+	sc.Client.NetworkTimeout = scenarios.Duration(10 * time.Second)
 	tg, _ := startServer(t, minute)
-	base := Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: minute, Duration: 2 * time.Second, Drain: 2 * time.Second}
+	base := Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: minute, Duration: 2 * time.Second, Drain: 10 * time.Second}
 	single := runFor(t, base)
 
 	at := time.Now().Add(300 * time.Millisecond)
@@ -280,6 +285,9 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 		if !r.Start.Equal(at) || r.Config.Options[results.ShardOption] != (Shard{Index: i + 1, Count: 3}).String() {
 			t.Errorf("shard %d: start %s (want %s), options %v", i+1, r.Start, at, r.Config.Options)
 		}
+	}
+	for i, r := range runs {
+		t.Logf("shard %d: %+v errors %v", i+1, r.Rate, r.Errors)
 	}
 	m, err := results.Merge(runs)
 	if err != nil {
