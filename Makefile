@@ -51,14 +51,15 @@ clean:
 
 ## regress: rerun the baseline scenario against the in-process reference server and compare it with
 ## the checked-in baseline (results/baselines/README.md); exit 1 on a regression or a broken threshold.
-## Absolute thresholds with a wide margin for a shared 2-core machine; the statistical verdict only
-## flags order-of-magnitude changes (--min-effect 1000%, --alpha 0.01).
+## Absolute thresholds for a shared 2-core machine: p90 (robust to another process's CPU bursts) with
+## a wide margin, a loose p99 guard, errors and throughput; the statistical verdict only flags 100x
+## changes (the same build showed +3000% on p99 under co-tenant load).
 REGRESS_OUT        ?= results/runs/regress-latest
-REGRESS_THRESHOLDS ?= --threshold 'p99 < 50ms' --threshold 'page:modify p99 < 50ms' \
-	--threshold 'op:get-exclusive p99 < 25ms' --threshold 'op:set p99 < 25ms' \
+REGRESS_THRESHOLDS ?= --threshold 'p90 < 25ms' --threshold 'page:modify p90 < 25ms' \
+	--threshold 'op:get-exclusive p90 < 10ms' --threshold 'op:set p90 < 10ms' --threshold 'p99 < 250ms' \
 	--threshold 'errors < 0.1%' --threshold 'throughput >= 95/s'
 .PHONY: regress
 regress: build
 	rm -rf $(REGRESS_OUT)
 	$(BIN) load --scenario results/baselines/regress.yaml --seed 1 --out $(REGRESS_OUT) >/dev/null
-	$(BIN) compare --base results/baselines/regress --new $(REGRESS_OUT) --min-effect 1000% --alpha 0.01 $(REGRESS_THRESHOLDS)
+	$(BIN) compare --base results/baselines/regress --new $(REGRESS_OUT) --min-effect 10000% --alpha 0.001 $(REGRESS_THRESHOLDS)
