@@ -58,7 +58,65 @@ const maxFailingKeys = 20
 type session struct {
 	key    string
 	ops    []porcupine.Operation
+	model  porcupine.Model // unpartitioned, configured for this session
+	cfg    Config
 	result porcupine.CheckResult
+}
+
+// sessionModel configures the model for one session: no expiry tracking
+// when no item of the session can expire within its history, and its last
+// return as the horizon of indeterminate operations.
+func sessionModel(cfg Config, ops []porcupine.Operation) (Config, porcupine.Model) {
+	if !cfg.expiryObservable(ops) {
+		cfg.Minute = 0
+	}
+	for _, op := range ops {
+		if op.Return != Infinity {
+			cfg.End = max(cfg.End, op.Return)
+		}
+	}
+	m := NewModel(cfg)
+	m.Partition, m.PartitionEvent = nil, nil
+	return cfg, m
+}
+
+// groupTwins gives indeterminate operations with the same input (but for
+// the call time) a Group and their Rank in call order; ops is sorted by
+// call. See Input.Group.
+func groupTwins(ops []porcupine.Operation) {
+	groups := map[Input]int{}
+	count := map[int]int{}
+	var members [][]int
+	for i, op := range ops {
+		if !op.Output.(Output).Indeterminate {
+			continue
+		}
+		in := op.Input.(Input)
+		in.Call = 0
+		g, ok := groups[in]
+		if !ok {
+			g = len(groups) + 1
+			groups[in] = g
+			members = append(members, nil)
+		}
+		members[g-1] = append(members[g-1], i)
+		count[g]++
+	}
+	next := 1
+	for g := 1; g <= len(members); g++ {
+		if count[g] < 2 {
+			continue
+		}
+		for rank, i := range members[g-1] {
+			if rank >= 1<<16-1 {
+				break
+			}
+			in := ops[i].Input.(Input)
+			in.Group, in.Rank = next, rank
+			ops[i].Input = in
+		}
+		next++
+	}
 }
 
 // Check checks every session of history (porcupine Operations with Input
@@ -84,13 +142,13 @@ func Check(ctx context.Context, history []porcupine.Operation, opts Options) (Re
 			return Result{}, fmt.Errorf("linearize: operation %d has output %T, want linearize.Output", i, op.Output)
 		}
 	}
-	model := NewModel(opts.Config)
-	single := model
-	single.Partition, single.PartitionEvent = nil, nil
 
 	var sessions []*session
 	for _, part := range partition(history) {
-		sessions = append(sessions, &session{key: part[0].Input.(Input).Key, ops: renumberClients(part)})
+		s := &session{key: part[0].Input.(Input).Key, ops: renumberClients(part)}
+		groupTwins(s.ops)
+		s.cfg, s.model = sessionModel(opts.Config, s.ops)
+		sessions = append(sessions, s)
 	}
 	sort.Slice(sessions, func(i, j int) bool { return sessions[i].key < sessions[j].key })
 
@@ -112,7 +170,7 @@ func Check(ctx context.Context, history []porcupine.Operation, opts Options) (Re
 		go func() {
 			defer wg.Done()
 			for s := range work {
-				s.result = porcupine.CheckOperationsTimeout(single, s.ops, opts.SessionTimeout)
+				s.result = porcupine.CheckOperationsTimeout(s.model, s.ops, opts.SessionTimeout)
 			}
 		}()
 	}
@@ -149,17 +207,17 @@ feed:
 		if i >= opts.MaxExamples || ctx.Err() != nil {
 			break
 		}
-		r, info := porcupine.CheckOperationsVerbose(single, s.ops, opts.SessionTimeout)
+		r, info := porcupine.CheckOperationsVerbose(s.model, s.ops, opts.SessionTimeout)
 		if r != porcupine.Illegal {
 			res.Examples = append(res.Examples, fmt.Sprintf("session %s: %d operations, not linearizable", s.key, len(s.ops)))
 			continue
 		}
-		res.Examples = append(res.Examples, explain(opts.Config, s, info))
+		res.Examples = append(res.Examples, explain(s.cfg, s, info))
 		if i == 0 && opts.VisualizationPath != "" {
 			if err := os.MkdirAll(filepath.Dir(opts.VisualizationPath), 0o755); err != nil {
 				return res, fmt.Errorf("linearize: visualisation: %w", err)
 			}
-			if err := porcupine.VisualizePath(single, info, opts.VisualizationPath); err != nil {
+			if err := porcupine.VisualizePath(s.model, info, opts.VisualizationPath); err != nil {
 				return res, fmt.Errorf("linearize: visualisation: %w", err)
 			}
 			res.Visualization = opts.VisualizationPath
