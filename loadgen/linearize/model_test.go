@@ -312,3 +312,26 @@ func TestCheckOrdersIndeterminateTwins(t *testing.T) {
 		t.Fatalf("ranks %v", ranks)
 	}
 }
+
+func TestCheckTracksExpiryOnlyWhereObservable(t *testing.T) {
+	s := int64(time.Second)
+	for _, c := range []struct {
+		at   int64
+		want int
+	}{{10 * s, 1}, {21 * s, 0}} {
+		h := new(history).
+			add(0, 0, 1, set(v1, 0), status(200)).
+			add(0, c.at, c.at+1, get(), status(404))
+		res, err := Check(context.Background(), h.ops, Options{Config: Config{Minute: time.Second}})
+		if err != nil || res.Illegal != c.want {
+			t.Fatalf("404 at %s: %+v, %v; want %d illegal", time.Duration(c.at), res, err, c.want)
+		}
+	}
+	ops := new(history).add(0, 0, 1, set(v1, 0), status(200)).add(0, 5*s, 5*s+1, get(), read(v1)).ops
+	if (Config{Minute: time.Second}).expiryObservable(ops) {
+		t.Fatal("a 5 s history of a 20-minute item (1 s minute) tracks expiry")
+	}
+	if !(Config{Minute: time.Millisecond * 100}).expiryObservable(ops) {
+		t.Fatal("a 5 s history of a 20-minute item (100 ms minute) does not track expiry")
+	}
+}
