@@ -73,7 +73,7 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	at := time.Now().Add(8 * time.Second).UTC().Format(time.RFC3339Nano)
+	at := time.Now().Add(12 * time.Second).UTC().Format(time.RFC3339Nano) // room for three containers to start on a loaded machine
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
 	for i := range 3 {

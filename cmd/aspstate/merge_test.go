@@ -34,7 +34,7 @@ func TestLoadShardsAndMerge(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	at := time.Now().Add(700 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	at := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)
 	type res struct {
 		code           int
 		stdout, stderr string
