@@ -249,3 +249,12 @@ func (f faultHooks) Restart(ctx context.Context, i int) error {
 	}
 	return errNoCapability
 }
+
+// Kill makes faultHooks a loadgen.FaultKiller: a kill fault is a real hard
+// kill (SIGKILL, docker kill) of targets that can take one.
+func (f faultHooks) Kill(ctx context.Context, i int) error {
+	if k, ok := f[i].(target.Killer); ok {
+		return k.Kill(ctx)
+	}
+	return errNoCapability
+}

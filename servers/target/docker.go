@@ -335,6 +335,24 @@ func (t *dockerTarget) Restart(ctx context.Context) error {
 	return t.resolve(ctx)
 }
 
+// Kill kills the container (docker kill, SIGKILL) and starts it again.
+func (t *dockerTarget) Kill(ctx context.Context) error {
+	err := t.withClient(ctx, func(cli *testcontainers.DockerClient, id string) error {
+		_, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("target %s: kill: %w", t.spec, err)
+	}
+	t.mu.Lock()
+	ctr := t.ctr
+	t.mu.Unlock()
+	if err := ctr.Start(ctx); err != nil {
+		return fmt.Errorf("target %s: start: %w", t.spec, err)
+	}
+	return t.resolve(ctx)
+}
+
 // Pause freezes the container (docker pause): connections stay open, nothing is answered.
 func (t *dockerTarget) Pause(ctx context.Context) error {
 	return t.withClient(ctx, func(cli *testcontainers.DockerClient, id string) error {

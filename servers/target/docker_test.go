@@ -100,6 +100,20 @@ func TestDockerReferenceTarget(t *testing.T) {
 	if r, err := c.Get(ctx, "k"); err != nil || r.Status != 404 {
 		t.Fatalf("after a container restart the session must be gone: %+v %v", r, err)
 	}
+	if r, err := c.Set(ctx, "k3", []byte("v"), protocol.SetParams{Timeout: 20}); err != nil || r.Status != 200 {
+		t.Fatalf("set: %+v %v", r, err)
+	}
+	if err := tg.(Killer).Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := protocol.Dial(ctx, tg.Addr(), protocol.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	if r, err := ck.Get(ctx, "k3"); err != nil || r.Status != 404 {
+		t.Fatalf("after docker kill the session must be gone: %+v %v", r, err)
+	}
 
 	// The same image under another name is accepted like any third-party image
 	// that listens on 42424.

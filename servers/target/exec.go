@@ -187,8 +187,17 @@ func (t *execTarget) Close() error {
 	return nil
 }
 
-// Restart kills the process hard and starts it again: sessions are lost.
+// Restart stops the process (SIGTERM, SIGKILL after 5 s) and starts it
+// again: sessions are lost unless the server persists them.
 func (t *execTarget) Restart(ctx context.Context) error {
+	if err := t.Close(); err != nil {
+		return err
+	}
+	return t.start(ctx)
+}
+
+// Kill kills the process hard (SIGKILL to its group) and starts it again.
+func (t *execTarget) Kill(ctx context.Context) error {
 	t.mu.Lock()
 	cmd, exited := t.cmd, t.exited
 	t.mu.Unlock()

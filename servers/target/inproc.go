@@ -71,13 +71,32 @@ func (t *inProc) Close() error {
 	return nil
 }
 
-// Restart stops the server hard (connections dropped, sessions lost) and
-// starts a fresh one, on the same address when it is free.
+// Restart stops the server gracefully (in-flight requests finish, for up to
+// 2 s) and starts a fresh one, on the same address when it is free. Sessions
+// are lost, as on Microsoft's service.
 func (t *inProc) Restart(ctx context.Context) error {
+	return t.restart(ctx, false)
+}
+
+// Kill stops the server at once (connections dropped mid-request) and starts
+// a fresh one.
+func (t *inProc) Kill(ctx context.Context) error {
+	return t.restart(ctx, true)
+}
+
+func (t *inProc) restart(ctx context.Context, hard bool) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	addr := t.srv.Addr()
-	_ = t.srv.Close()
+	if hard {
+		_ = t.srv.Close()
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := t.srv.Shutdown(sctx); err != nil {
+			_ = t.srv.Close()
+		}
+		cancel()
+	}
 	cfg := t.cfg
 	cfg.Listen = addr
 	srv, err := stateserver.New(cfg)

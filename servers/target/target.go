@@ -15,7 +15,7 @@
 //	                       FROM scratch from a static aspstate binary and reuses it
 //
 // Every Target answers Addr, Info and Close. Optional capabilities are found
-// by type assertion: Restarter, Pauser, InProcess.
+// by type assertion: Restarter, Killer, Pauser, InProcess.
 package target
 
 import (
@@ -191,6 +191,14 @@ type Target interface {
 // Microsoft's service; Addr may change.
 type Restarter interface {
 	Restart(ctx context.Context) error
+}
+
+// Killer is a target that can be killed hard (SIGKILL, docker kill: no
+// graceful shutdown, connections reset) and started again. Restart, by
+// contrast, stops it gracefully. Sessions are lost either way unless the
+// server persists them; Addr may change.
+type Killer interface {
+	Kill(ctx context.Context) error
 }
 
 // Pauser is a target that can stop answering without closing connections.

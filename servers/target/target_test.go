@@ -113,6 +113,24 @@ func TestInProcTargetAnswersAndRestarts(t *testing.T) {
 	if r, err := c.Get(ctx, "k"); err != nil || r.Status != 404 {
 		t.Fatalf("after restart the session must be gone (ops-restart-loses-state): %+v %v", r, err)
 	}
+	if r, err := c.Set(ctx, "k2", []byte("v"), protocol.SetParams{Timeout: 20}); err != nil || r.Status != 200 {
+		t.Fatalf("set: %+v %v", r, err)
+	}
+	// A kill drops open connections at once; the server comes back empty.
+	if err := tg.(Killer).Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k2"); err == nil {
+		t.Error("a connection survived a kill")
+	}
+	c2, err := protocol.Dial(ctx, tg.Addr(), protocol.ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if r, err := c2.Get(ctx, "k2"); err != nil || r.Status != 404 {
+		t.Fatalf("after a kill the session must be gone: %+v %v", r, err)
+	}
 }
 
 func TestInProcPauseHoldsRequests(t *testing.T) {
@@ -202,6 +220,12 @@ func TestExecTarget(t *testing.T) {
 	}
 	if err := Ping(ctx, tg.Addr()); err != nil {
 		t.Fatalf("after restart: %v", err)
+	}
+	if err := tg.(Killer).Kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := Ping(ctx, tg.Addr()); err != nil {
+		t.Fatalf("after kill: %v", err)
 	}
 	if err := tg.Close(); err != nil {
 		t.Fatal(err)
