@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,23 +97,36 @@ func TestLinearizabilityCatchesLockMutants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Run("identity", func(t *testing.T) {
-		run, lin := linearizabilityRun(t, mutants.Identity(), sc, "")
-		t.Logf("identity: %d operations in %d sessions, %d indeterminate, checked in %s; %d 423 replies, %d forced breaks",
-			lin.Operations, lin.Sessions, lin.Indeterminate, time.Duration(lin.CheckTime).Round(time.Millisecond),
-			run.Locks.Locked, run.Locks.ForcedBreaks)
-		for _, op := range []string{"remove", "set", "release"} {
-			if st := run.Ops[op]; st != nil {
-				t.Logf("identity: %s statuses %v", op, st.Statuses)
+	// For DELETE, one page per session: every page abandons its session
+	// while its AJAX siblings break its lock and take it.
+	deletes, err := scenarios.Parse([]byte(strings.Replace(lockContentionYAML,
+		"pages_per_session: {dist: uniform, min: 1, max: 2}", "pages_per_session: 1", 1)), "lock-contention-deletes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scenarioFor := map[string]*scenarios.Scenario{"delete-ignores-lock": deletes}
+	for _, c := range []struct {
+		name string
+		sc   *scenarios.Scenario
+	}{{"identity", sc}, {"identity-deletes", deletes}} {
+		t.Run(c.name, func(t *testing.T) {
+			run, lin := linearizabilityRun(t, mutants.Identity(), c.sc, "")
+			t.Logf("%s: %d operations in %d sessions, %d indeterminate, checked in %s; %d 423 replies, %d forced breaks",
+				c.name, lin.Operations, lin.Sessions, lin.Indeterminate, time.Duration(lin.CheckTime).Round(time.Millisecond),
+				run.Locks.Locked, run.Locks.ForcedBreaks)
+			for _, op := range []string{"remove", "set", "release"} {
+				if st := run.Ops[op]; st != nil {
+					t.Logf("%s: %s statuses %v", c.name, op, st.Statuses)
+				}
 			}
-		}
-		if lin.Violations != 0 || lin.Unknown != 0 {
-			t.Fatalf("the reference server behind the transparent proxy is not linearizable: %+v", *lin)
-		}
-		if lin.Operations < 500 || run.Locks.ForcedBreaks == 0 {
-			t.Fatalf("not a contention run: %d operations, %d forced breaks", lin.Operations, run.Locks.ForcedBreaks)
-		}
-	})
+			if lin.Violations != 0 || lin.Unknown != 0 {
+				t.Fatalf("the reference server behind the transparent proxy is not linearizable: %+v", *lin)
+			}
+			if lin.Operations < 500 || run.Locks.ForcedBreaks == 0 {
+				t.Fatalf("not a contention run: %d operations, %d forced breaks", lin.Operations, run.Locks.ForcedBreaks)
+			}
+		})
+	}
 	byName := map[string]mutants.Mutant{}
 	for _, m := range mutants.All() {
 		byName[m.Name] = m
@@ -128,7 +142,11 @@ func TestLinearizabilityCatchesLockMutants(t *testing.T) {
 			const attempts = 5
 			for i := 1; i <= attempts; i++ {
 				vis := filepath.Join(t.TempDir(), "lin.html")
-				run, lin := linearizabilityRun(t, m, sc, vis)
+				msc := sc
+				if x, ok := scenarioFor[name]; ok {
+					msc = x
+				}
+				run, lin := linearizabilityRun(t, m, msc, vis)
 				if lin.Violations > 0 {
 					t.Logf("%s: caught in run %d: %d of %d sessions not linearizable (%d operations, %d forced breaks); %s",
 						name, i, lin.Violations, lin.Sessions, lin.Operations, run.Locks.ForcedBreaks, lin.Examples[0])
