@@ -216,7 +216,7 @@ func (r *runner) applyFault(ctx context.Context, f scenarios.Fault, wg *sync.Wai
 		}()
 	case f.Kind == scenarios.FaultRestart || f.Kind == scenarios.FaultKill:
 		lostFrom := time.Now()
-		r.st.faultEpoch.Add(1)
+		r.st.bumpEpoch()
 		how := "stopped and started again"
 		killer, canKill := r.cfg.Faults.(FaultKiller)
 		if f.Kind == scenarios.FaultKill {
@@ -238,7 +238,7 @@ func (r *runner) applyFault(ctx context.Context, f scenarios.Fault, wg *sync.Wai
 			}
 			errs = append(errs, err)
 		}
-		r.st.faultEpoch.Add(1)
+		r.st.bumpEpoch()
 		r.cfg.History.LostState(lostFrom, time.Now()) // sessions may vanish once in the check
 		for _, w := range r.web {
 			for _, pc := range w.parts {
@@ -263,7 +263,7 @@ func (r *runner) networkFault(ctx context.Context, f scenarios.Fault, targets []
 		return
 	}
 	if f.Kind == scenarios.FaultResetConnections {
-		r.st.faultEpoch.Add(1) // replies in flight are lost
+		r.st.bumpEpoch() // replies in flight are lost
 		var errs []error
 		for _, t := range targets {
 			errs = append(errs, r.nf.proxies[t].ResetConnections())
@@ -303,7 +303,7 @@ func (r *runner) networkFault(ctx context.Context, f scenarios.Fault, targets []
 	}
 	if f.Kind == scenarios.FaultBlackhole {
 		// Replies may be lost after the server acted on a request.
-		r.st.faultEpoch.Add(1)
+		r.st.bumpEpoch()
 	}
 	wg.Add(1)
 	go func() {
@@ -314,7 +314,7 @@ func (r *runner) networkFault(ctx context.Context, f scenarios.Fault, targets []
 			return
 		}
 		if f.Kind == scenarios.FaultBlackhole {
-			r.st.faultEpoch.Add(1)
+			r.st.bumpEpoch()
 			r.fl.end(ev, results.FaultApplied, fmt.Sprintf("every byte dropped both ways for %s; the connections held were closed at the end", f.Duration))
 			return
 		}

@@ -110,8 +110,11 @@ type state struct {
 	seq        atomic.Int64
 	timeout    int32         // session timeout, minutes
 	minute     time.Duration // protocol minute
-	faultEpoch atomic.Uint64 // bumped by faults that may lose sessions
+	faultEpoch atomic.Uint64 // bumped by faults that may lose sessions (bumpEpoch)
 	onLost     func()        // a session we had written was 404 after a fault (may be nil)
+
+	epochMu    sync.Mutex
+	epochTimes []time.Time // epochTimes[i] is when faultEpoch became i+1
 
 	checks     atomic.Int64
 	skipped    atomic.Int64
@@ -205,13 +208,36 @@ func (st *state) stable(s *session, sn snap) bool {
 	return sn.quiet && s.inflight == 0 && s.disrupt == sn.disrupt && st.faultEpoch.Load() == sn.fault
 }
 
+// bumpEpoch starts a new fault epoch and remembers when.
+func (st *state) bumpEpoch() {
+	st.epochMu.Lock()
+	st.faultEpoch.Add(1)
+	st.epochTimes = append(st.epochTimes, time.Now())
+	st.epochMu.Unlock()
+}
+
+// epochAt returns the fault epoch in force at t.
+func (st *state) epochAt(t time.Time) uint64 {
+	st.epochMu.Lock()
+	defer st.epochMu.Unlock()
+	n := len(st.epochTimes)
+	for n > 0 && st.epochTimes[n-1].After(t) {
+		n--
+	}
+	return uint64(n)
+}
+
 // touched records that the server answered a request sent at sent (200 or
-// 423), which slides the session's expiry.
+// 423), which slides the session's expiry. The touch belongs to the fault
+// epoch in force when the request was sent, not when its reply is handled: a
+// reply from the server before a restart, read after the restart began, must
+// not make a later 404 look like a session lost before its time.
 func (s *session) touched(sent time.Time, st *state) {
+	epoch := st.epochAt(sent)
 	s.mu.Lock()
 	if sent.After(s.lastTouch) {
 		s.lastTouch = sent
-		s.touchFault = st.faultEpoch.Load()
+		s.touchFault = epoch
 	}
 	s.mu.Unlock()
 }

@@ -584,3 +584,33 @@ func TestLateWritesOfBrokenLocks(t *testing.T) {
 		}
 	}
 }
+
+// A reply that the server sent before a restart, but that the client handles
+// after the restart began, belongs to the old server: a 404 after the restart
+// is a lost session, not a session gone before its timeout. A touch sent
+// after the restart still makes an early 404 a violation.
+func TestTouchBeforeRestartHandledAfterIsNoViolation(t *testing.T) {
+	st := newState(20, time.Minute)
+	var lost int
+	st.onLost = func() { lost++ }
+	s := st.newSession("restart00000000000000000", "t", 0)
+	s.created()
+	sent := time.Now().Add(-10 * time.Millisecond) // sent before the restart began
+	st.bumpEpoch()
+	st.bumpEpoch()      // the restart is over
+	s.touched(sent, st) // the old server's 200, handled only now
+	st.gone(s, st.snapshot(s, time.Now()), time.Now())
+	if m, _, total := st.snapshotViolations(); total != 0 {
+		t.Fatalf("a pre-restart touch made a lost session a violation: %v", m)
+	}
+	if lost != 1 {
+		t.Errorf("sessions lost: %d, want 1", lost)
+	}
+	// The same session, recreated and touched after the restart, then 404 at once: a violation.
+	s.created()
+	s.touched(time.Now(), st)
+	st.gone(s, st.snapshot(s, time.Now()), time.Now().Add(time.Second))
+	if m, _, total := st.snapshotViolations(); total != 1 || m[ViolationSessionGone] != 1 {
+		t.Fatalf("violations %v, want one session-gone", m)
+	}
+}
