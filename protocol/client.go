@@ -376,9 +376,16 @@ func (c *Conn) watch(ctx context.Context) func() {
 	}
 }
 
+// ctxErr attributes an I/O error to ctx when ctx caused it. The socket
+// deadline is ctx's deadline, and it can fire a moment before ctx's own timer
+// marks ctx done: a timeout at or past the deadline is ctx's too.
 func (c *Conn) ctxErr(ctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%w (%v)", ctxErr, err)
+	}
+	var ne net.Error
+	if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
+		return fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
 	return err
 }
