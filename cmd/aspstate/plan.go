@@ -52,7 +52,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc, started afresh for every step)")
 	out := fs.String("out", "", "plan directory (default results/plans/<scenario>-<timestamp>)")
 	step := fs.Duration("step", 10*time.Second, "measured length of each step")
-	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before each step's measured window (not judged)")
+	warmup := fs.Duration("warmup", capacity.DefaultWarmup, "warm-up before each step's measured window (not judged)")
 	maxTime := fs.Duration("max-time", 4*time.Minute, "bound on the whole plan; a step starts only when it fits")
 	maxSteps := fs.Int("max-steps", 20, "bound on the number of steps")
 	start := fs.Float64("start", 0, "first rate of the ramp in pages/s (0 = the scenario's mean rate)")
@@ -60,7 +60,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	tolerance := fs.Float64("tolerance", 0.05, "bisection stops when (fail - pass) / fail is at most this")
 	maxRate := fs.Float64("max-rate", 200000, "highest rate tried, pages/s")
 	lateThreshold := fs.Duration("late", 10*time.Millisecond, "a slot that starts later than this counts as late")
-	maxLate := fs.Float64("max-late", 0.02, "largest share of late slots before a step counts as one the generator could not keep up with")
+	maxLate := fs.Float64("max-late", capacity.DefaultMaxLate, "largest share of late slots before a step counts as one the generator could not keep up with")
 	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
 	workers := fs.Int("workers", 1024, "most pages in progress at once")
 	seed := fs.Uint64("seed", 1, "seed of every step's plan")
@@ -193,7 +193,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	plan := &capacity.Plan{
 		Schema: capacity.PlanSchema, Scenario: sc.Name, Targets: targetNames, SLOs: slos, Harness: runner.Harness, Started: t0.UTC(),
 		Settings: capacity.Settings{Step: *step, Warmup: *warmup, LateThreshold: *lateThreshold, MaxLate: *maxLate,
-			MinAchieved: 0.95, Start: *start, Factor: *factor, Tolerance: *tolerance, MaxSteps: *maxSteps, MaxTime: *maxTime,
+			MinAchieved: capacity.DefaultMinAchieved, Start: *start, Factor: *factor, Tolerance: *tolerance, MaxSteps: *maxSteps, MaxTime: *maxTime,
 			Seed: *seed, Workers: *workers, Minute: *minute},
 		Outcome: outcome,
 		Knee:    capacity.FindKnee(outcome.Steps),

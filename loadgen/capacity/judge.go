@@ -12,6 +12,14 @@ import (
 	"github.com/aspstate/aspstate/results/compare"
 )
 
+// Defaults of Criteria.
+const (
+	DefaultWarmup       = 2 * time.Second
+	DefaultMaxLate      = 0.02
+	DefaultMinAchieved  = 0.95
+	DefaultSevereFactor = 3
+)
+
 // Criteria decide whether a step passed, beside the SLOs.
 type Criteria struct {
 	// SLOs are the objectives every step must meet.
@@ -35,18 +43,18 @@ type Criteria struct {
 
 func (c *Criteria) defaults() {
 	if c.Warmup == 0 {
-		c.Warmup = 2 * time.Second
+		c.Warmup = DefaultWarmup
 	} else if c.Warmup < 0 {
 		c.Warmup = 0
 	}
 	if c.MaxLate == 0 {
-		c.MaxLate = 0.02
+		c.MaxLate = DefaultMaxLate
 	}
 	if c.MinAchieved == 0 {
-		c.MinAchieved = 0.95
+		c.MinAchieved = DefaultMinAchieved
 	}
 	if c.SevereFactor == 0 {
-		c.SevereFactor = 3
+		c.SevereFactor = DefaultSevereFactor
 	}
 }
 

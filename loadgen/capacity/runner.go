@@ -76,12 +76,6 @@ type LoadRunner struct {
 	targets []target.Target
 }
 
-// StepWall is the expected wall time of one step: warm-up, step, drain and
-// a second of setup.
-func (l *LoadRunner) StepWall() time.Duration {
-	return l.Warmup + l.Step + l.drain() + time.Second
-}
-
 func (l *LoadRunner) drain() time.Duration {
 	if l.Drain > 0 {
 		return l.Drain
@@ -135,9 +129,6 @@ func (l *LoadRunner) Close() error {
 	l.targets = nil
 	return errors.Join(errs...)
 }
-
-// Targets returns the running targets (nil between steps with FreshTargets).
-func (l *LoadRunner) Targets() []target.Target { return l.targets }
 
 // RunStep runs one step at rate and judges it.
 func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate float64) (StepResult, error) {
