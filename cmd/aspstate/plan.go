@@ -50,7 +50,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see aspstate load --list)")
 	fs.Var(&slos, "slo", "objective every step must meet, e.g. 'page p99 < 50ms', 'page:modify p99.9 < 200ms', 'errors < 0.1%' (repeatable; at least one)")
 	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc, started afresh for every step)")
-	out := fs.String("out", "", "plan directory (default results/plans/<scenario>-<timestamp>)")
+	out := fs.String("out", "", "plan directory (default results/runs/plan-<scenario>-<timestamp>)")
 	step := fs.Duration("step", 10*time.Second, "measured length of each step")
 	warmup := fs.Duration("warmup", capacity.DefaultWarmup, "warm-up before each step's measured window (not judged)")
 	maxTime := fs.Duration("max-time", 4*time.Minute, "bound on the whole plan; a step starts only when it fits")
@@ -156,7 +156,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	dir := *out
 	if dir == "" {
-		dir = filepath.Join("results", "plans", sc.Name+"-"+time.Now().Format("20060102-150405"))
+		dir = filepath.Join("results", "runs", "plan-"+sc.Name+"-"+time.Now().Format("20060102-150405"))
 	}
 	runner.OutDir = dir
 	if err := runner.Start(ctx); err != nil {
