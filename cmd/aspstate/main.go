@@ -33,6 +33,7 @@ func commands() []command {
 		{"conform", "check a state server against every [MS-ASP] rule", runConform},
 		{"load", "replay a web-farm scenario against a state server and record latency", runLoad},
 		{"report", "draw result directories as HTML, PNG and Markdown", runReport},
+		{"plan", "find the highest rate a state server sustains within SLOs, and a capacity sheet", runPlan},
 		{"compare", "compare result directories with a noise-aware verdict and thresholds", runCompare},
 		{"merge", "combine the results of load shards into one (lossless histogram merge)", runMerge},
 		{"image", "build the reference server container image (FROM scratch)", runImage},
