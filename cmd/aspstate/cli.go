@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 // newFlagSet returns a flag set that reports errors instead of exiting, with
@@ -76,4 +80,69 @@ func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(stdout, "aspstate %s (revision %s)\n", v, rev)
 	return 0
+}
+
+// containerFlags are the options of docker: targets, shared by conform, load
+// and plan.
+type containerFlags struct {
+	port    int
+	env     stringList
+	cmd     string
+	waitLog string
+}
+
+// addContainerFlags registers --target-port, --target-env, --target-cmd and
+// --target-wait-log on fs.
+func addContainerFlags(fs *flag.FlagSet) *containerFlags {
+	c := &containerFlags{}
+	fs.IntVar(&c.port, "target-port", 0, "docker targets: the server's port inside the container (default 42424)")
+	fs.Var(&c.env, "target-env", "docker targets: KEY=VALUE in the container's environment (repeatable)")
+	fs.StringVar(&c.cmd, "target-cmd", "", "docker targets: the container's command (arguments to the image's entrypoint), e.g. 'serve --listen 0.0.0.0:42424 --allow-remote'")
+	fs.StringVar(&c.waitLog, "target-wait-log", "", "docker targets: also wait for a log line containing this text before starting")
+	return c
+}
+
+// apply checks the flags and copies them into o.
+func (c *containerFlags) apply(o *target.Options) error {
+	if c.port < 0 || c.port > 65535 {
+		return fmt.Errorf("--target-port %d: want a port from 1 to 65535", c.port)
+	}
+	o.ContainerPort = c.port
+	for _, kv := range c.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--target-env %q: want KEY=VALUE", kv)
+		}
+		if o.Env == nil {
+			o.Env = map[string]string{}
+		}
+		o.Env[k] = v
+	}
+	if c.cmd != "" {
+		argv, err := target.SplitCommand(c.cmd)
+		if err != nil {
+			return fmt.Errorf("--target-cmd: %v", err)
+		}
+		o.Cmd = argv
+	}
+	o.WaitLog = c.waitLog
+	return nil
+}
+
+// args returns the flags as command-line arguments, to pass on to a child process.
+func (c *containerFlags) args() []string {
+	var out []string
+	if c.port != 0 {
+		out = append(out, "--target-port", strconv.Itoa(c.port))
+	}
+	for _, kv := range c.env {
+		out = append(out, "--target-env", kv)
+	}
+	if c.cmd != "" {
+		out = append(out, "--target-cmd", c.cmd)
+	}
+	if c.waitLog != "" {
+		out = append(out, "--target-wait-log", c.waitLog)
+	}
+	return out
 }

@@ -66,6 +66,7 @@ type conformOptions struct {
 	seed         int64
 	readyTimeout time.Duration
 	child        bool
+	container    *containerFlags
 	raw          conformRaw
 }
 
@@ -111,8 +112,12 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Int64Var(&o.seed, "seed", 0, "random order seed (0 = from the clock)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for a tcp/exec/docker target to answer")
 	fs.BoolVar(&o.child, "child", false, "internal: one target of a matrix run (live lines only)")
+	o.container = addContainerFlags(fs)
 	if done, code := parseFlags(fs, args, false); done {
 		return code
+	}
+	if err := o.container.apply(&target.Options{}); err != nil {
+		return usageError(stderr, "conform", "%v", err)
 	}
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -270,6 +275,9 @@ func minuteFor(o conformOptions, spec target.Spec) time.Duration {
 func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout io.Writer) (*conformance.RunReport, error) {
 	minute := minuteFor(o, spec)
 	opts := target.Options{Minute: minute, ReadyTimeout: o.readyTimeout}
+	if err := o.container.apply(&opts); err != nil {
+		return nil, err
+	}
 	if spec.Kind == target.KindInProc {
 		cfg := conformance.InProcServerConfig(minute)
 		opts.Server = &cfg
@@ -325,6 +333,7 @@ func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writ
 		fmt.Fprintf(stdout, "%s = %s (protocol minute %v, seed %d)\n", col, spec, minuteFor(o, spec), o.seed)
 		out := filepath.Join(dir, col+".json")
 		args := append(append([]string{}, prefix...), "conform", "--child", "--target", spec.Raw, "--json", out, "--seed", strconv.FormatInt(o.seed, 10))
+		args = append(args, o.container.args()...)
 		for _, kv := range [][2]string{{"minute", o.raw.minute}, {"levels", o.raw.levels}, {"rules", o.raw.rules},
 			{"label-filter", o.raw.labelFilter}, {"deviations", o.raw.deviations}, {"ready-timeout", o.raw.readyTimeout}} {
 			if kv[1] != "" {

@@ -46,4 +46,36 @@ func TestConformDockerReference(t *testing.T) {
 			t.Errorf("report %s not written: %v", f, err)
 		}
 	}
+
+	// Any image that serves the protocol is accepted the same way: here the
+	// reference image under another name, on another port, with its own
+	// command, ready when its log says so.
+	other := "aspstate-thirdparty-cli:1"
+	if b, err := exec.Command("docker", "tag", target.ReferenceImage+":latest", other).CombinedOutput(); err != nil {
+		t.Fatalf("docker tag: %v %s", err, b)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", other).Run() })
+	cmd = exec.CommandContext(ctx, bin, "conform", "--target", "docker:"+other,
+		"--target-cmd", "serve --listen 0.0.0.0:4000 --allow-remote --minute 600ms", "--target-port", "4000",
+		"--target-wait-log", "listening on", "--minute", "600ms", "--rules", "2.1-*,3.1.5.2-*,2.2.3.4-*")
+	b, err = cmd.CombinedOutput()
+	text = string(b)
+	if err != nil || !strings.Contains(text, " passed, 0 failed, 0 skipped") {
+		t.Fatalf("third-party-style image on port 4000: %v\n%s", err, text)
+	}
+}
+
+func TestContainerFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--target-port", "70000"},
+		{"--target-env", "NOEQUALS"},
+		{"--target-env", "=v"},
+		{"--target-cmd", "serve 'unterminated"},
+	} {
+		var stdout, stderr strings.Builder
+		code := runConform(context.Background(), append([]string{"--rules", "2.1-keepalive"}, args...), &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "--target-") {
+			t.Errorf("%v: exit %d, want 2 with a message naming the flag\n%s", args, code, stderr.String())
+		}
+	}
 }

@@ -40,6 +40,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	duration := fs.Duration("duration", 0, "run length (0 = the scenario's)")
 	out := fs.String("out", "", "result directory (default results/runs/<scenario>-<timestamp>)")
 	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
+	container := addContainerFlags(fs)
 	list := fs.Bool("list", false, "list the builtin scenarios and exit")
 	closed := fs.Bool("closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
 	conns := fs.Int("connections", 16, "closed-loop users")
@@ -110,8 +111,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			t.Close()
 		}
 	}()
+	topts := target.Options{Minute: *minute, Log: stderr}
+	if err := container.apply(&topts); err != nil {
+		return usageError(stderr, "load", "%v", err)
+	}
 	for _, spec := range specs {
-		t, err := target.Start(ctx, spec, target.Options{Minute: *minute, Log: stderr})
+		t, err := target.Start(ctx, spec, topts)
 		if err != nil {
 			fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 			return 2

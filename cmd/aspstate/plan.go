@@ -62,6 +62,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	lateThreshold := fs.Duration("late", 10*time.Millisecond, "a slot that starts later than this counts as late")
 	maxLate := fs.Float64("max-late", capacity.DefaultMaxLate, "largest share of late slots before a step counts as one the generator could not keep up with")
 	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
+	container := addContainerFlags(fs)
 	workers := fs.Int("workers", 1024, "most pages in progress at once")
 	seed := fs.Uint64("seed", 1, "seed of every step's plan")
 	metrics := fs.String("metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step")
@@ -146,9 +147,13 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "plan", "--minute applies only to inproc targets (the others have their own clock)")
 	}
 
+	topts := target.Options{Log: stderr}
+	if err := container.apply(&topts); err != nil {
+		return usageError(stderr, "plan", "%v", err)
+	}
 	v, rev := buildVersion()
 	runner := &capacity.LoadRunner{
-		Scenario: sc, Specs: specs, TargetOptions: target.Options{Log: stderr}, FreshTargets: inproc,
+		Scenario: sc, Specs: specs, TargetOptions: topts, FreshTargets: inproc,
 		Step: *step, Warmup: *warmup, Minute: *minute, Workers: *workers, LateThreshold: *lateThreshold, Seed: *seed,
 		Harness:    results.Harness{Version: v, Revision: rev, Go: runtime.Version()},
 		Criteria:   capacity.Criteria{SLOs: parsed, MaxLate: *maxLate},

@@ -102,8 +102,11 @@ func Parse(s string) (Spec, error) {
 	return Spec{}, fmt.Errorf("target %q: unknown kind; want %s", raw, Syntax)
 }
 
-// splitCommand splits a command line on blanks, honouring single and double
-// quotes (no escapes inside single quotes, backslash escapes elsewhere).
+// SplitCommand splits a command line on blanks, honouring single and double
+// quotes (no escapes inside single quotes, backslash escapes elsewhere), as
+// exec: targets and the --target-cmd flag do.
+func SplitCommand(s string) ([]string, error) { return splitCommand(s) }
+
 func splitCommand(s string) ([]string, error) {
 	var args []string
 	var cur strings.Builder
