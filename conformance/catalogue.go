@@ -216,6 +216,8 @@ var catalogue = []RuleInfo{
 		Description: "the client treats a 200 with Content-Length 0 as \"no session\" (and so never learns of a lock it took)"},
 	{ID: "ops-loopback-default", Section: "ops", Level: LevelRef,
 		Description: "the reference server listens on loopback unless remote connections are enabled explicitly"},
+	{ID: "ops-loopback-only", Section: "ops", Level: LevelRef,
+		Description: "a server that refuses remote peers is bound to loopback only: another address of this host does not reach it"},
 	{ID: "ops-restart-loses-state", Section: "ops", Level: LevelRef,
 		Description: "a restart loses every session, as Microsoft's service keeps them in memory only"},
 	{ID: "robustness-request-line", Section: "robustness", Level: LevelMust,

@@ -31,6 +31,29 @@ func sectionOps(e *env) {
 				})
 			})
 
+		e.Rule("a server that refuses remote peers is bound to loopback only: another address of this host does not reach it",
+			Label("rule:ops-loopback-only", "level:ref"), func() {
+				e.It("refuses a connection to its port on a second loopback address (127.0.0.2) when it listens on 127.0.0.1", func(ctx SpecContext) {
+					if e.tgt.Info().Kind == target.KindDocker {
+						Skip("the container runtime, not the server, owns a container's published port")
+					}
+					host, port, err := net.SplitHostPort(e.tgt.Addr())
+					Expect(err).NotTo(HaveOccurred())
+					if host != "127.0.0.1" {
+						Skip("only checkable for a target addressed as 127.0.0.1 (this one is " + host + ")")
+					}
+					var d net.Dialer
+					c, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.2", port))
+					if err == nil {
+						c.Close()
+					}
+					Expect(err).To(HaveOccurred(), "the server at %s also accepted a connection at 127.0.0.2:%s: it is bound to a "+
+						"wildcard address, so every interface of the host reaches it; Microsoft's service without "+
+						"AllowRemoteConnection listens on loopback only. Bind it to 127.0.0.1 (aspstate serve --listen "+
+						"127.0.0.1:PORT), or list this rule in --deviations if remote access is intended and filtered", e.tgt.Addr(), port)
+				})
+			})
+
 		e.Rule("a restart loses every session, as Microsoft's service keeps them in memory only",
 			Label("rule:ops-restart-loses-state", "level:ref"), func() {
 				e.It("answers 404 for an item stored before the restart", func(ctx SpecContext) {
