@@ -94,12 +94,15 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
-// FuzzURLDecode: decoding never panics and encoding always decodes back.
+// FuzzURLDecode: decoding never panics, AppendKey agrees with Key, and
+// encoding always decodes back.
 func FuzzURLDecode(f *testing.F) {
 	f.Add("%2fLM%2fW3SVC%2f2%2fROOT(oXvpnxcuEWqKAgOETha32JavYZ6eCqrpTN5%2fHxWS854%3d)%2fbpr4mimb2vjnvtn2jc4yp3uo")
 	f.Add("%u0041%ud83d%ude00+%zz%")
 	f.Fuzz(func(t *testing.T, s string) {
-		_ = Key(s)
+		if got, want := string(AppendKey([]byte("p"), s)), "p"+Key(s); got != want {
+			t.Fatalf("AppendKey(%q) = %q, want %q", s, got, want)
+		}
 		if got := URLDecode(URLEncode(s)); got != s {
 			t.Fatalf("URLDecode(URLEncode(%q)) = %q", s, got)
 		}

@@ -101,20 +101,19 @@ func URLDecode(s string) string {
 	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s
 	}
-	b := make([]byte, 0, len(s))
-	var pending rune = -1 // a high surrogate from %uXXXX waiting for its pair
-	flush := func() {
-		if pending >= 0 {
-			b = utf8.AppendRune(b, utf8.RuneError)
-			pending = -1
-		}
-	}
+	return string(AppendURLDecode(make([]byte, 0, len(s)), s))
+}
+
+// AppendURLDecode appends URLDecode(s) to dst. It allocates nothing beyond
+// dst's growth, so a server can decode every request's key into one buffer.
+func AppendURLDecode(dst []byte, s string) []byte {
+	pending := rune(-1) // a high surrogate from %uXXXX waiting for its pair
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '+':
-			flush()
-			b = append(b, ' ')
+			dst, pending = flushSurrogate(dst, pending), -1
+			dst = append(dst, ' ')
 		case c == '%' && i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U'):
 			var v rune
 			ok := true
@@ -127,39 +126,46 @@ func URLDecode(s string) string {
 				v = v<<4 | rune(h)
 			}
 			if !ok {
-				flush()
-				b = append(b, c)
+				dst, pending = flushSurrogate(dst, pending), -1
+				dst = append(dst, c)
 				continue
 			}
 			i += 5
 			switch {
 			case v >= 0xD800 && v < 0xDC00:
-				flush()
+				dst = flushSurrogate(dst, pending)
 				pending = v
 			case v >= 0xDC00 && v < 0xE000 && pending >= 0:
-				b = utf8.AppendRune(b, 0x10000+(pending-0xD800)<<10+(v-0xDC00))
+				dst = utf8.AppendRune(dst, 0x10000+(pending-0xD800)<<10+(v-0xDC00))
 				pending = -1
 			default:
-				flush()
-				b = utf8.AppendRune(b, v)
+				dst, pending = flushSurrogate(dst, pending), -1
+				dst = utf8.AppendRune(dst, v)
 			}
 		case c == '%' && i+2 < len(s):
 			hi, ok1 := unhex(s[i+1])
 			lo, ok2 := unhex(s[i+2])
-			flush()
+			dst, pending = flushSurrogate(dst, pending), -1
 			if ok1 && ok2 {
-				b = append(b, hi<<4|lo)
+				dst = append(dst, hi<<4|lo)
 				i += 2
 			} else {
-				b = append(b, c)
+				dst = append(dst, c)
 			}
 		default:
-			flush()
-			b = append(b, c)
+			dst, pending = flushSurrogate(dst, pending), -1
+			dst = append(dst, c)
 		}
 	}
-	flush()
-	return string(b)
+	return flushSurrogate(dst, pending)
+}
+
+// flushSurrogate writes a lone high surrogate, if one is pending, as U+FFFD.
+func flushSurrogate(dst []byte, pending rune) []byte {
+	if pending >= 0 {
+		dst = utf8.AppendRune(dst, utf8.RuneError)
+	}
+	return dst
 }
 
 // Key returns the item key the service derives from a raw request target
@@ -171,6 +177,14 @@ func Key(target string) string {
 		target = target[1:]
 	}
 	return URLDecode(target)
+}
+
+// AppendKey appends Key(target) to dst without allocating beyond dst's growth.
+func AppendKey(dst []byte, target string) []byte {
+	if strings.HasPrefix(target, "//") {
+		target = target[1:]
+	}
+	return AppendURLDecode(dst, target)
 }
 
 // sessionAlphabet is the base32 alphabet of System.Web.SessionState.SessionId.

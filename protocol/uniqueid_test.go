@@ -115,3 +115,17 @@ func TestNewSessionID(t *testing.T) {
 		}
 	}
 }
+
+// AppendKey is Key into a caller's buffer, and allocates nothing once the
+// buffer is large enough (the server decodes every request's key with it).
+func TestAppendKey(t *testing.T) {
+	for _, target := range []string{capTarget, "//a/b", "/%2fa", "a+b", "%", "%41", "%zz", "%u0041", "%ud83d%ude00", "%ud83d", "x%2", ""} {
+		if got := string(AppendKey([]byte("p"), target)); got != "p"+Key(target) {
+			t.Errorf("AppendKey(%q) = %q, want %q", target, got[1:], Key(target))
+		}
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendKey(buf[:0], capTarget) }); n != 0 {
+		t.Errorf("%v allocations per key", n)
+	}
+}

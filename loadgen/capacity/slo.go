@@ -107,21 +107,6 @@ func CheckScenario(slos []SLO, sc *scenarios.Scenario) error {
 	return errors.Join(errs...)
 }
 
-// holds reports whether v op limit.
-func holds(v float64, op string, limit float64) bool {
-	switch op {
-	case "<":
-		return v < limit
-	case "<=":
-		return v <= limit
-	case ">":
-		return v > limit
-	case ">=":
-		return v >= limit
-	}
-	return false
-}
-
 // check evaluates s on a value (ok=false: no samples in scope).
 func (s SLO) check(v float64, ok bool) SLOResult {
 	r := SLOResult{SLO: s.Text, Limit: s.Limit, Samples: ok, Value: v}
@@ -129,7 +114,7 @@ func (s SLO) check(v float64, ok bool) SLOResult {
 		r.Pass, r.Text = true, "no samples"
 		return r
 	}
-	r.Pass = holds(v, s.Op, s.Limit)
+	r.Pass = s.Holds(v)
 	r.Text = compare.FormatValue(s.Metric, v)
 	return r
 }

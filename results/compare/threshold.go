@@ -156,6 +156,9 @@ func parseScope(s string) (Scope, error) {
 	}
 }
 
+// Holds reports whether v satisfies the threshold's comparison: v Op Limit.
+func (t Threshold) Holds(v float64) bool { return holds(v, t.Op, t.Limit) }
+
 // holds reports whether v op limit.
 func holds(v float64, op string, limit float64) bool {
 	switch op {

@@ -13,7 +13,7 @@ import (
 func benchKeys(n int) [][]byte {
 	keys := make([][]byte, n)
 	for i := range keys {
-		keys[i] = appendKey(nil, protocol.Target("/LM/W3SVC/1/ROOT", fmt.Sprintf("%024d", i)))
+		keys[i] = protocol.AppendKey(nil, protocol.Target("/LM/W3SVC/1/ROOT", fmt.Sprintf("%024d", i)))
 	}
 	return keys
 }

@@ -258,7 +258,7 @@ func (s *Server) handle(req *protocol.Request, b []byte, sc *scratch, n *counts)
 	if op == 0 {
 		r.status = protocol.StatusBadRequest // c.5: unknown verb or Exclusive value
 	} else {
-		sc.key = appendKey(sc.key[:0], req.Target)
+		sc.key = protocol.AppendKey(sc.key[:0], req.Target)
 		r = s.exec(op, req, sc)
 		if r.lsn > sc.lsn {
 			sc.lsn = r.lsn

@@ -39,7 +39,7 @@ func startPersistent(t *testing.T, dir string, cfg Config) (*Server, func()) {
 // wallExpiry returns the absolute expiry of the item at target (Unix ns), or
 // -1 if absent. It reads the store directly.
 func wallExpiry(s *Server, target string) int64 {
-	key := appendKey(nil, target)
+	key := protocol.AppendKey(nil, target)
 	sh := s.store.shardFor(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
