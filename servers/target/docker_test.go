@@ -73,21 +73,7 @@ func TestDockerReferenceTarget(t *testing.T) {
 	}
 	c.Close()
 
-	p := tg.(Pauser)
-	if err := p.Pause(ctx); err != nil {
-		t.Fatal(err)
-	}
-	short, cancelShort := context.WithTimeout(ctx, 300*time.Millisecond)
-	if Ping(short, tg.Addr()) == nil {
-		t.Error("a paused container answered")
-	}
-	cancelShort()
-	if err := p.Resume(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := WaitReady(ctx, tg.Addr(), 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	checkPauseResume(ctx, t, tg, 300*time.Millisecond)
 
 	if err := tg.(Restarter).Restart(ctx); err != nil {
 		t.Fatal(err)

@@ -158,6 +158,27 @@ func TestInProcPauseHoldsRequests(t *testing.T) {
 	}
 }
 
+// checkPauseResume pauses tg, requires that a ping within wait gets no
+// answer, resumes it and requires that it answers again.
+func checkPauseResume(ctx context.Context, t *testing.T, tg Target, wait time.Duration) {
+	t.Helper()
+	p := tg.(Pauser)
+	if err := p.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, wait)
+	if Ping(short, tg.Addr()) == nil {
+		t.Errorf("a paused %s target answered", tg.Info().Kind)
+	}
+	cancel()
+	if err := p.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitReady(ctx, tg.Addr(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestTCPTarget(t *testing.T) {
 	ctx := context.Background()
 	in, err := Start(ctx, Spec{Kind: KindInProc}, Options{})
@@ -200,21 +221,7 @@ func TestExecTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Pause with SIGSTOP: nothing answers; resume: it answers again.
-	p := tg.(Pauser)
-	if err := p.Pause(ctx); err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
-	if Ping(short, tg.Addr()) == nil {
-		t.Error("a stopped process answered")
-	}
-	cancel()
-	if err := p.Resume(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := WaitReady(ctx, tg.Addr(), 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	checkPauseResume(ctx, t, tg, 150*time.Millisecond)
 	if err := tg.(Restarter).Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
