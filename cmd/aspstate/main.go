@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -43,9 +44,36 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	stopProfile := startCPUProfile(os.Getenv(cpuProfileEnv), os.Stderr)
 	code := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// cpuProfileEnv names the environment variable that turns on a CPU profile of
+// any command (go tool pprof FILE); make bench uses it to profile the load
+// generator and the server.
+const cpuProfileEnv = "ASPSTATE_CPUPROFILE"
+
+// startCPUProfile writes a CPU profile to path until the returned func is
+// called; an empty path does nothing, a bad one is reported and ignored.
+func startCPUProfile(path string, stderr io.Writer) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate: %s=%s: %v (no profile written)\n", cpuProfileEnv, path, err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // dispatch runs the subcommand named by args[0].
@@ -85,4 +113,6 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "  %-9s %s\n", "help", "show this list, or a command's flags: aspstate help COMMAND")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Environment: %s=FILE writes a CPU profile of the command (go tool pprof FILE).\n", cpuProfileEnv)
 }
