@@ -61,7 +61,8 @@ func (pc *partClient) reset() {
 
 // call makes one request with the network timeout, records it in rec, and
 // applies the client's version check and 400 rule. A reply with any other
-// status is returned with a nil error.
+// status is returned with a nil error. The reply is rec's: it is valid until
+// the page's next call.
 func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
 	fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
 	op := in.op
@@ -70,7 +71,7 @@ func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
 	checking := pc.check && pc.version.Load() == -1
 	start := time.Now()
 	hctx, hop := pc.hist.begin(ctx, in, rec.id)
-	rep, err := pc.exchange(hctx, fn)
+	rep, err := pc.exchange(hctx, fn, rec)
 	hop.end(rep, err)
 	o := opRecord{op: op, start: start, end: time.Now()}
 	if err != nil {
@@ -97,22 +98,25 @@ func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
 	return rep, nil
 }
 
-// exchange gets a connection and runs fn on it under the network timeout.
-// When a reused connection turns out to have been closed by the server, the
+// exchange gets a connection and runs fn on it under the network timeout
+// (the Conn's own per-call deadline: no context timer per request). When a
+// reused connection turns out to have been closed by the server, the
 // request is sent once more on a new connection, as the native client does.
-func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
+// The Conn reuses its reply, so the reply is copied into rec before the
+// connection goes back to the pool.
+func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *protocol.Conn) (*protocol.Reply, error), rec *pageRecord) (*protocol.Reply, error) {
 	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(ctx, pc.netTimeout)
-		c, reused, err := pc.pool.get(cctx)
+		c, reused, err := pc.pool.get(ctx, pc.netTimeout)
 		if err != nil {
-			cancel()
 			return nil, err
 		}
-		rep, err := fn(cctx, c)
-		cancel()
+		c.SetTimeout(pc.netTimeout)
+		c.SetReuseReplies(true)
+		rep, err := fn(ctx, c)
 		if err == nil {
+			out := rec.keep(rep)
 			pc.pool.put(c)
-			return rep, nil
+			return out, nil
 		}
 		if rep != nil && c.Broken() == nil {
 			// A well-framed reply with unusable headers: the connection is fine.

@@ -79,7 +79,7 @@ func (p *pool) sweep() {
 
 // get returns a connection: the most recently returned live one, or a new
 // one. reused tells which.
-func (p *pool) get(ctx context.Context) (c *protocol.Conn, reused bool, err error) {
+func (p *pool) get(ctx context.Context, dialTimeout time.Duration) (c *protocol.Conn, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -95,12 +95,17 @@ func (p *pool) get(ctx context.Context) (c *protocol.Conn, reused bool, err erro
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if alive(pc.c) {
+		if alive(pc) {
 			p.reuses.Add(1)
 			return pc.c, true, nil
 		}
 		p.dead.Add(1)
 		pc.c.Close()
+	}
+	if dialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		defer cancel()
 	}
 	c, err = p.dial(ctx, p.addr())
 	if err != nil {
@@ -159,13 +164,23 @@ var errPoolClosed = errors.New("loadgen: connection pool closed")
 // alive checks a pooled connection without blocking (see peekAlive): a
 // peer that closed or reset it, or sent bytes nobody asked for, makes it
 // dead. Between exchanges the codec's read buffer is empty (the client
-// never pipelines), so looking at the socket directly loses nothing.
-func alive(c *protocol.Conn) bool {
-	if c.Broken() != nil {
+// never pipelines), so looking at the socket directly loses nothing. A
+// connection returned less than freshPeriod ago is taken as it is: the peek
+// is a system call per request, and a server that closes a connection
+// within a millisecond of answering on it is caught by the exchange's
+// resend on a new connection, as the native client's would be.
+func alive(pc *pooled) bool {
+	if pc.c.Broken() != nil {
 		return false
 	}
-	return peekAlive(c.NetConn())
+	if time.Since(pc.returned) < freshPeriod {
+		return true
+	}
+	return peekAlive(pc.c.NetConn())
 }
+
+// freshPeriod: see alive.
+const freshPeriod = time.Millisecond
 
 // retryable reports whether a failed exchange on a reused connection means
 // the server had already closed it, so the request may be sent again on a

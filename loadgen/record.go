@@ -37,6 +37,19 @@ type pageRecord struct {
 	forced    int
 	gaveUp    bool
 	lostWrite bool
+
+	// The page's last reply and its body, copied out of the Conn (which
+	// reuses its own) so the connection can go back to the pool at once.
+	reply protocol.Reply
+	body  []byte
+}
+
+// keep copies rep into the page and returns the copy.
+func (p *pageRecord) keep(rep *protocol.Reply) *protocol.Reply {
+	p.body = append(p.body[:0], rep.Body...)
+	p.reply = *rep
+	p.reply.Body, p.reply.Response = p.body, nil
+	return &p.reply
 }
 
 // tagHists are the corrected and uncorrected histograms of one tag.
@@ -103,6 +116,7 @@ type collector struct {
 	counts   map[string]*counts
 	errors   map[string]int64
 	lockWait *hdrhistogram.Histogram
+	pageTags map[string]string
 
 	ivStart                       time.Time
 	ivAll                         *tagHists // every page of the interval
@@ -125,6 +139,7 @@ func newCollector(start time.Time, late time.Duration, closedLoop bool) *collect
 		start: start, threshold: late, ivStart: start, closedLoop: closedLoop,
 		total: map[string]*tagHists{}, interval: map[string]*tagHists{}, counts: map[string]*counts{},
 		errors: map[string]int64{}, lockWait: results.NewHistogram(), ivAll: newTagHists(),
+		pageTags: map[string]string{},
 	}
 }
 
@@ -146,6 +161,32 @@ func (c *collector) count(tag string) *counts {
 	return n
 }
 
+// opTags are the operations' histogram tags, so that recording a page
+// builds no strings.
+var opTags = func() (t [8]string) {
+	for i := range t {
+		t[i] = "op." + protocol.Op(i).String()
+	}
+	return
+}()
+
+func opTag(o protocol.Op) string {
+	if o >= 0 && int(o) < len(opTags) {
+		return opTags[o]
+	}
+	return "op." + o.String()
+}
+
+// pageTag returns "page." + kind, built once per kind.
+func (c *collector) pageTag(kind string) string {
+	t, ok := c.pageTags[kind]
+	if !ok {
+		t = "page." + kind
+		c.pageTags[kind] = t
+	}
+	return t
+}
+
 // add records one page.
 func (c *collector) add(r *pageRecord) {
 	c.completed++
@@ -164,7 +205,7 @@ func (c *collector) add(r *pageRecord) {
 	if r.end.After(c.lastEnd) {
 		c.lastEnd = r.end
 	}
-	ptag := "page." + r.kind
+	ptag := c.pageTag(r.kind)
 	corr, uncorr := r.end.Sub(r.intended), r.end.Sub(r.start)
 	c.hists(ptag).record(corr, uncorr)
 	c.ivAll.record(corr, uncorr)
@@ -177,7 +218,7 @@ func (c *collector) add(r *pageRecord) {
 		c.ivFailed++
 	}
 	for _, o := range r.ops {
-		otag := "op." + o.op.String()
+		otag := opTag(o.op)
 		d := o.end.Sub(o.start)
 		// An operation's corrected latency adds the page's start delay: the
 		// time the page spent waiting for its turn is part of what the user

@@ -196,20 +196,20 @@ func TestPoolLIFOAndIdleExpiry(t *testing.T) {
 	p := newPool(tg.Addr, 60*time.Millisecond, nil)
 	defer p.close()
 	ctx := context.Background()
-	a, reused, err := p.get(ctx)
+	a, reused, err := p.get(ctx, time.Second)
 	if err != nil || reused {
 		t.Fatal(err, reused)
 	}
-	b, _, err := p.get(ctx)
+	b, _, err := p.get(ctx, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.put(a)
 	p.put(b)
-	if got, reused, _ := p.get(ctx); got != b || !reused {
+	if got, reused, _ := p.get(ctx, time.Second); got != b || !reused {
 		t.Fatal("the pool is not last in, first out")
 	}
-	if got, _, _ := p.get(ctx); got != a {
+	if got, _, _ := p.get(ctx, time.Second); got != a {
 		t.Fatal("the second get did not return the older connection")
 	}
 	p.put(a)
@@ -235,7 +235,7 @@ func TestPoolReconnectsDeadSocket(t *testing.T) {
 	p := newPool(tg.Addr, time.Hour, nil)
 	defer p.close()
 	ctx := context.Background()
-	c, _, err := p.get(ctx)
+	c, _, err := p.get(ctx, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +243,8 @@ func TestPoolReconnectsDeadSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.put(c)
-	eventually(t, 2*time.Second, "the server to close the idle connection", func() bool { return !alive(c) })
-	c2, reused, err := p.get(ctx)
+	eventually(t, 2*time.Second, "the server to close the idle connection", func() bool { return !alive(&pooled{c: c}) })
+	c2, reused, err := p.get(ctx, time.Second)
 	if err != nil || reused || c2 == c {
 		t.Fatalf("get after the server closed the socket: %v reused=%v same=%v", err, reused, c2 == c)
 	}

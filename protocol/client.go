@@ -83,22 +83,24 @@ func itoa32(n int32) string { return strconv.FormatInt(int64(n), 10) }
 
 // NewGetRequest builds a plain GET as the client sends it.
 func NewGetRequest(host, target string) *Request {
-	return &Request{Method: MethodGet, Target: target, Proto: "HTTP/1.1",
-		Header: Header{{Name: HeaderHost, Value: host}}}
+	r := new(Request)
+	r.setGet(host, target, "")
+	return r
 }
 
 // NewGetExclusiveRequest builds "GET … Exclusive: acquire" byte for byte as
 // the captured .NET 4 client request.
 func NewGetExclusiveRequest(host, target string) *Request {
-	return &Request{Method: MethodGet, Target: target, Proto: "HTTP/1.1",
-		Header: Header{{Name: HeaderHost, Value: host}, {Name: HeaderExclusive, Value: ExclusiveAcquire}}}
+	r := new(Request)
+	r.setGet(host, target, ExclusiveAcquire)
+	return r
 }
 
 // NewReleaseExclusiveRequest builds "GET … Exclusive: release" with the cookie.
 func NewReleaseExclusiveRequest(host, target string, cookie int32) *Request {
-	return &Request{Method: MethodGet, Target: target, Proto: "HTTP/1.1",
-		Header: Header{{Name: HeaderHost, Value: host}, {Name: HeaderExclusive, Value: ExclusiveRelease},
-			{Name: HeaderLockCookie, Value: itoa32(cookie), Tight: true}}}
+	r := new(Request)
+	r.setRelease(host, target, cookie)
+	return r
 }
 
 // SetParams are the values of a PUT. The real client always sends all three.
@@ -111,27 +113,61 @@ type SetParams struct {
 // NewSetRequest builds a PUT byte for byte as the captured .NET 4 client:
 // Host, Timeout, Content-Length, ExtraFlags, LockCookie, tight spelling.
 func NewSetRequest(host, target string, body []byte, p SetParams) *Request {
-	return &Request{Method: MethodPut, Target: target, Proto: "HTTP/1.1",
-		Header: Header{
-			{Name: HeaderHost, Value: host},
-			{Name: HeaderTimeout, Value: itoa32(p.Timeout), Tight: true},
-			{Name: HeaderContentLength, Value: strconv.Itoa(len(body)), Tight: true},
-			{Name: HeaderExtraFlags, Value: itoa32(p.ExtraFlags), Tight: true},
-			{Name: HeaderLockCookie, Value: itoa32(p.LockCookie), Tight: true},
-		},
-		Body: body}
+	r := new(Request)
+	r.setSet(host, target, body, p)
+	return r
 }
 
 // NewRemoveRequest builds a DELETE with the lock cookie.
 func NewRemoveRequest(host, target string, cookie int32) *Request {
-	return &Request{Method: MethodDelete, Target: target, Proto: "HTTP/1.1",
-		Header: Header{{Name: HeaderHost, Value: host}, {Name: HeaderLockCookie, Value: itoa32(cookie), Tight: true}}}
+	r := new(Request)
+	r.setRemove(host, target, cookie)
+	return r
 }
 
 // NewResetTimeoutRequest builds a HEAD.
 func NewResetTimeoutRequest(host, target string) *Request {
-	return &Request{Method: MethodHead, Target: target, Proto: "HTTP/1.1",
-		Header: Header{{Name: HeaderHost, Value: host}}}
+	r := new(Request)
+	r.begin(MethodHead, host, target, nil)
+	return r
+}
+
+// The setters below rebuild r in place, reusing its header slice: the
+// constructors above and the Conn's typed calls share them.
+
+func (r *Request) begin(method, host, target string, body []byte) {
+	r.Method, r.Target, r.Proto, r.Body = method, target, "HTTP/1.1", body
+	r.Header = append(r.Header[:0], Field{Name: HeaderHost, Value: host})
+}
+
+func (r *Request) add(name, value string, tight bool) {
+	r.Header = append(r.Header, Field{Name: name, Value: value, Tight: tight})
+}
+
+// setGet builds a GET, with an Exclusive header unless exclusive is "".
+func (r *Request) setGet(host, target, exclusive string) {
+	r.begin(MethodGet, host, target, nil)
+	if exclusive != "" {
+		r.add(HeaderExclusive, exclusive, false)
+	}
+}
+
+func (r *Request) setRelease(host, target string, cookie int32) {
+	r.setGet(host, target, ExclusiveRelease)
+	r.add(HeaderLockCookie, itoa32(cookie), true)
+}
+
+func (r *Request) setSet(host, target string, body []byte, p SetParams) {
+	r.begin(MethodPut, host, target, body)
+	r.add(HeaderTimeout, itoa32(p.Timeout), true)
+	r.add(HeaderContentLength, strconv.Itoa(len(body)), true)
+	r.add(HeaderExtraFlags, itoa32(p.ExtraFlags), true)
+	r.add(HeaderLockCookie, itoa32(p.LockCookie), true)
+}
+
+func (r *Request) setRemove(host, target string, cookie int32) {
+	r.begin(MethodDelete, host, target, nil)
+	r.add(HeaderLockCookie, itoa32(cookie), true)
 }
 
 // Reply is what a client needs from a response, with the raw Response beside it.
@@ -176,7 +212,13 @@ func VersionMajor(v string) int {
 // NewReply interprets resp. Malformed numeric headers are reported as errors,
 // since a client cannot use them.
 func NewReply(resp *Response) (*Reply, error) {
-	r := &Reply{Status: resp.Status, Body: resp.Body, Response: resp}
+	r := new(Reply)
+	return r, r.fill(resp)
+}
+
+// fill sets r from resp, as NewReply does.
+func (r *Reply) fill(resp *Response) error {
+	*r = Reply{Status: resp.Status, Body: resp.Body, Response: resp}
 	var bad []string
 	num := func(name string, bits int) (int64, bool) {
 		v, ok := resp.Header.Get(name)
@@ -201,9 +243,9 @@ func NewReply(resp *Response) (*Reply, error) {
 	n, _ = num(HeaderActionFlags, 32)
 	r.ActionFlags = int32(n)
 	if bad != nil {
-		return r, errorf(KindMalformed, "reply has unusable headers: %s", strings.Join(bad, ", "))
+		return errorf(KindMalformed, "reply has unusable headers: %s", strings.Join(bad, ", "))
 	}
-	return r, nil
+	return nil
 }
 
 // ConnOptions configure a Conn.
@@ -213,6 +255,16 @@ type ConnOptions struct {
 	// Tap, when set, sees every byte sent (sent=true) and received, in order.
 	// It is how the conformance suite records wire transcripts.
 	Tap func(sent bool, b []byte)
+	// Timeout, when positive, bounds each call's exchange (its write and
+	// its read) without a context timer: the socket deadline is the earlier
+	// of now+Timeout and the context's deadline. A call that runs out of it
+	// fails with a timeout net.Error (os.ErrDeadlineExceeded).
+	Timeout time.Duration
+	// ReuseReplies makes every call reuse one Response, one Reply and one
+	// body buffer: a reply is then valid only until the next call on the
+	// Conn. For load generators, which read a reply and drop it; off by
+	// default.
+	ReuseReplies bool
 }
 
 // Conn is one client connection to a state server. It sends one request at a
@@ -228,7 +280,25 @@ type Conn struct {
 	broken error
 	// LastUsed is when the last exchange finished; pools use it for idle expiry.
 	LastUsed time.Time
+
+	// dl is the deadline last set on nc (the zero time: none); calls set it
+	// only when it changes, and do not clear it afterwards.
+	dl time.Time
+	// The context whose end interrupts this Conn's I/O: one AfterFunc per
+	// context, not per call. gen tells a stale interrupt (of a context the
+	// Conn has moved on from) from a live one.
+	wctx  context.Context
+	wstop func() bool
+	wmu   sync.Mutex
+	wgen  uint64
+
+	req   Request  // the typed calls' request, rebuilt in place
+	resp  Response // with ReuseReplies
+	reply Reply    // with ReuseReplies
 }
+
+// unknownDeadline marks c.dl as not known (an interrupt may have moved it).
+var unknownDeadline = time.Unix(1, 1)
 
 // ErrBroken is returned by calls on a Conn that failed earlier.
 var ErrBroken = errors.New("protocol: connection is broken by an earlier error")
@@ -275,57 +345,52 @@ func (c *Conn) Host() string { return c.opts.Host }
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.nc.Close() }
+func (c *Conn) Close() error {
+	c.unwatch()
+	return c.nc.Close()
+}
+
+// SetTimeout sets the Timeout option (see ConnOptions) for later calls.
+func (c *Conn) SetTimeout(d time.Duration) { c.opts.Timeout = d }
+
+// SetReuseReplies sets the ReuseReplies option (see ConnOptions) for later
+// calls.
+func (c *Conn) SetReuseReplies(on bool) { c.opts.ReuseReplies = on }
 
 // Broken returns the error that broke the Conn, or nil.
 func (c *Conn) Broken() error { return c.broken }
 
 // Do sends req and reads one reply. A reply of any status is a success; the
 // error is for network failures, context ends, and malformed replies
-// (a *Error). The returned Response is the caller's.
+// (a *Error). The returned Response is the caller's, unless the Conn was
+// made with ReuseReplies.
 func (c *Conn) Do(ctx context.Context, req *Request) (*Response, error) {
-	if c.broken != nil {
-		return nil, ErrBroken
-	}
-	resp, err := c.roundTrip(ctx, req)
-	if err != nil {
-		c.broken = err
-		return nil, err
-	}
-	c.LastUsed = time.Now()
-	return resp, nil
+	c.wbuf = req.AppendTo(c.wbuf[:0])
+	return c.do(ctx, c.wbuf)
 }
 
 // DoRaw writes raw bytes as they are and reads one reply: for tests that send
 // what no well-behaved client would.
 func (c *Conn) DoRaw(ctx context.Context, raw []byte) (*Response, error) {
+	return c.do(ctx, raw)
+}
+
+// do sends raw under ctx and reads one reply. A context that has already
+// ended fails the call before anything is sent, and the Conn stays usable.
+func (c *Conn) do(ctx context.Context, raw []byte) (*Response, error) {
 	if c.broken != nil {
 		return nil, ErrBroken
 	}
-	stop := c.watch(ctx)
-	resp, err := c.exchange(raw)
-	if stop != nil {
-		stop()
+	if err := c.arm(ctx); err != nil {
+		return nil, err
 	}
+	resp, err := c.exchange(raw)
 	if err != nil {
 		err = c.ctxErr(ctx, err)
 		c.broken = err
 		return nil, err
 	}
 	c.LastUsed = time.Now()
-	return resp, nil
-}
-
-func (c *Conn) roundTrip(ctx context.Context, req *Request) (*Response, error) {
-	stop := c.watch(ctx)
-	c.wbuf = req.AppendTo(c.wbuf[:0])
-	resp, err := c.exchange(c.wbuf)
-	if stop != nil {
-		stop()
-	}
-	if err != nil {
-		return nil, c.ctxErr(ctx, err)
-	}
 	return resp, nil
 }
 
@@ -336,7 +401,10 @@ func (c *Conn) exchange(raw []byte) (*Response, error) {
 	if _, err := c.nc.Write(raw); err != nil {
 		return nil, err
 	}
-	resp := new(Response)
+	resp := &c.resp
+	if !c.opts.ReuseReplies {
+		resp = new(Response)
+	}
 	if err := c.rd.ReadResponse(resp); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("protocol: server closed the connection before replying: %w", err)
@@ -346,34 +414,71 @@ func (c *Conn) exchange(raw []byte) (*Response, error) {
 	return resp, nil
 }
 
-// watch applies ctx's deadline to the socket and arranges for a cancel to
-// interrupt blocked I/O. It returns a function that undoes both.
-func (c *Conn) watch(ctx context.Context) func() {
-	if ctx.Done() == nil {
+// arm makes ctx's end interrupt the Conn's I/O and sets the socket deadline
+// for one call: ctx's deadline or now+Timeout, the earlier. Both cost
+// nothing in the usual case: the interrupt is registered once per context,
+// and the deadline is set only when it changes.
+func (c *Conn) arm(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if ctx != c.wctx && (ctx.Done() != nil || c.wctx != nil) {
+		c.unwatch()
+		if ctx.Done() != nil {
+			c.wmu.Lock()
+			gen := c.wgen
+			c.wmu.Unlock()
+			c.wctx = ctx
+			c.wstop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
+		}
+	}
+	dl, has := ctx.Deadline()
+	if t := c.opts.Timeout; t > 0 {
+		if td := time.Now().Add(t); !has || td.Before(dl) {
+			dl, has = td, true
+		}
+	}
+	if !has {
+		dl = time.Time{}
+	}
+	if dl.Equal(c.dl) {
 		return nil
 	}
-	dl, hasDL := ctx.Deadline()
-	if hasDL {
-		_ = c.nc.SetDeadline(dl)
+	if err := c.nc.SetDeadline(dl); err != nil {
+		c.dl = unknownDeadline
+		return err
 	}
-	var mu sync.Mutex
-	done := false
-	stopAfter := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !done {
-			_ = c.nc.SetDeadline(time.Unix(1, 0))
-		}
-	})
-	return func() {
-		stopAfter()
-		mu.Lock()
-		done = true
-		mu.Unlock()
-		if hasDL {
-			_ = c.nc.SetDeadline(time.Time{})
-		}
+	c.dl = dl
+	// An interrupt that ran before this SetDeadline was undone by it; ctx
+	// ended before the interrupt ran, so this check sees it.
+	if err := ctx.Err(); err != nil {
+		c.dl = unknownDeadline
+		return err
 	}
+	return nil
+}
+
+// interrupt ends blocked I/O when the watched context ends, unless the Conn
+// has moved on to another context since (gen changed).
+func (c *Conn) interrupt(gen uint64) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if gen == c.wgen {
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// unwatch stops the interrupt of the watched context, if any.
+func (c *Conn) unwatch() {
+	if c.wctx == nil {
+		return
+	}
+	c.wstop()
+	c.wmu.Lock()
+	c.wgen++
+	c.wmu.Unlock()
+	c.wctx, c.wstop = nil, nil
+	c.dl = unknownDeadline // a past interrupt may have moved the deadline
 }
 
 // ctxErr attributes an I/O error to ctx when ctx caused it. The socket
@@ -390,40 +495,51 @@ func (c *Conn) ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-func (c *Conn) call(ctx context.Context, req *Request) (*Reply, error) {
-	resp, err := c.Do(ctx, req)
+func (c *Conn) call(ctx context.Context) (*Reply, error) {
+	resp, err := c.Do(ctx, &c.req)
+	c.req.Body = nil // the caller's
 	if err != nil {
 		return nil, err
 	}
-	return NewReply(resp)
+	r := &c.reply
+	if !c.opts.ReuseReplies {
+		r = new(Reply)
+	}
+	return r, r.fill(resp)
 }
 
 // Get sends a plain GET (Get_Request).
 func (c *Conn) Get(ctx context.Context, target string) (*Reply, error) {
-	return c.call(ctx, NewGetRequest(c.opts.Host, target))
+	c.req.setGet(c.opts.Host, target, "")
+	return c.call(ctx)
 }
 
 // GetExclusive sends GET with Exclusive: acquire (GetExclusive_Request).
 func (c *Conn) GetExclusive(ctx context.Context, target string) (*Reply, error) {
-	return c.call(ctx, NewGetExclusiveRequest(c.opts.Host, target))
+	c.req.setGet(c.opts.Host, target, ExclusiveAcquire)
+	return c.call(ctx)
 }
 
 // ReleaseExclusive sends GET with Exclusive: release and the cookie.
 func (c *Conn) ReleaseExclusive(ctx context.Context, target string, cookie int32) (*Reply, error) {
-	return c.call(ctx, NewReleaseExclusiveRequest(c.opts.Host, target, cookie))
+	c.req.setRelease(c.opts.Host, target, cookie)
+	return c.call(ctx)
 }
 
 // Set sends a PUT (Set_Request) with the body and parameters.
 func (c *Conn) Set(ctx context.Context, target string, body []byte, p SetParams) (*Reply, error) {
-	return c.call(ctx, NewSetRequest(c.opts.Host, target, body, p))
+	c.req.setSet(c.opts.Host, target, body, p)
+	return c.call(ctx)
 }
 
 // Remove sends a DELETE (Remove_Request) with the cookie.
 func (c *Conn) Remove(ctx context.Context, target string, cookie int32) (*Reply, error) {
-	return c.call(ctx, NewRemoveRequest(c.opts.Host, target, cookie))
+	c.req.setRemove(c.opts.Host, target, cookie)
+	return c.call(ctx)
 }
 
 // ResetTimeout sends a HEAD (ResetTimeout_Request).
 func (c *Conn) ResetTimeout(ctx context.Context, target string) (*Reply, error) {
-	return c.call(ctx, NewResetTimeoutRequest(c.opts.Host, target))
+	c.req.begin(MethodHead, c.opts.Host, target, nil)
+	return c.call(ctx)
 }

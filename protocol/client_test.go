@@ -6,7 +6,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -166,6 +169,130 @@ func TestConnContextDeadlineAndCancel(t *testing.T) {
 	cancel2()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want canceled", err)
+	}
+}
+
+// TestConnLongLivedContext: one context serves many calls (one interrupt
+// registration), its end still interrupts a blocked call, and after it the
+// Conn's deadline state does not leak into calls under other contexts.
+func TestConnLongLivedContext(t *testing.T) {
+	var calls atomic.Int64
+	addr := fakeServer(t, func(req *Request) []byte {
+		if req.Target == "hold" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		calls.Add(1)
+		return []byte("200 OK\r\nX-AspNet-Version: 4.0.30319\r\nContent-Length: 0\r\n\r\n")
+	})
+	c, err := Dial(context.Background(), addr, ConnOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	for i := 0; i < 5; i++ {
+		if _, err := c.Get(ctx, "a"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	// Canceled while idle: the next call under another context is unaffected.
+	cancel()
+	time.Sleep(20 * time.Millisecond) // let the interrupt run
+	if _, err := c.Get(ctx, "a"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("call under an ended context: err = %v, want canceled", err)
+	}
+	if c.Broken() != nil {
+		t.Fatalf("a call refused before sending broke the Conn: %v", c.Broken())
+	}
+	if _, err := c.Get(context.Background(), "a"); err != nil {
+		t.Fatalf("call under Background after an interrupt: %v", err)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	if _, err := c.Get(ctx2, "a"); err != nil {
+		t.Fatalf("call under a new context after an interrupt: %v", err)
+	}
+	// A blocked call is interrupted by its long-lived context's end.
+	done := make(chan error, 1)
+	go func() { _, err := c.Get(ctx2, "hold"); done <- err }()
+	time.Sleep(50 * time.Millisecond)
+	cancel2()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not interrupt the blocked call")
+	}
+	if n := calls.Load(); n != 7 { // the held call is answered after the check
+		t.Errorf("server answered %d calls, want 7", n)
+	}
+}
+
+func TestConnTimeoutOption(t *testing.T) {
+	addr := fakeServer(t, func(req *Request) []byte {
+		if req.Target == "slow" {
+			time.Sleep(400 * time.Millisecond)
+		}
+		return []byte("200 OK\r\nContent-Length: 0\r\n\r\n")
+	})
+	c, err := Dial(context.Background(), addr, ConnOptions{Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; i < 3; i++ { // each call gets its own Timeout
+		if _, err := c.Get(context.Background(), "fast"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+	}
+	_, err = c.Get(context.Background(), "slow")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	// A context deadline earlier than Timeout wins.
+	c2, err := Dial(context.Background(), addr, ConnOptions{Timeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := c2.Get(ctx, "slow"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's deadline", err)
+	}
+}
+
+func TestConnReuseReplies(t *testing.T) {
+	addr := fakeServer(t, func(req *Request) []byte {
+		return []byte("200 OK\r\nContent-Length: " + strconv.Itoa(len(req.Target)) + "\r\n\r\n" + req.Target)
+	})
+	for _, reuse := range []bool{false, true} {
+		c, err := Dial(context.Background(), addr, ConnOptions{ReuseReplies: reuse})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r1, err := c.Get(context.Background(), "first")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := c.Get(context.Background(), "second")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if string(r2.Body) != "second" {
+			t.Errorf("reuse=%v: body %q", reuse, r2.Body)
+		}
+		if same := r1 == r2; same != reuse {
+			t.Errorf("reuse=%v: replies shared = %v", reuse, same)
+		}
+		if !reuse && string(r1.Body) != "first" {
+			t.Errorf("without reuse an earlier reply changed: %q", r1.Body)
+		}
 	}
 }
 

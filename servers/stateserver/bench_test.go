@@ -136,6 +136,23 @@ func BenchmarkLoopback(b *testing.B) {
 			}
 		}
 	})
+	b.Run("get-loadgen-options", func(b *testing.B) {
+		// The load generator's Conn: replies reused, a per-call timeout
+		// without context timers, a long-lived cancelable context.
+		c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{ReuseReplies: true, Timeout: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		b.ReportAllocs()
+		for b.Loop() {
+			if r, err := c.Get(cctx, u); err != nil || r.Status != 200 {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("get-parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
