@@ -69,7 +69,22 @@ type conn struct {
 	// armOnRead: no byte of the next request has arrived yet; the first one
 	// starts the RequestTimeout clock (see Read).
 	armOnRead bool
+	// reqStart is when the first byte of the request being read arrived
+	// (zero between requests); Read applies the request deadline from it
+	// before it waits for more.
+	reqStart time.Time
+	// readDL and writeDL are the deadlines last set on nc (zero: none).
+	// They are set lazily (see armDeadlines), not once per request: a
+	// deadline is a runtime timer, and three timer updates per request
+	// were a measurable share of the server's CPU.
+	readDL, writeDL time.Time
 }
+
+// deadlineSlack is how much later than its nominal time an idle or write
+// deadline may fire: deadlines are pushed forward only when less than the
+// timeout remains, by the timeout plus this slack, so a busy connection
+// updates its timers about once per slack instead of once per request.
+func deadlineSlack(timeout time.Duration) time.Duration { return timeout / 8 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	s.mu.Lock()
@@ -101,33 +116,58 @@ func (c *conn) close() {
 // a request that began with an empty buffer replaces the idle deadline by
 // the request deadline, so a client that trickles a request (slowloris) is
 // closed RequestTimeout after it began, however steadily it sends.
+//
+// The request deadline is applied lazily: a request that arrives whole in
+// its first read never needs it, so only a read that waits for the rest of a
+// started request sets it (to the first byte's time plus RequestTimeout).
 func (c *conn) Read(p []byte) (int, error) {
+	if !c.reqStart.IsZero() {
+		if dl := c.reqStart.Add(c.s.cfg.RequestTimeout); !dl.Equal(c.readDL) {
+			c.setReadDeadline(dl)
+		}
+	}
 	n, err := c.nc.Read(p)
 	if n > 0 && c.armOnRead {
 		c.armOnRead = false
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.cfg.RequestTimeout))
+		c.reqStart = time.Now()
 	}
 	return n, err
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	c.readDL = t
+	_ = c.nc.SetReadDeadline(t)
 }
 
 // armDeadlines sets the read deadline for the next request: the idle
 // timeout while nothing of it has arrived, the request timeout once part
 // of it is buffered.
+//
+// The idle deadline fires between IdleTimeout and IdleTimeout plus
+// deadlineSlack after the last request: it is moved only when it falls
+// outside that window.
 func (c *conn) armDeadlines() {
 	idle, rt := c.s.cfg.IdleTimeout, c.s.cfg.RequestTimeout
+	c.reqStart = time.Time{}
 	if c.rd.Buffered() > 0 {
+		// A pipelined request has begun: its clock starts now.
 		c.armOnRead = false
 		if rt > 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(rt))
+			c.reqStart = time.Now()
 		}
 		return
 	}
 	c.armOnRead = rt > 0
 	switch {
 	case idle > 0:
-		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
-	case rt > 0:
-		_ = c.nc.SetReadDeadline(time.Time{}) // clear the last request's deadline
+		// Also when it is further off than that: a request deadline (see
+		// Read) may be later than the idle one.
+		now := time.Now()
+		if lo := now.Add(idle); c.readDL.Before(lo) || c.readDL.After(lo.Add(deadlineSlack(idle))) {
+			c.setReadDeadline(lo.Add(deadlineSlack(idle)))
+		}
+	case !c.readDL.IsZero():
+		c.setReadDeadline(time.Time{}) // clear the last request's deadline
 	}
 }
 
@@ -227,7 +267,12 @@ func (c *conn) flush() bool {
 		}
 	}
 	if wt := c.s.cfg.WriteTimeout; wt > 0 {
-		_ = c.nc.SetWriteDeadline(time.Now().Add(wt))
+		// Lazily, as armDeadlines: a write may take from WriteTimeout to
+		// WriteTimeout plus deadlineSlack before it is cut off.
+		if now := time.Now(); c.writeDL.Before(now.Add(wt)) {
+			c.writeDL = now.Add(wt + deadlineSlack(wt))
+			_ = c.nc.SetWriteDeadline(c.writeDL)
+		}
 	}
 	_, err := c.nc.Write(c.wbuf)
 	if err != nil {

@@ -350,6 +350,39 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutAfterSplitRequest: a request that arrived in two reads
+// got the request deadline (lazily, see conn.Read); the idle timeout that
+// follows is still the idle timeout, not the longer request timeout.
+func TestIdleTimeoutAfterSplitRequest(t *testing.T) {
+	s := startServer(t, Config{IdleTimeout: 200 * time.Millisecond, RequestTimeout: 10 * time.Second})
+	nc, err := net.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	raw := protocol.NewGetRequest("localhost", newTarget()).Bytes()
+	if _, err := nc.Write(raw[:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if _, err := nc.Write(raw[10:]); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(nc)
+	resp := new(protocol.Response)
+	if err := protocol.NewReader(br, protocol.Limits{}).ReadResponse(resp); err != nil || resp.Status != 404 {
+		t.Fatalf("reply %v, %v; want 404", resp.Status, err)
+	}
+	start := time.Now()
+	_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: read %d, %v; want EOF", n, err)
+	}
+	if el := time.Since(start); el < 190*time.Millisecond || el > 3*time.Second {
+		t.Fatalf("closed %v after the reply; want the 200ms idle timeout (plus at most its slack)", el)
+	}
+}
+
 func TestPauseResume(t *testing.T) {
 	s := startServer(t, Config{})
 	x := newClient(t, s)
