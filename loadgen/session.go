@@ -62,11 +62,13 @@ func encodeBody(id string, version uint64, size int) []byte {
 	b = binary.LittleEndian.AppendUint64(b, version)
 	n := size - over
 	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	fill := b[len(b) : len(b)+n]
 	x := byte(version*131 + 7)
-	for i := 0; i < n; i++ {
-		b = append(b, x)
+	for i := range fill {
+		fill[i] = x
 		x = x*29 + 11
 	}
+	b = b[:len(b)+n]
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 

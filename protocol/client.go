@@ -278,9 +278,6 @@ type Conn struct {
 	opts   ConnOptions
 	wbuf   []byte
 	broken error
-	// LastUsed is when the last exchange finished; pools use it for idle expiry.
-	LastUsed time.Time
-
 	// dl is the deadline last set on nc (the zero time: none); calls set it
 	// only when it changes, and do not clear it afterwards.
 	dl time.Time
@@ -318,7 +315,7 @@ func NewConn(nc net.Conn, opts ConnOptions) *Conn {
 	if opts.Host == "" {
 		opts.Host = DefaultHost
 	}
-	c := &Conn{nc: nc, opts: opts, LastUsed: time.Now()}
+	c := &Conn{nc: nc, opts: opts}
 	var src = readerFunc(nc.Read)
 	if opts.Tap != nil {
 		tap := opts.Tap
@@ -390,7 +387,6 @@ func (c *Conn) do(ctx context.Context, raw []byte) (*Response, error) {
 		c.broken = err
 		return nil, err
 	}
-	c.LastUsed = time.Now()
 	return resp, nil
 }
 

@@ -97,6 +97,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		specs = append(specs, spec)
 	}
+	generatorGC(specs)
 	if *minute != 0 {
 		for _, s := range specs {
 			if s.Kind != target.KindInProc {

@@ -143,6 +143,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		inproc = inproc && spec.Kind == target.KindInProc
 		specs = append(specs, spec)
 	}
+	generatorGC(specs)
 	if *minute != 0 && !inproc {
 		return usageError(stderr, "plan", "--minute applies only to inproc targets (the others have their own clock)")
 	}
