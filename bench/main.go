@@ -6,7 +6,9 @@
 //	(a) Redis: redis-server + redis-benchmark, 50 connections, 1 KiB values, GET and SET, no pipelining
 //	(b) aspstate: `aspstate load --closed-loop` with 50 connections against `aspstate serve`,
 //	    1 KiB sessions, pages of GetExclusive + Set-with-release and plain Get (bench/page-cycle.yaml)
-//	(c) the limit: a bare request/response echo over loopback, 50 connections, the same sizes
+//	(c) the limit: a bare request/response echo over loopback, 50 connections, the same sizes,
+//	    client and server in separate processes as (a) and (b) are (this program and a copy of
+//	    itself); the same echo inside one process is printed beside it, for reference only
 //
 // Then an open-model run at 50% of (b)'s saturation shows rate accuracy and p99.
 // Figures go to results/baselines/bench.json; the last line reads
@@ -71,6 +73,9 @@ type RedisFigures struct {
 	SetPerS  float64 `json:"set_per_s"`
 	MeanPerS float64 `json:"mean_per_s"`
 	Version  string  `json:"version"`
+	// CPU per request of redis-benchmark and of redis-server, over both tests.
+	ClientCPUPerReq float64 `json:"client_cpu_us_per_request"`
+	ServerCPUPerReq float64 `json:"server_cpu_us_per_request"`
 }
 
 // AspstateFigures are the closed-loop saturation figures.
@@ -84,9 +89,13 @@ type AspstateFigures struct {
 	Errors           int64   `json:"errors"`
 }
 
-// LimitFigures are the bare echo figures.
+// LimitFigures are the bare echo figures: RequestsPerS is the two-process
+// echo the ratio uses; InProcessPerS the same echo inside one process.
 type LimitFigures struct {
-	RequestsPerS float64 `json:"requests_per_s"`
+	RequestsPerS    float64 `json:"requests_per_s"`
+	ClientCPUPerReq float64 `json:"client_cpu_us_per_request"`
+	ServerCPUPerReq float64 `json:"server_cpu_us_per_request"`
+	InProcessPerS   float64 `json:"in_process_requests_per_s"`
 }
 
 // HalfFigures are the open-model run at half of saturation.
@@ -108,7 +117,12 @@ func main() {
 	body := flag.Int("body", 1024, "value/body size in bytes")
 	out := flag.String("out", "results/baselines/bench.json", "where to write the figures")
 	scenario := flag.String("scenario", "bench/page-cycle.yaml", "aspstate workload")
+	echoServer := flag.Int("echo-server", 0, "internal: run the echo server for (c) with this body size")
 	flag.Parse()
+	if *echoServer > 0 {
+		runEchoServer(*echoServer)
+		return
+	}
 	if err := run(*bin, *scenario, *dur, *conns, *body, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -131,7 +145,8 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out string) e
 		fmt.Printf("(a) redis: skipped: %v\n", err)
 	} else {
 		rep.Redis = r
-		fmt.Printf("(a) redis %s: GET %.0f/s, SET %.0f/s, mean %.0f requests/s\n", r.Version, r.GetPerS, r.SetPerS, r.MeanPerS)
+		fmt.Printf("(a) redis %s: GET %.0f/s, SET %.0f/s, mean %.0f requests/s; CPU per request: redis-benchmark %.1f µs, redis-server %.1f µs\n",
+			r.Version, r.GetPerS, r.SetPerS, r.MeanPerS, r.ClientCPUPerReq, r.ServerCPUPerReq)
 		rep.Commands = append(rep.Commands, fmt.Sprintf("redis-benchmark -c %d -d %d -t get,set -P 1 (duration-sized -n)", conns, body))
 	}
 
@@ -170,13 +185,19 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out string) e
 	fmt.Printf("(b) aspstate: %.0f pages/s, %.0f requests/s (closed loop, %d connections); CPU per request: load generator %.1f µs, server %.1f µs; server RSS %.1f MiB; %d violations, %d errors\n",
 		a.PagesPerS, a.RequestsPerS, conns, a.LoadgenCPUPerReq, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20), a.Violations, a.Errors)
 
-	// (c) the limit: bare echo.
+	// (c) the limit: bare echo, in two processes (the ratio's) and in one.
 	lim, err := benchEcho(dur, conns, body)
 	if err != nil {
 		return err
 	}
-	rep.Limit = LimitFigures{RequestsPerS: lim}
-	fmt.Printf("(c) limit: bare echo over loopback %.0f requests/s (%d connections, %d-byte messages)\n", lim, conns, body)
+	inproc, err := benchEchoInProcess(dur, conns, body)
+	if err != nil {
+		return err
+	}
+	lim.InProcessPerS = inproc
+	rep.Limit = *lim
+	fmt.Printf("(c) limit: bare echo over loopback, client and server processes: %.0f requests/s (%d connections, %d-byte messages); CPU per request: client %.1f µs, server %.1f µs; in one process: %.0f requests/s\n",
+		lim.RequestsPerS, conns, body, lim.ClientCPUPerReq, lim.ServerCPUPerReq, inproc)
 
 	// Open model at half of saturation.
 	half := a.PagesPerS / 2
@@ -216,8 +237,8 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out string) e
 	if rep.Redis != nil && rep.Redis.MeanPerS > 0 {
 		rep.RatioRedis = a.RequestsPerS / rep.Redis.MeanPerS
 	}
-	if lim > 0 {
-		rep.RatioLimit = a.RequestsPerS / lim
+	if lim.RequestsPerS > 0 {
+		rep.RatioLimit = a.RequestsPerS / lim.RequestsPerS
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
@@ -252,8 +273,7 @@ func runLoad(bin string, args []string) (time.Duration, error) {
 	if err := cmd.Run(); err != nil {
 		return 0, fmt.Errorf("aspstate %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	return cpuOf(cmd.ProcessState), nil
 }
 
 type server struct {
@@ -302,8 +322,14 @@ func (s *server) stop() {
 }
 
 // cpu returns the server's user+system CPU time from /proc.
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpu() time.Duration { return procCPU(s.cmd.Process.Pid) }
+
+// cpuOf is the user+system CPU time of an exited process.
+func cpuOf(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
+
+// procCPU returns a running process's user+system CPU time from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -368,11 +394,16 @@ func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
 	// Size the request count so each test runs about dur/2 at a generous
 	// 100k/s guess; the figure is a rate, so the count only sets the run length.
 	n := int(dur.Seconds() / 2 * 100000)
-	out, err := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
-		"-d", strconv.Itoa(body), "-n", strconv.Itoa(n), "-t", "set,get", "-P", "1", "--csv").Output()
+	srvCPU0 := procCPU(srv.Process.Pid)
+	rb := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
+		"-d", strconv.Itoa(body), "-n", strconv.Itoa(n), "-t", "set,get", "-P", "1", "--csv")
+	out, err := rb.Output()
 	if err != nil {
 		return nil, fmt.Errorf("redis-benchmark: %v", err)
 	}
+	srvCPU := procCPU(srv.Process.Pid) - srvCPU0
+	fig.ClientCPUPerReq = cpuOf(rb.ProcessState).Seconds() / float64(2*n) * 1e6
+	fig.ServerCPUPerReq = srvCPU.Seconds() / float64(2*n) * 1e6
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Split(line, ",")
 		if len(f) < 2 {
@@ -397,35 +428,95 @@ func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
 	return fig, nil
 }
 
-// benchEcho measures the bare limit: conns connections each sending a
-// body-sized request and reading a body-sized reply, back to back, against an
-// echo server in this process that answers each read with one write.
-func benchEcho(dur time.Duration, conns, body int) (float64, error) {
+// runEchoServer is the echo server of (c) in its own process: it prints its
+// address, then answers each body-sized read with one write.
+func runEchoServer(body int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench echo server:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr())
+	serveEcho(ln, body)
+}
+
+func serveEcho(ln net.Listener, body int) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			buf := make([]byte, body)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}(c)
+	}
+}
+
+// benchEcho measures the bare limit as (a) and (b) run, client and server
+// in separate processes: conns connections each sending a body-sized
+// request and reading a body-sized reply, back to back, against the echo
+// server in a copy of this program.
+func benchEcho(dur time.Duration, conns, body int) (*LimitFigures, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-echo-server", strconv.Itoa(body))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("echo server: %v", err)
+	}
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	srv0 := procCPU(cmd.Process.Pid)
+	n, elapsed, err := echoClient(strings.TrimSpace(addr), dur, conns, body)
+	if err != nil {
+		return nil, err
+	}
+	srv := procCPU(cmd.Process.Pid) - srv0
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cli := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	return &LimitFigures{RequestsPerS: float64(n) / elapsed.Seconds(),
+		ClientCPUPerReq: cli.Seconds() / float64(n) * 1e6, ServerCPUPerReq: srv.Seconds() / float64(n) * 1e6}, nil
+}
+
+// benchEchoInProcess is the same echo with client and server in this
+// process: no wakeup ever crosses a process, so it is faster than any pair
+// of processes can be; printed for reference, not used in the ratio.
+func benchEchoInProcess(dur time.Duration, conns, body int) (float64, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				buf := make([]byte, body)
-				for {
-					if _, err := io.ReadFull(c, buf); err != nil {
-						return
-					}
-					if _, err := c.Write(buf); err != nil {
-						return
-					}
-				}
-			}(c)
-		}
-	}()
+	go serveEcho(ln, body)
+	n, elapsed, err := echoClient(ln.Addr().String(), dur, conns, body)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+// echoClient runs conns echo connections back to back for dur.
+func echoClient(addr string, dur time.Duration, conns, body int) (int64, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var total atomic.Int64
@@ -436,7 +527,7 @@ func benchEcho(dur time.Duration, conns, body int) (float64, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("tcp", ln.Addr().String())
+			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				errs <- err
 				return
@@ -458,13 +549,13 @@ func benchEcho(dur time.Duration, conns, body int) (float64, error) {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start).Seconds()
+	elapsed := time.Since(start)
 	select {
 	case err := <-errs:
-		return 0, err
+		return 0, 0, err
 	default:
 	}
-	return float64(total.Load()) / elapsed, nil
+	return total.Load(), elapsed, nil
 }
 
 func machine() Machine {
