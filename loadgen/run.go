@@ -353,24 +353,15 @@ func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) b
 		}
 	}
 	interrupted := false
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-dispatch:
+	sl := newSleeper(ctx)
+	defer sl.close()
 	for {
 		s, ok := r.pl.next()
 		if !ok || s.at >= r.cfg.Duration {
 			break
 		}
 		at := r.start.Add(s.at)
-		if d := time.Until(at); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				interrupted = true
-				break dispatch
-			}
-		} else if ctx.Err() != nil {
+		if sl.sleep(ctx, time.Until(at)) != nil {
 			interrupted = true
 			break
 		}
