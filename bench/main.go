@@ -283,12 +283,8 @@ type server struct {
 
 func startServer(bin string) (*server, error) {
 	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
+	stdout, err := startPiped(cmd)
 	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	sc := bufio.NewScanner(stdout)
@@ -308,6 +304,17 @@ func startServer(bin string) (*server, error) {
 		_ = cmd.Process.Kill()
 		return nil, errors.New("aspstate serve did not print `listening on` within 10s")
 	}
+}
+
+// startPiped starts cmd with its stdout piped to the caller and its stderr
+// on ours.
+func startPiped(cmd *exec.Cmd) (io.Reader, error) {
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	return stdout, cmd.Start()
 }
 
 func (s *server) stop() {
@@ -471,12 +478,8 @@ func benchEcho(dur time.Duration, conns, body int) (*LimitFigures, error) {
 		return nil, err
 	}
 	cmd := exec.Command(self, "-echo-server", strconv.Itoa(body))
-	stdout, err := cmd.StdoutPipe()
+	stdout, err := startPiped(cmd)
 	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
