@@ -28,6 +28,8 @@ run: build
 test: lint
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
 	$(GO) test -race -p 1 -timeout 12m $(TESTFLAGS) ./...
+	@# The raw socket I/O (internal/rawio) is off under the race detector: test it without.
+	$(GO) test -count=1 $(TESTFLAGS) ./internal/rawio ./protocol ./servers/stateserver
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aspstate/aspstate/internal/rawio"
 )
 
 // Op names one protocol message (SPEC 2.2.5). Load results are recorded per Op.
@@ -274,6 +276,7 @@ type ConnOptions struct {
 // caller should close it and dial again.
 type Conn struct {
 	nc     net.Conn
+	io     net.Conn // nc's reads and writes (raw system calls on Linux: see internal/rawio)
 	rd     *Reader
 	opts   ConnOptions
 	wbuf   []byte
@@ -282,11 +285,13 @@ type Conn struct {
 	// only when it changes, and do not clear it afterwards.
 	dl time.Time
 	// The context whose end interrupts this Conn's I/O: one AfterFunc per
-	// context, not per call. gen tells a stale interrupt (of a context the
-	// Conn has moved on from) from a live one.
+	// context, not per call. wctx belongs to the calling goroutine; wstop and
+	// wgen are under wmu, since Close may run beside a call. gen tells a
+	// stale interrupt (of a context the Conn has moved on from) from a live
+	// one.
 	wctx  context.Context
-	wstop func() bool
 	wmu   sync.Mutex
+	wstop func() bool
 	wgen  uint64
 
 	req   Request  // the typed calls' request, rebuilt in place
@@ -315,12 +320,12 @@ func NewConn(nc net.Conn, opts ConnOptions) *Conn {
 	if opts.Host == "" {
 		opts.Host = DefaultHost
 	}
-	c := &Conn{nc: nc, opts: opts}
-	var src = readerFunc(nc.Read)
+	c := &Conn{nc: nc, io: rawio.Wrap(nc), opts: opts}
+	var src = readerFunc(c.io.Read)
 	if opts.Tap != nil {
 		tap := opts.Tap
 		src = func(p []byte) (int, error) {
-			n, err := nc.Read(p)
+			n, err := c.io.Read(p)
 			if n > 0 {
 				tap(false, p[:n])
 			}
@@ -341,9 +346,10 @@ func (c *Conn) Host() string { return c.opts.Host }
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.nc }
 
-// Close closes the connection.
+// Close closes the connection. It may be called while a call is in
+// progress, from another goroutine, to end it.
 func (c *Conn) Close() error {
-	c.unwatch()
+	c.stopWatch()
 	return c.nc.Close()
 }
 
@@ -394,7 +400,7 @@ func (c *Conn) exchange(raw []byte) (*Response, error) {
 	if c.opts.Tap != nil {
 		c.opts.Tap(true, raw)
 	}
-	if _, err := c.nc.Write(raw); err != nil {
+	if _, err := c.io.Write(raw); err != nil {
 		return nil, err
 	}
 	resp := &c.resp
@@ -419,13 +425,15 @@ func (c *Conn) arm(ctx context.Context) error {
 		return err
 	}
 	if ctx != c.wctx && (ctx.Done() != nil || c.wctx != nil) {
-		c.unwatch()
+		c.stopWatch()
+		c.wctx = nil
+		c.dl = unknownDeadline // a past interrupt may have moved the deadline
 		if ctx.Done() != nil {
 			c.wmu.Lock()
 			gen := c.wgen
+			c.wstop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
 			c.wmu.Unlock()
 			c.wctx = ctx
-			c.wstop = context.AfterFunc(ctx, func() { c.interrupt(gen) })
 		}
 	}
 	dl, has := ctx.Deadline()
@@ -464,17 +472,16 @@ func (c *Conn) interrupt(gen uint64) {
 	}
 }
 
-// unwatch stops the interrupt of the watched context, if any.
-func (c *Conn) unwatch() {
-	if c.wctx == nil {
-		return
-	}
-	c.wstop()
+// stopWatch stops the interrupt of the watched context, if any, and makes
+// one already running do nothing.
+func (c *Conn) stopWatch() {
 	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.wstop != nil {
+		c.wstop()
+		c.wstop = nil
+	}
 	c.wgen++
-	c.wmu.Unlock()
-	c.wctx, c.wstop = nil, nil
-	c.dl = unknownDeadline // a past interrupt may have moved the deadline
 }
 
 // ctxErr attributes an I/O error to ctx when ctx caused it. The socket

@@ -1,0 +1,80 @@
+package rawio
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func pair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-acc
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return Wrap(client), server
+}
+
+// TestWrapBehavesLikeNet: what a wrapped connection reads and writes, and
+// the errors it reports, are those of package net: data both ways (a write
+// larger than the socket buffers waits for room), deadline timeouts, end of
+// stream, and a reset.
+func TestWrapBehavesLikeNet(t *testing.T) {
+	c, s := pair(t)
+	if _, raw := c.(*net.TCPConn); raw == Enabled {
+		t.Fatalf("Wrap returned %T (raw I/O enabled in this build: %v)", c, Enabled)
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB: more than the socket buffers
+	got := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(io.LimitReader(s, int64(len(big)))); got <- b }()
+	if n, err := c.Write(big); n != len(big) || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if b := <-got; !bytes.Equal(b, big) {
+		t.Fatalf("the peer read %d bytes, not what was written", len(b))
+	}
+	if _, err := s.Write([]byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := io.ReadAtLeast(c, buf, 5); n != 5 || err != nil || string(buf[:5]) != "reply" {
+		t.Fatalf("Read = %d %q, %v", n, buf[:n], err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	_, err := c.Read(buf)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v, want a timeout", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	s.Close()
+	if n, err := c.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("read after the peer closed: %d, %v; want EOF", n, err)
+	}
+	c2, s2 := pair(t)
+	_ = s2.(*net.TCPConn).SetLinger(0)
+	s2.Close() // reset
+	time.Sleep(20 * time.Millisecond)
+	var werr error
+	for i := 0; i < 10 && werr == nil; i++ {
+		_, werr = c2.Write([]byte("x"))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !errors.Is(werr, syscall.ECONNRESET) && !errors.Is(werr, syscall.EPIPE) {
+		t.Fatalf("write after a reset: %v, want ECONNRESET or EPIPE", werr)
+	}
+}
