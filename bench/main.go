@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is `make bench`: it measures, in one run on this machine, the
 // aspstate load generator against the reference server (in a separate
 // process) and the yardsticks beside it, and reports ratios rather than bare
@@ -14,6 +16,8 @@
 // (b) has connections, shows rate accuracy and p99.
 // Figures go to results/baselines/bench.json; the last line reads
 // `bench: aspstate/redis = R, aspstate/limit = L`.
+//
+// Linux only: it reads /proc and installs Redis from Debian.
 //
 // Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-out results/baselines/bench.json]
 package main
