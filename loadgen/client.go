@@ -110,8 +110,6 @@ func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *pr
 		if err != nil {
 			return nil, err
 		}
-		c.SetTimeout(pc.netTimeout)
-		c.SetReuseReplies(true)
 		rep, err := fn(ctx, c)
 		if err == nil {
 			out := rec.keep(rep)

@@ -78,8 +78,10 @@ func (p *pool) sweep() {
 }
 
 // get returns a connection: the most recently returned live one, or a new
-// one. reused tells which.
-func (p *pool) get(ctx context.Context, dialTimeout time.Duration) (c *protocol.Conn, reused bool, err error) {
+// one. reused tells which. timeout is the client's network timeout: it
+// bounds the dial, and every call on a new connection, which is set up once
+// to reuse its replies (callers copy what they keep: pageRecord.keep).
+func (p *pool) get(ctx context.Context, timeout time.Duration) (c *protocol.Conn, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -102,15 +104,17 @@ func (p *pool) get(ctx context.Context, dialTimeout time.Duration) (c *protocol.
 		p.dead.Add(1)
 		pc.c.Close()
 	}
-	if dialTimeout > 0 {
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, dialTimeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	c, err = p.dial(ctx, p.addr())
 	if err != nil {
 		return nil, false, err
 	}
+	c.SetTimeout(timeout)
+	c.SetReuseReplies(true)
 	p.dials.Add(1)
 	return c, false, nil
 }

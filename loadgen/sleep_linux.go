@@ -53,15 +53,16 @@ func (s *preciseSleeper) sleep(ctx context.Context, d time.Duration) error {
 	if s.mean < preciseFrom || d <= 0 { // (a zero timerfd value would disarm it)
 		return s.short.sleep(ctx, d)
 	}
+	at := time.Now().Add(d)
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
 	if err := unix.TimerfdSettime(s.fd, 0, &spec, nil); err != nil {
-		return sleepCtx(ctx, d)
+		return s.short.sleep(ctx, d)
 	}
 	if _, err := s.f.Read(s.buf[:]); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return sleepCtx(ctx, time.Until(time.Now().Add(d))) // not expected: fall back
+		return s.short.sleep(ctx, time.Until(at)) // not expected: the rest on a Go timer
 	}
 	return nil
 }
