@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
@@ -174,20 +175,12 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 
 	switch s.kind {
 	case scenarios.PageModify:
-		size := sess.nextSize(s.size, s.growth, r.maxLen)
-		w := sess.beginWrite(epoch, size)
-		body := encodeBody(sess.id, w.version, size)
 		sess.releasing(rec.id)
-		sent := time.Now()
-		params := protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie}
-		rep, err := pc.call(ctx, rec, opSet(sess.target, body, params), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
-			return c.Set(ctx, sess.target, body, params)
-		})
-		ok := err == nil && rep.Status == protocol.StatusOK
-		sess.endWrite(w, ok)
+		rep, sent, err := r.put(ctx, pc, rec, s, epoch, cookie)
 		if err != nil {
 			return err
 		}
+		ok := rep.Status == protocol.StatusOK
 		if ok || rep.Status == protocol.StatusLocked {
 			sess.touched(sent, r.st)
 		}
@@ -318,4 +311,38 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// seed creates s's session with its first body in one PUT with LockCookie 0,
+// the request the client sends for a newly created item (PROTOCOL.md e.1; an
+// absent item is inserted, c.2 row 9). Steady starts (Config.SteadyStart)
+// seed the sessions a running farm holds this way.
+func (r *pageRunner) seed(ctx context.Context, s slot, rec *pageRecord) error {
+	rep, sent, err := r.put(ctx, r.web[s.webServer].parts[s.sess.partition], rec, s, 0, 0)
+	if err != nil {
+		return err
+	}
+	if rep.Status != protocol.StatusOK {
+		return fmt.Errorf("PUT of a new session answered %d", rep.Status)
+	}
+	s.sess.touched(sent, r.st)
+	return nil
+}
+
+// put writes the next version of s's session (its first body, or the last
+// one grown by s.growth) with cookie, as a page that acquired the lock at
+// epoch, and records the write's outcome for the checks. It returns the
+// reply and when the PUT was sent.
+func (r *pageRunner) put(ctx context.Context, pc *partClient, rec *pageRecord, s slot, epoch uint64, cookie int32) (*protocol.Reply, time.Time, error) {
+	sess := s.sess
+	size := sess.nextSize(s.size, s.growth, r.maxLen)
+	w := sess.beginWrite(epoch, size)
+	body := encodeBody(sess.id, w.version, size)
+	sent := time.Now()
+	params := protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie}
+	rep, err := pc.call(ctx, rec, opSet(sess.target, body, params), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		return c.Set(ctx, sess.target, body, params)
+	})
+	sess.endWrite(w, err == nil && rep.Status == protocol.StatusOK)
+	return rep, sent, err
 }

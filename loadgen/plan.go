@@ -5,6 +5,7 @@ import (
 	cryptorand "crypto/rand"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -310,4 +311,34 @@ func (p *planner) nextClosed(u *plannedSession) slot {
 		u.left = 0
 	}
 	return s
+}
+
+// steady plans the sessions a farm holds mid-life at the start of the
+// schedule, as if it had been running for a long time at rate (pages/s)
+// and returns one seed slot per session (see Config.SteadyStart). An open
+// schedule gets rate × mean think time sessions (Little's law), each due at
+// a uniform point of one think time; a population gets one session per
+// user. Every session has a uniform share of a sampled session length
+// still to view, so sessions also end and are replaced at the steady rate.
+func (p *planner) steady(rate float64) []slot {
+	var users []*plannedSession
+	if p.sched != nil {
+		n := int(math.Round(rate * p.sc.Users.ThinkTime.MeanDuration().Seconds()))
+		for i := 0; i < n; i++ {
+			ps := &plannedSession{due: time.Duration(p.rng.Float64() * float64(p.sc.Users.ThinkTime.SampleDuration(p.rng)))}
+			heap.Push(&p.due, ps)
+			users = append(users, ps)
+		}
+	} else {
+		users = p.users
+	}
+	seeds := make([]slot, 0, len(users))
+	for _, ps := range users {
+		ps.sess = p.newSession()
+		ps.left = 1 + p.rng.IntN(max(p.sc.Users.SamplePages(p.rng), 1))
+		s := p.fill(slot{sess: ps.sess, kind: scenarios.PageModify, webServer: p.webServer(ps, true)})
+		s.exec = 0
+		seeds = append(seeds, s)
+	}
+	return seeds
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"runtime"
 	"strconv"
@@ -83,6 +84,18 @@ type Config struct {
 	// StartAt, when set, is when the schedule starts (every shard of a run
 	// gets the same); zero starts at once.
 	StartAt time.Time
+	// SteadyStart starts the open model from a farm's steady state instead
+	// of an empty store: before the schedule, the sessions a farm running at
+	// the schedule's starting rate holds mid-life (rate × mean think time;
+	// a population: one per user) are written, one PUT each, unmeasured.
+	// A cold start (the default) measures a farm whose store was just
+	// emptied: for the first think times most pages find no session and
+	// create one (up to four requests instead of two), a surge that near
+	// capacity builds a backlog the rest of a short run pays for. Ignored
+	// in closed-loop mode.
+	SteadyStart bool
+	// Log, when set, receives setup messages (the steady start's seeding).
+	Log io.Writer
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -259,12 +272,6 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		}
 	}()
 	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
-	// Start a little ahead so the first slots are not late because of setup
-	// (or at StartAt, with the other shards).
-	start, err := startTime(ctx, cfg.StartAt)
-	if err != nil {
-		return nil, err
-	}
 	// Session ids are random per run, as the real client's 120 random bits
 	// are: ids derived from the seed came back in every run with that seed,
 	// and a server that still held the previous run's items under them
@@ -274,6 +281,21 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		return nil, err
 	}
 	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st, idKey)
+	var seeded *seedReport
+	if cfg.SteadyStart && !cfg.ClosedLoop {
+		rate0 := 0.0
+		if sched != nil {
+			rate0 = sched.StartRate()
+		}
+		rep := pr.seedSessions(ctx, pl.steady(rate0), cfg.Workers, cfg.Log)
+		seeded = &rep
+	}
+	// Start a little ahead so the first slots are not late because of setup
+	// (or at StartAt, with the other shards).
+	start, err := startTime(ctx, cfg.StartAt)
+	if err != nil {
+		return nil, err
+	}
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
@@ -287,6 +309,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	go func() { r.collect(ctx); close(colDone) }()
 	faultsDone := r.startFaults(ctx)
 
+	r.seeded = seeded
 	var interrupted bool
 	if cfg.ClosedLoop {
 		interrupted = r.closedLoop(ctx, pageCtx, cutOff)
@@ -316,6 +339,7 @@ type runner struct {
 	fl                                *faultLog  // fault events
 	nf                                *netFaults // fault proxies, nil without
 	pagesDone, errorsDone, locksSoFar atomic.Int64
+	seeded                            *seedReport // steady start, nil for a cold one
 }
 
 func (r *runner) exec(ctx context.Context, s slot, intended time.Time) {
@@ -594,6 +618,13 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	}
 	if cfg.ClosedLoop {
 		opts["connections"] = strconv.Itoa(cfg.Connections)
+	} else {
+		opts["start"] = "cold"
+		if r.seeded != nil {
+			opts["start"] = "steady"
+			opts[results.SteadySessionsOption] = strconv.FormatInt(r.seeded.seeded, 10)
+			opts["steady_seeding"] = r.seeded.String()
+		}
 	}
 	if cfg.Shard.Count > 0 {
 		opts[results.ShardOption] = cfg.Shard.String()

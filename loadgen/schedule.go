@@ -193,5 +193,13 @@ func (s *Schedule) step0() float64 {
 	return 1
 }
 
+// StartRate returns the rate at time 0 in pages per second.
+func (s *Schedule) StartRate() float64 {
+	if len(s.segs) == 0 {
+		return 0
+	}
+	return s.segs[0].r0
+}
+
 // Count returns how many arrivals Next has returned.
 func (s *Schedule) Count() int64 { return s.n }

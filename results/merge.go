@@ -16,8 +16,12 @@ import (
 // ShardOption is the Config.Options key naming a shard of a run ("I/N").
 const ShardOption = "shard"
 
+// SteadySessionsOption is the Config.Options key counting the sessions a
+// steady start seeded before the schedule (absent for a cold start).
+const SteadySessionsOption = "steady_sessions"
+
 // summedOptions are Config.Options counters that add up across merged runs.
-var summedOptions = map[string]bool{"skipped_checks": true, "lost_writes_after_lock_break": true}
+var summedOptions = map[string]bool{"skipped_checks": true, "lost_writes_after_lock_break": true, SteadySessionsOption: true}
 
 // Merge combines results of load generators that ran at the same time
 // against the same targets, typically the N shards of one run

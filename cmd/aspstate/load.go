@@ -45,6 +45,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	closed := fs.Bool("closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
 	conns := fs.Int("connections", 16, "closed-loop users")
 	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
+	steady := fs.Bool("steady-start", false, "open model: start from a running farm's steady state — write the sessions it holds mid-life\n"+
+		"(rate × mean think time, or one per user) before the schedule, unmeasured; default: an empty store, where\n"+
+		"for the first think times most pages create their sessions")
 	seed := fs.Uint64("seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
 	checkLin := fs.Bool("check-linearizability", false, "record every session's protocol operations and check them for linearizability against\n"+
 		"PROTOCOL.md c.1–c.4 (porcupine); a violation fails the run (HTML of one failing session in the result directory)")
@@ -127,7 +130,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg := loadgen.Config{
 		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
 		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),
-		FaultProxy: *faultProxy, Shard: shard, StartAt: start,
+		FaultProxy: *faultProxy, Shard: shard, StartAt: start, SteadyStart: *steady, Log: stderr,
 		Addr: func(i int) string { return started[i].Addr() },
 	}
 	for _, t := range started {

@@ -64,6 +64,8 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
 	container := addContainerFlags(fs)
 	workers := fs.Int("workers", 1024, "most pages in progress at once")
+	steady := fs.Bool("steady-start", true, "start every step from the steady state: write the sessions a farm at the step's rate holds\n"+
+		"(rate × mean think time) before its schedule, unmeasured; --steady-start=false starts from an empty store (a cold farm)")
 	seed := fs.Uint64("seed", 1, "seed of every step's plan")
 	metrics := fs.String("metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step")
 	overhead := fs.Float64("overhead", capacity.DefaultOverheadBytes, "the server's memory per stored session beyond its body, bytes (default: the reference server's)")
@@ -155,7 +157,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	v, rev := buildVersion()
 	runner := &capacity.LoadRunner{
 		Scenario: sc, Specs: specs, TargetOptions: topts, FreshTargets: inproc,
-		Step: *step, Warmup: *warmup, Minute: *minute, Workers: *workers, LateThreshold: *lateThreshold, Seed: *seed,
+		Step: *step, Warmup: *warmup, Minute: *minute, Workers: *workers, LateThreshold: *lateThreshold, Seed: *seed, SteadyStart: *steady,
 		Harness:    results.Harness{Version: v, Revision: rev, Go: runtime.Version()},
 		Criteria:   capacity.Criteria{SLOs: parsed, MaxLate: *maxLate},
 		MetricsURL: *metrics,
@@ -200,7 +202,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Schema: capacity.PlanSchema, Scenario: sc.Name, Targets: targetNames, SLOs: slos, Harness: runner.Harness, Started: t0.UTC(),
 		Settings: capacity.Settings{Step: *step, Warmup: *warmup, LateThreshold: *lateThreshold, MaxLate: *maxLate,
 			MinAchieved: capacity.DefaultMinAchieved, Start: *start, Factor: *factor, Tolerance: *tolerance, MaxSteps: *maxSteps, MaxTime: *maxTime,
-			Seed: *seed, Workers: *workers, Minute: *minute},
+			Seed: *seed, Workers: *workers, Minute: *minute, SteadyStart: *steady},
 		Outcome: outcome,
 		Knee:    capacity.FindKnee(outcome.Steps),
 	}

@@ -56,7 +56,8 @@ func TestPlanInProcess(t *testing.T) {
 	// 50, 100 and 200 pages/s pass; 200 is --max-rate.
 	text := stdout.String()
 	for _, want := range []string{"maximum sustainable rate: at least 200 pages/s", "stopped: max rate reached", "capacity sheet at 200 pages/s",
-		"concurrent users", "40 (think time 200ms)", "in-process server Stats", "assumptions:", "time taken:"} {
+		"concurrent users", "40 (think time 200ms)", "in-process server Stats", "assumptions:", "time taken:",
+		"from a steady start", "(and 40 seeded before it)", "the 40 sessions a farm at this rate holds"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
@@ -72,12 +73,16 @@ func TestPlanInProcess(t *testing.T) {
 	if err := json.Unmarshal(b, &plan); err != nil {
 		t.Fatal(err)
 	}
-	if plan.Outcome.Max != 200 || len(plan.Outcome.Steps) != 3 || plan.Sheet == nil || plan.Sheet.SessionsPerSecond != 10 {
+	if plan.Outcome.Max != 200 || len(plan.Outcome.Steps) != 3 || plan.Sheet == nil || plan.Sheet.SessionsPerSecond != 10 || !plan.Settings.SteadyStart {
 		t.Fatalf("plan.json: max %v, %d steps, sheet %+v", plan.Outcome.Max, len(plan.Outcome.Steps), plan.Sheet)
 	}
 	for _, st := range plan.Outcome.Steps {
 		if !st.Pass || st.Achieved < st.Rate*0.95 || st.P99 <= 0 || st.Server == nil || st.Server.SessionsCreated == 0 {
 			t.Errorf("step %d: %+v", st.Index+1, st)
+		}
+		// Steady start: rate × think time 200ms sessions written first.
+		if want := int64(st.Rate / 5); !st.SteadyStart || st.Server == nil || st.Server.Seeded != want {
+			t.Errorf("step %d at %v/s: steady start %v, server sample %+v; want %d seeded", st.Index+1, st.Rate, st.SteadyStart, st.Server, want)
 		}
 		run, err := results.Read(st.Dir)
 		if err != nil {

@@ -264,9 +264,13 @@ client:
 	near("bytes per session", s.BytesPerSession, 1024)
 	near("memory", s.MemoryBytes, 5*(199+1200)*(1024+308))
 	all := strings.Join(s.Assumptions, "\n")
-	for _, want := range []string{"Little's law", "session timeout, 20m0s", "308 B", "no counters"} {
+	for _, want := range []string{"Little's law", "session timeout, 20m0s", "308 B", "no counters", "empty store"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("assumptions do not mention %q:\n%s", want, all)
 		}
+	}
+	steady := NewSheet(sc, StepResult{Rate: 1000, Achieved: 1000, RequestsPerSecond: 1500, SteadyStart: true}, DefaultOverheadBytes)
+	if all := strings.Join(steady.Assumptions, "\n"); !strings.Contains(all, "the 1000 sessions a farm at this rate holds") {
+		t.Errorf("a steady start's assumptions do not say what was seeded:\n%s", all)
 	}
 }

@@ -41,6 +41,17 @@ type Settings struct {
 	Seed          uint64        `json:"seed"`
 	Workers       int           `json:"workers,omitempty"`
 	Minute        time.Duration `json:"minute_ns,omitempty"`
+	// SteadyStart: every step started from the steady state (sessions
+	// seeded); false: from an empty store.
+	SteadyStart bool `json:"steady_start"`
+}
+
+// startName says how steps started, for people.
+func (s Settings) startName() string {
+	if s.SteadyStart {
+		return "steady start (the sessions of rate × think time seeded first)"
+	}
+	return "cold start (empty store)"
 }
 
 // Plan is a whole capacity plan: how it ran, every step, the answer, the
@@ -111,8 +122,8 @@ func verdict(st StepResult) string {
 func (p *Plan) Text(w io.Writer) error {
 	b := &strings.Builder{}
 	fmt.Fprintf(b, "plan: scenario %s against %s; objectives: %s\n", p.Scenario, strings.Join(p.Targets, ", "), strings.Join(p.SLOs, "; "))
-	fmt.Fprintf(b, "steps: %s measured after a %s warm-up, late threshold %s; ramp from %.0f pages/s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
-		p.Settings.Step, p.Settings.Warmup, p.Settings.LateThreshold, p.Settings.Start, p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
+	fmt.Fprintf(b, "steps: %s measured after a %s warm-up from a %s, late threshold %s; ramp from %.0f pages/s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
+		p.Settings.Step, p.Settings.Warmup, p.Settings.startName(), p.Settings.LateThreshold, p.Settings.Start, p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "step\tphase\toffered/s\tachieved/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlate\tverdict\t")
 	for _, st := range p.Outcome.Steps {
@@ -165,7 +176,11 @@ func (s *Sheet) rows() [][2]string {
 		{"memory for session state", mib(s.MemoryBytes)},
 	}
 	if o := s.Observed; o != nil {
-		r = append(r, [2]string{"observed in that step (" + o.Source + ")", fmt.Sprintf("%d sessions created, %d in the store, %d requests", o.SessionsCreated, o.SessionsInStore, o.Requests)})
+		seeded := ""
+		if o.Seeded > 0 {
+			seeded = fmt.Sprintf(" (and %d seeded before it)", o.Seeded)
+		}
+		r = append(r, [2]string{"observed in that step (" + o.Source + ")", fmt.Sprintf("%d sessions created%s, %d in the store, %d requests", o.SessionsCreated, seeded, o.SessionsInStore, o.Requests)})
 	}
 	return r
 }
@@ -187,8 +202,8 @@ func (p *Plan) Markdown(w io.Writer) error {
 	} else {
 		fmt.Fprintf(b, "Knee: none found (%s).\n\n", p.Knee.Note)
 	}
-	fmt.Fprintf(b, "Target %s; objectives: %s. Steps of %s after a %s warm-up; %d steps in %s.\n\n",
-		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup,
+	fmt.Fprintf(b, "Target %s; objectives: %s. Steps of %s after a %s warm-up from a %s; %d steps in %s.\n\n",
+		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup, p.Settings.startName(),
 		len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
 	fmt.Fprintf(b, "![latency vs throughput](%s.png)\n\n", ChartStem)
 	b.WriteString("| step | phase | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors | late | verdict |\n")

@@ -72,6 +72,10 @@ type LoadRunner struct {
 	MetricsURL string
 	// Progress is passed to loadgen.Config.Progress.
 	Progress func(loadgen.Progress)
+	// SteadyStart starts every step from the steady state (see
+	// loadgen.Config.SteadyStart): a capacity step measures a farm that has
+	// been running, not one whose store was just emptied.
+	SteadyStart bool
 
 	targets []target.Target
 }
@@ -152,7 +156,7 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	ts := l.targets
 	cfg := loadgen.Config{
 		Scenario: sc, Rate: rate, Duration: l.Warmup + l.Step, Minute: l.Minute, Workers: l.Workers,
-		LateThreshold: late, Drain: l.drain(), Seed: l.Seed, Harness: l.Harness, Progress: l.Progress,
+		LateThreshold: late, Drain: l.drain(), Seed: l.Seed, Harness: l.Harness, Progress: l.Progress, SteadyStart: l.SteadyStart,
 		Addr: func(i int) string { return ts[i].Addr() },
 	}
 	for _, t := range ts {
@@ -177,9 +181,11 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	if err != nil {
 		return StepResult{}, err
 	}
+	res.SteadyStart = run.Config.Options["start"] == "steady"
 	if sampled {
 		if after, _, ok := l.sample(ctx); ok {
-			res.Server = &ServerSample{Source: src, SessionsCreated: after.created - before.created,
+			seeded, _ := strconv.ParseInt(run.Config.Options[results.SteadySessionsOption], 10, 64)
+			res.Server = &ServerSample{Source: src, SessionsCreated: after.created - before.created - seeded, Seeded: seeded,
 				SessionsInStore: after.inStore, Requests: after.requests - before.requests}
 		}
 	}

@@ -46,6 +46,9 @@ type StepResult struct {
 	Pass    bool     `json:"pass"`
 	Reasons []string `json:"reasons,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
+	// SteadyStart: the step started from the steady state, its sessions
+	// seeded before the schedule (loadgen.Config.SteadyStart).
+	SteadyStart bool `json:"steady_start,omitempty"`
 	// Severe marks a failure far past its limits (not worth a retry).
 	Severe bool `json:"severe,omitempty"`
 	// GeneratorLimited marks a step the load generator could not keep to its
@@ -90,11 +93,16 @@ type ServerSample struct {
 	// Source names where the figures came from ("in-process Stats",
 	// "prometheus http://…").
 	Source string `json:"source"`
-	// SessionsCreated is the sessions the server created during the step.
+	// SessionsCreated is the sessions the server created during the step,
+	// not counting Seeded.
 	SessionsCreated int64 `json:"sessions_created"`
+	// Seeded is the sessions written before the step's schedule for its
+	// steady start.
+	Seeded int64 `json:"seeded,omitempty"`
 	// SessionsInStore is the items in the store after the step.
 	SessionsInStore int64 `json:"sessions_in_store"`
-	// Requests is the requests the server answered during the step.
+	// Requests is the requests the server answered during the step (the
+	// seeding's PUTs included).
 	Requests int64 `json:"requests"`
 }
 

@@ -95,6 +95,11 @@ func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
 
 	a := func(format string, args ...any) { s.Assumptions = append(s.Assumptions, fmt.Sprintf(format, args...)) }
 	a("the rate is the highest offered page rate that met every objective in the search (open model, constant rate%s), measured on this machine with the load generator beside the target", poissonNote(base))
+	if at.SteadyStart {
+		a("the step started from the steady state: the %.0f sessions a farm at this rate holds mid-life (rate × mean think time) were written before its schedule, one PUT each, unmeasured; a cold farm (empty store, after a restart) carries less while every page creates its session (aspstate plan --steady-start=false measures that)", s.ConcurrentUsers)
+	} else {
+		a("every step started from an empty store: for the first think times most pages created their sessions (more requests per page), so the rate is a cold farm's, below a running farm's")
+	}
 	if base.Users.Population > 0 {
 		a("scenario %s uses a population of %d users; the plan ran it as open arrivals with the same users (think time, pages per session) so the rate could be set", base.Name, base.Users.Population)
 	}
