@@ -48,6 +48,19 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // bodyOverhead is the size of a body with an empty payload for id.
 func bodyOverhead(id string) int { return 4 + 1 + 1 + len(id) + 8 + 4 + 4 }
 
+// fillCycle is the filler generator's period (x → x·29+11 mod 256, which
+// visits every byte) written twice, so any 256-byte window of it starts at
+// any value; fillPos[x] is where x first appears.
+var fillCycle, fillPos = func() (c [512]byte, pos [256]uint16) {
+	x := byte(0)
+	for i := range 256 {
+		c[i], c[i+256] = x, x
+		pos[x] = uint16(i)
+		x = x*29 + 11
+	}
+	return c, pos
+}()
+
 // encodeBody returns a body of total size (at least the overhead) for
 // session id at version.
 func encodeBody(id string, version uint64, size int) []byte {
@@ -63,10 +76,12 @@ func encodeBody(id string, version uint64, size int) []byte {
 	n := size - over
 	b = binary.LittleEndian.AppendUint32(b, uint32(n))
 	fill := b[len(b) : len(b)+n]
-	x := byte(version*131 + 7)
-	for i := range fill {
-		fill[i] = x
-		x = x*29 + 11
+	// The filler is x, x·29+11, … (mod 256) from x = version·131+7: a full
+	// period 256 generator, so it is a window of fillCycle, copied in chunks.
+	at := int(fillPos[byte(version*131+7)])
+	for i := 0; i < n; {
+		c := copy(fill[i:], fillCycle[at:at+256])
+		i += c
 	}
 	b = b[:len(b)+n]
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))

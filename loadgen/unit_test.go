@@ -614,3 +614,33 @@ func TestTouchBeforeRestartHandledAfterIsNoViolation(t *testing.T) {
 		t.Fatalf("violations %v, want one session-gone", m)
 	}
 }
+
+// TestEncodeBodyFiller pins the body filler to its generator, byte by byte:
+// bodies of earlier versions of aspstate must read the same.
+func TestEncodeBodyFiller(t *testing.T) {
+	id := "abcdefghijklmnopqrstuvwx"
+	for _, version := range []uint64{0, 1, 2, 77, 255, 256, 1 << 40} {
+		for _, size := range []int{0, bodyOverhead(id), bodyOverhead(id) + 1, 300, 1024, 4096 + 3} {
+			b := encodeBody(id, version, size)
+			over := bodyOverhead(id)
+			fill := b[over-4 : len(b)-4]
+			x := byte(version*131 + 7)
+			for i := range fill {
+				if fill[i] != x {
+					t.Fatalf("version %d size %d: filler byte %d is %#x, want %#x", version, size, i, fill[i], x)
+				}
+				x = x*29 + 11
+			}
+			if gotID, v, empty, err := decodeBody(b, 20); err != nil || gotID != id || v != version || empty {
+				t.Fatalf("version %d size %d: decode %q %d %v %v", version, size, gotID, v, empty, err)
+			}
+		}
+	}
+}
+
+func BenchmarkEncodeBody(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		encodeBody("abcdefghijklmnopqrstuvwx", uint64(i), 1024)
+	}
+}
