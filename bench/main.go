@@ -14,12 +14,13 @@
 //
 // Then an open-model run at 50% of (b)'s saturation, with as many workers as
 // (b) has connections, shows rate accuracy and p99.
-// Figures go to results/baselines/bench.json; the last line reads
+// Figures go to results/baselines/bench.json and to the README's bench
+// block (between its bench:begin and bench:end markers); the last line reads
 // `bench: aspstate/redis = R, aspstate/limit = L`.
 //
 // Linux only: it reads /proc and installs Redis from Debian.
 //
-// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-out results/baselines/bench.json]
+// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-out results/baselines/bench.json] [-readme README.md]
 package main
 
 import (
@@ -121,6 +122,7 @@ func main() {
 	conns := flag.Int("conns", 50, "connections")
 	body := flag.Int("body", 1024, "value/body size in bytes")
 	out := flag.String("out", "results/baselines/bench.json", "where to write the figures")
+	readme := flag.String("readme", "README.md", "README whose bench block gets the figures (\"\" = none)")
 	scenario := flag.String("scenario", "bench/page-cycle.yaml", "aspstate workload")
 	echoServer := flag.Int("echo-server", 0, "internal: run the echo server for (c) with this body size")
 	flag.Parse()
@@ -128,13 +130,13 @@ func main() {
 		runEchoServer(*echoServer)
 		return
 	}
-	if err := run(*bin, *scenario, *dur, *conns, *body, *out); err != nil {
+	if err := run(*bin, *scenario, *dur, *conns, *body, *out, *readme); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, scenario string, dur time.Duration, conns, body int, out string) error {
+func run(bin, scenario string, dur time.Duration, conns, body int, out, readme string) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s not found: run `make build` first", bin)
 	}
@@ -259,6 +261,12 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out string) e
 		return err
 	}
 	fmt.Printf("figures: %s\n", out)
+	if readme != "" {
+		if err := updateReadme(readme, &rep); err != nil {
+			return err
+		}
+		fmt.Printf("figures: %s (bench block)\n", readme)
+	}
 	redis := "n/a"
 	if rep.Redis != nil {
 		redis = fmt.Sprintf("%.2f", rep.RatioRedis)
