@@ -68,6 +68,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *scenario == "" {
 		return usageError(stderr, "load", "--scenario is required (a builtin name from --list, or a YAML file)")
 	}
+	if *steady && *closed {
+		return usageError(stderr, "load", "--steady-start applies to the open model: closed-loop users run their sessions back to back and create them as they go; drop one of the two")
+	}
 	sc, err := scenarios.Load(*scenario)
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)

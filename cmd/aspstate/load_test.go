@@ -80,6 +80,7 @@ func TestLoadUsageErrors(t *testing.T) {
 		{"rate with population", []string{"--scenario", "small-intranet", "--rate", "10", "--minute", "600ms"}, "population"},
 		{"minute too small", []string{"--scenario", "ajax-heavy", "--minute", "1ms"}, "--minute"},
 		{"stray argument", []string{"--scenario", "ajax-heavy", "extra"}, "unexpected argument"},
+		{"steady closed loop", []string{"--scenario", "ajax-heavy", "--closed-loop", "--steady-start"}, "--steady-start applies to the open model"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
