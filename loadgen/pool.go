@@ -115,6 +115,7 @@ func (p *pool) get(ctx context.Context, timeout time.Duration) (c *protocol.Conn
 	}
 	c.SetTimeout(timeout)
 	c.SetReuseReplies(true)
+	c.SetAwaitReplies(true)
 	p.dials.Add(1)
 	return c, false, nil
 }

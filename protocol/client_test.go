@@ -340,3 +340,62 @@ func TestOpOf(t *testing.T) {
 		}
 	}
 }
+
+// TestConnAwaitReplies: with AwaitReplies the calls behave as without: the
+// replies, the Timeout, a context's cancel in the middle of the wait, and a
+// server that closes instead of answering.
+func TestConnAwaitReplies(t *testing.T) {
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	addr := fakeServer(t, func(req *Request) []byte {
+		switch req.Target {
+		case "slow":
+			time.Sleep(300 * time.Millisecond)
+		case "hold":
+			<-hold
+		case "close":
+			return nil
+		}
+		return []byte("200 OK\r\nContent-Length: " + strconv.Itoa(len(req.Target)) + "\r\n\r\n" + req.Target)
+	})
+	opts := ConnOptions{AwaitReplies: true, ReuseReplies: true, Timeout: 100 * time.Millisecond}
+	c, err := Dial(context.Background(), addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, target := range []string{"a", "bb", "ccc"} {
+		if r, err := c.Get(context.Background(), target); err != nil || string(r.Body) != target {
+			t.Fatalf("Get %s = %v, %v", target, r, err)
+		}
+	}
+	_, err = c.Get(context.Background(), "slow")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("slow reply: err = %v, want a timeout", err)
+	}
+
+	opts.Timeout = time.Hour
+	c2, err := Dial(context.Background(), addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := c2.Get(ctx, "hold"); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled wait: err = %v, want canceled", err)
+	}
+
+	c3, err := Dial(context.Background(), addr, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if _, err := c3.Get(context.Background(), "close"); err == nil || !strings.Contains(err.Error(), "closed the connection") {
+		t.Fatalf("server closed: err = %v", err)
+	}
+}

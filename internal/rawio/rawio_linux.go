@@ -93,6 +93,53 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return written, nil
 }
 
+// WriteAwait writes p and then waits, through the poller, until the socket
+// has something to read (or the read deadline passes), for a caller that
+// expects an answer and has nothing buffered: a Read right after a write
+// almost always finds nothing yet and costs a system call for EAGAIN. The
+// write is made inside the poller's read preparation, which forgets any
+// readiness seen so far, so the reply's arrival, which can only follow the
+// write, is never missed. When the socket cannot take all of p at once the
+// rest is written as Write does and no wait is made (the next Read waits).
+func (c *Conn) WriteAwait(p []byte) (int, error) {
+	written, wrote := 0, false
+	var errno syscall.Errno
+	err := c.rc.Read(func(fd uintptr) bool {
+		if wrote {
+			return true // readable (or woken by an error or a deadline)
+		}
+		wrote = true
+		for written < len(p) {
+			rest := p[written:]
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr(rest)), uintptr(len(rest)))
+			switch e {
+			case 0:
+				written += int(r)
+				continue
+			case syscall.EINTR:
+				continue
+			case syscall.EAGAIN:
+				return true // full: finish with Write below
+			}
+			errno = e
+			return true
+		}
+		return false // all written: wait for the answer
+	})
+	switch {
+	case errno != 0:
+		return written, opError("write", c.Conn, errno)
+	case written < len(p) && err == nil:
+		n, err := c.Write(p[written:])
+		return written + n, err
+	case err != nil && written < len(p):
+		return written, opError("write", c.Conn, err)
+	case err != nil:
+		return written, opError("read", c.Conn, err)
+	}
+	return written, nil
+}
+
 func ptr(p []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(p)) }
 
 // opError wraps err as package net does, so callers see the same error

@@ -137,9 +137,9 @@ func BenchmarkLoopback(b *testing.B) {
 		}
 	})
 	b.Run("get-loadgen-options", func(b *testing.B) {
-		// The load generator's Conn: replies reused, a per-call timeout
+		// The load generator's Conn: replies reused and awaited, a per-call timeout
 		// without context timers, a long-lived cancelable context.
-		c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{ReuseReplies: true, Timeout: time.Minute})
+		c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{ReuseReplies: true, AwaitReplies: true, Timeout: time.Minute})
 		if err != nil {
 			b.Fatal(err)
 		}
