@@ -67,22 +67,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 	written := 0
 	var errno syscall.Errno
 	err := c.rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			rest := p[written:]
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr(rest)), uintptr(len(rest)))
-			switch e {
-			case 0:
-				written += int(r)
-				continue
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait for room
-			}
-			errno = e
-			return true
-		}
-		return true
+		var room bool
+		room, errno = writeFD(fd, p, &written)
+		return room // else wait for room
 	})
 	if err != nil {
 		return written, opError("write", c.Conn, err)
@@ -109,22 +96,11 @@ func (c *Conn) WriteAwait(p []byte) (int, error) {
 			return true // readable (or woken by an error or a deadline)
 		}
 		wrote = true
-		for written < len(p) {
-			rest := p[written:]
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr(rest)), uintptr(len(rest)))
-			switch e {
-			case 0:
-				written += int(r)
-				continue
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return true // full: finish with Write below
-			}
-			errno = e
-			return true
-		}
-		return false // all written: wait for the answer
+		var room bool
+		room, errno = writeFD(fd, p, &written)
+		// All written: wait for the answer; else an error, or the socket
+		// is full and Write below finishes.
+		return !room || errno != 0
 	})
 	switch {
 	case errno != 0:
@@ -138,6 +114,25 @@ func (c *Conn) WriteAwait(p []byte) (int, error) {
 		return written, opError("read", c.Conn, err)
 	}
 	return written, nil
+}
+
+// writeFD writes p from *written on until all of it is written (true), the
+// socket is full (false) or the write fails (true, with the errno).
+func writeFD(fd uintptr, p []byte, written *int) (bool, syscall.Errno) {
+	for *written < len(p) {
+		rest := p[*written:]
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr(rest)), uintptr(len(rest)))
+		switch e {
+		case 0:
+			*written += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false, 0
+		default:
+			return true, e
+		}
+	}
+	return true, 0
 }
 
 func ptr(p []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(p)) }
