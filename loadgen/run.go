@@ -299,7 +299,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
-		fl: &faultLog{}, nf: nf}
+		fl: &faultLog{}, nf: nf, seeded: seeded}
 	st.onLost = r.fl.sessionLost
 	// Pages get their own context: the run's end (or ctx) stops new pages at
 	// once, and cuts in-progress pages off only after the drain time.
@@ -309,7 +309,6 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	go func() { r.collect(ctx); close(colDone) }()
 	faultsDone := r.startFaults(ctx)
 
-	r.seeded = seeded
 	var interrupted bool
 	if cfg.ClosedLoop {
 		interrupted = r.closedLoop(ctx, pageCtx, cutOff)
