@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -49,9 +51,11 @@ func (c slowConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// realRuns holds two runs made one after the other against one in-process
+// realRuns holds two runs made side by side against one in-process
 // reference server: base, and slow (every request delayed by 2ms). They run
-// in sequence, as a user would run a baseline and then a candidate.
+// at the same time, interleaved as an A/B benchmark runs its pairs, so that
+// whatever else loads the machine (on CI, the other test packages) slows both
+// alike and the only difference left between them is the injected delay.
 var realRuns struct {
 	once       sync.Once
 	base, slow *results.Run
@@ -81,6 +85,8 @@ func makeRealPair() (base, slow *results.Run, err error) {
 	}
 	defer tg.Close()
 	runs := make([]*results.Run, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
 	for i := range runs {
 		sc, err := scenarios.Parse([]byte(steadyScenario), "steady.yaml")
 		if err != nil {
@@ -98,14 +104,22 @@ func makeRealPair() (base, slow *results.Run, err error) {
 				return protocol.NewConn(slowConn{nc, 2 * time.Millisecond}, protocol.ConnOptions{}), nil
 			}
 		}
-		r, err := loadgen.Run(ctx, cfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		if r.Interrupted || r.Rate.Completed == 0 || r.Correctness.Total != 0 {
-			return nil, nil, fmt.Errorf("run %d did not complete cleanly: %+v %+v", i, r.Rate, r.Correctness)
-		}
-		runs[i] = r
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := loadgen.Run(ctx, cfg)
+			switch {
+			case err != nil:
+				errs[i] = err
+			case r.Interrupted || r.Rate.Completed == 0 || r.Correctness.Total != 0:
+				errs[i] = fmt.Errorf("run %d did not complete cleanly: %+v %+v", i, r.Rate, r.Correctness)
+			}
+			runs[i] = r
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	return runs[0], runs[1], nil
 }
@@ -225,13 +239,38 @@ func jittered(t *testing.T, r *results.Run, seed uint64) *results.Run {
 	return transformed(t, r, func(v int64) int64 { return int64(float64(v) * (0.97 + 0.06*rng.Float64())) })
 }
 
+// shiftedScopes are the scopes whose p50 TestShiftedBuildIsRegression checks.
+var shiftedScopes = []Scope{{Kind: ScopeAll}, {Kind: ScopePage, Name: "modify"}, {Kind: ScopeOp, Name: "get-exclusive"}}
+
+// clearShift returns a delay that moves every checked per-interval p50 of
+// base above all of base's own: 2ms on a quiet machine, more where other work
+// spread the intervals wider (a shift inside the noise is not a change any
+// test can be sure to see, however right the comparison).
+func clearShift(t *testing.T, base *results.Run) time.Duration {
+	t.Helper()
+	d, err := collect([]*results.Run{base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spread float64
+	for _, s := range shiftedScopes {
+		v := d.samples(s, P50)
+		if len(v) == 0 {
+			t.Fatalf("%s: no interval p50s in the base run", s)
+		}
+		spread = max(spread, slices.Max(v)-slices.Min(v))
+	}
+	return 2*time.Millisecond + time.Duration(1.1*spread)
+}
+
 func TestShiftedBuildIsRegression(t *testing.T) {
 	base, _ := realPair(t)
-	slow := shifted(t, base, 2*time.Millisecond)
+	shift := clearShift(t, base)
+	slow := shifted(t, base, shift)
 	if err := slow.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Compare(side("base", base), side("base+2ms", slow), DefaultOptions(), nil)
+	res, err := Compare(side("base", base), side("base+"+shift.String(), slow), DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,12 +280,12 @@ func TestShiftedBuildIsRegression(t *testing.T) {
 	}
 	t.Log("\n" + text.String())
 	if res.Pass() {
-		t.Fatal("every latency 2ms longer: want a regression")
+		t.Fatalf("every latency %s longer: want a regression", shift)
 	}
-	for _, s := range []Scope{{Kind: ScopeAll}, {Kind: ScopePage, Name: "modify"}, {Kind: ScopeOp, Name: "get-exclusive"}} {
+	for _, s := range shiftedScopes {
 		row, ok := res.Row(s, P50)
-		if !ok || row.Verdict != Regression || row.New-row.Base < 1.5e6 {
-			t.Errorf("%s p50: want a regression of about +2ms, got %+v", s, row)
+		if !ok || row.Verdict != Regression || row.New-row.Base < 0.75*float64(shift) {
+			t.Errorf("%s p50: want a regression of about +%s, got %+v", s, shift, row)
 		}
 	}
 	// Latency only: throughput and errors are unchanged.
@@ -256,7 +295,7 @@ func TestShiftedBuildIsRegression(t *testing.T) {
 		}
 	}
 	// The reverse comparison is an improvement, and passes.
-	rev, err := Compare(side("base+2ms", slow), side("base", base), DefaultOptions(), nil)
+	rev, err := Compare(side("base+"+shift.String(), slow), side("base", base), DefaultOptions(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +350,7 @@ func TestThresholdsOnRealRuns(t *testing.T) {
 		return out
 	}
 	ths := parse("op:get p50 < 1s", "page:modify p99 <= +10000%", "errors < 0.1%", "throughput >= 30/s",
-		"op:remove p99 < 1s", "page:modify p50 <= +20%", "p50 < 1ns")
+		"op:remove p99 < 1s", "page:modify p50 <= +5%", "p50 < 1ns")
 	res, err := Compare(side("base", base), side("slow", slow), DefaultOptions(), ths)
 	if err != nil {
 		t.Fatal(err)
