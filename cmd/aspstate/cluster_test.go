@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,6 +108,14 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var shards []*results.Run
+	for i := range 3 {
+		s, err := results.Read(filepath.Join(dir, fmt.Sprintf("shard-%d", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shards = append(shards, s)
+	}
 	var ss bytes.Buffer
 	results.Summary(&ss, single)
 	t.Logf("merged (sharded part took %s, whole test %s so far):\n%s\nsingle process:\n%s",
@@ -115,7 +124,7 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 	// Agreement, with the tolerances stated: the schedule is the same
 	// 240 pages/s, so completed pages within 3% and the achieved rate within
 	// 5% (a page that ends late stretches one run's window); latency on a shared 2-core
-	// machine within a loose band (p50 within 3x + 2ms, p99 within 5x + 10ms).
+	// machine within a loose band (p50 within 3x + 2ms).
 	if m.Config.Options["merged_shards"] != "1/3,2/3,3/3" {
 		t.Errorf("merged shards %q", m.Config.Options["merged_shards"])
 	}
@@ -144,7 +153,29 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 			}
 		}
 		band("p50", a.Uncorrected.P50, b.Uncorrected.P50, 3, 2*time.Millisecond)
-		band("p99", a.Uncorrected.P99, b.Uncorrected.P99, 5, 10*time.Millisecond)
+		// The tail is not compared with the single process's: three
+		// generators at once on 2 cores have a tail of their own (a timed
+		// assertion; make bench measures tails). What the merge must get
+		// right is checked instead: its pages are the shards' pages, and a
+		// quantile of a mixture lies between its parts' quantiles (within
+		// the histograms' 3 significant digits).
+		var count int64
+		lo, hi := int64(math.MaxInt64), int64(0)
+		for _, s := range shards {
+			p := s.Pages[page]
+			if p == nil {
+				t.Errorf("page %s missing from a shard", page)
+				continue
+			}
+			count += p.Count
+			lo, hi = min(lo, p.Uncorrected.P99), max(hi, p.Uncorrected.P99)
+		}
+		if a.Count != count {
+			t.Errorf("page %s: merged %d pages, the shards %d", page, a.Count, count)
+		}
+		if p99 := a.Uncorrected.P99; float64(p99) < 0.99*float64(lo) || float64(p99) > 1.01*float64(hi) {
+			t.Errorf("page %s: merged p99 %s outside the shards' %s..%s", page, time.Duration(p99), time.Duration(lo), time.Duration(hi))
+		}
 	}
 	if m.Correctness.Total != 0 || single.Correctness.Total != 0 {
 		t.Errorf("violations: merged %v, single %v", m.Correctness.Violations, single.Correctness.Violations)
