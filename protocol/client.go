@@ -221,33 +221,54 @@ func NewReply(resp *Response) (*Reply, error) {
 // fill sets r from resp, as NewReply does.
 func (r *Reply) fill(resp *Response) error {
 	*r = Reply{Status: resp.Status, Body: resp.Body, Response: resp}
+	// One pass over the header; the first field of each name counts, as
+	// Header.Get would find it.
+	var vals [len(replyHeaders)]string
+	var seen [len(replyHeaders)]bool
+	for _, f := range resp.Header {
+		if i := replyHeader(f.Name); i >= 0 && !seen[i] {
+			vals[i], seen[i] = f.Value, true
+		}
+	}
 	var bad []string
-	num := func(name string, bits int) (int64, bool) {
-		v, ok := resp.Header.Get(name)
-		if !ok {
+	num := func(i, bits int) (int64, bool) {
+		if !seen[i] {
 			return 0, false
 		}
-		n, err := strconv.ParseInt(v, 10, bits)
+		n, err := strconv.ParseInt(vals[i], 10, bits)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %q", name, v))
+			bad = append(bad, fmt.Sprintf("%s: %q", replyHeaders[i], vals[i]))
 			return 0, false
 		}
 		return n, true
 	}
-	r.Version, r.HasVersion = resp.Header.Get(HeaderVersion)
+	r.Version, r.HasVersion = vals[0], seen[0]
 	var n int64
-	n, r.HasCookie = num(HeaderLockCookie, 32)
+	n, r.HasCookie = num(1, 32)
 	r.LockCookie = int32(n)
-	r.LockAge, r.HasLockAge = num(HeaderLockAge, 64)
-	r.LockDate, r.HasLockDate = num(HeaderLockDate, 64)
-	n, r.HasTimeout = num(HeaderTimeout, 32)
+	r.LockAge, r.HasLockAge = num(2, 64)
+	r.LockDate, r.HasLockDate = num(3, 64)
+	n, r.HasTimeout = num(4, 32)
 	r.Timeout = int32(n)
-	n, _ = num(HeaderActionFlags, 32)
+	n, _ = num(5, 32)
 	r.ActionFlags = int32(n)
 	if bad != nil {
 		return errorf(KindMalformed, "reply has unusable headers: %s", strings.Join(bad, ", "))
 	}
 	return nil
+}
+
+// replyHeaders are the reply headers Reply.fill reads, in its order.
+var replyHeaders = [...]string{HeaderVersion, HeaderLockCookie, HeaderLockAge, HeaderLockDate, HeaderTimeout, HeaderActionFlags}
+
+// replyHeader returns name's index in replyHeaders (any letter case), or -1.
+func replyHeader(name string) int {
+	for i, h := range replyHeaders {
+		if len(name) == len(h) && (name == h || strings.EqualFold(name, h)) {
+			return i
+		}
+	}
+	return -1
 }
 
 // ConnOptions configure a Conn.
@@ -260,7 +281,10 @@ type ConnOptions struct {
 	// Timeout, when positive, bounds each call's exchange (its write and
 	// its read) without a context timer: the socket deadline is the earlier
 	// of now+Timeout and the context's deadline. A call that runs out of it
-	// fails with a timeout net.Error (os.ErrDeadlineExceeded).
+	// fails with a timeout net.Error (os.ErrDeadlineExceeded). The Timeout's
+	// deadline is moved lazily: a call may run up to TimeoutSlack(Timeout)
+	// longer before it fails, and a Conn making call after call sets its
+	// socket deadline about once per slack instead of at every call.
 	Timeout time.Duration
 	// ReuseReplies makes every call reuse one Response, one Reply and one
 	// body buffer: a reply is then valid only until the next call on the
@@ -290,8 +314,10 @@ type Conn struct {
 	wbuf   []byte
 	broken error
 	// dl is the deadline last set on nc (the zero time: none); calls set it
-	// only when it changes, and do not clear it afterwards.
-	dl time.Time
+	// only when it changes, and do not clear it afterwards. dlSlack: dl is
+	// a Timeout deadline with its slack (see ConnOptions.Timeout).
+	dl      time.Time
+	dlSlack bool
 	// The context whose end interrupts this Conn's I/O: one AfterFunc per
 	// context, not per call. wctx belongs to the calling goroutine; wstop and
 	// wgen are under wmu, since Close may run beside a call. gen tells a
@@ -306,6 +332,12 @@ type Conn struct {
 	resp  Response // with ReuseReplies
 	reply Reply    // with ReuseReplies
 }
+
+// TimeoutSlack is how much later than Timeout after its start a call may
+// fail (see ConnOptions.Timeout): 1/64 of the timeout, at most 10 ms (less
+// than the 15.6 ms tick of the Windows timers the native client's own
+// timeouts run on).
+func TimeoutSlack(timeout time.Duration) time.Duration { return min(timeout/64, 10*time.Millisecond) }
 
 // unknownDeadline marks c.dl as not known (an interrupt may have moved it).
 var unknownDeadline = time.Unix(1, 1)
@@ -342,12 +374,6 @@ func NewConn(nc net.Conn, opts ConnOptions) *Conn {
 	}
 	c.rd = NewReader(bufio.NewReaderSize(src, 8<<10), opts.Limits)
 	return c
-}
-
-// writeAwaiter is a connection that can write and then wait for an answer
-// without a read that finds nothing (rawio.Conn on Linux).
-type writeAwaiter interface {
-	WriteAwait(p []byte) (int, error)
 }
 
 type readerFunc func([]byte) (int, error)
@@ -418,7 +444,7 @@ func (c *Conn) exchange(raw []byte) (*Response, error) {
 	if c.opts.Tap != nil {
 		c.opts.Tap(true, raw)
 	}
-	if aw, ok := c.io.(writeAwaiter); ok && c.opts.AwaitReplies && c.rd.Buffered() == 0 {
+	if aw, ok := c.io.(rawio.Awaiter); ok && c.opts.AwaitReplies && c.rd.Buffered() == 0 {
 		// Nothing is buffered, so the reply is all still to come: wait for
 		// it through the poller rather than try a read that finds nothing.
 		if _, err := aw.WriteAwait(raw); err != nil {
@@ -461,22 +487,31 @@ func (c *Conn) arm(ctx context.Context) error {
 		}
 	}
 	dl, has := ctx.Deadline()
+	slack := false
 	if t := c.opts.Timeout; t > 0 {
 		if td := time.Now().Add(t); !has || td.Before(dl) {
-			dl, has = td, true
+			late := td.Add(TimeoutSlack(t))
+			if c.dlSlack && !c.dl.Before(td) && !c.dl.After(late) && (!has || !c.dl.After(dl)) {
+				return nil // the deadline set by an earlier call still fits
+			}
+			if !has || late.Before(dl) {
+				dl, slack = late, true
+			} // else ctx's deadline, between td and late, comes first
+			has = true
 		}
 	}
 	if !has {
 		dl = time.Time{}
 	}
 	if dl.Equal(c.dl) {
+		c.dlSlack = slack
 		return nil
 	}
 	if err := c.nc.SetDeadline(dl); err != nil {
 		c.dl = unknownDeadline
 		return err
 	}
-	c.dl = dl
+	c.dl, c.dlSlack = dl, slack
 	// An interrupt that ran before this SetDeadline was undone by it; ctx
 	// ended before the interrupt ran, so this check sees it.
 	if err := ctx.Err(); err != nil {

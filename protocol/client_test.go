@@ -266,6 +266,53 @@ func TestConnTimeoutOption(t *testing.T) {
 	}
 }
 
+// TestConnTimeoutLazyDeadline: the Timeout's socket deadline is kept while
+// it still gives a call at least Timeout and at most TimeoutSlack more, so
+// calls in quick succession set it once; every call gets its full Timeout.
+func TestConnTimeoutLazyDeadline(t *testing.T) {
+	addr := fakeServer(t, func(req *Request) []byte { return []byte("200 OK\r\nContent-Length: 0\r\n\r\n") })
+	const timeout = time.Second
+	slack := TimeoutSlack(timeout)
+	if slack != 10*time.Millisecond || TimeoutSlack(64*time.Millisecond) != time.Millisecond {
+		t.Fatalf("TimeoutSlack(1s) = %s, TimeoutSlack(64ms) = %s", slack, TimeoutSlack(64*time.Millisecond))
+	}
+	c, err := Dial(context.Background(), addr, ConnOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var sets int
+	last := c.dl
+	began := time.Now()
+	for i := 0; i < 200; i++ {
+		start := time.Now()
+		if _, err := c.Get(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
+		if c.dl.Before(start.Add(timeout)) || c.dl.After(time.Now().Add(timeout+slack)) {
+			t.Fatalf("call %d: deadline %s after its start, want [%s, %s]", i, c.dl.Sub(start), timeout, timeout+slack)
+		}
+		if !c.dl.Equal(last) {
+			sets++
+			last = c.dl
+		}
+	}
+	// A deadline set lasts at least one slack, so at most elapsed/slack + 1
+	// sets; one per call (200) is what the lazy rule avoids. (A machine so
+	// stalled that 200 loopback calls took 2 s could not tell them apart.)
+	elapsed := time.Since(began)
+	if most := int(elapsed/slack) + 1; most >= 200 {
+		t.Logf("200 calls took %s: too slow to count deadline sets", elapsed)
+	} else if sets > most {
+		t.Errorf("the deadline was set %d times in 200 calls over %s, want at most %d", sets, elapsed, most)
+	}
+	// Past the slack the deadline moves.
+	time.Sleep(2 * slack)
+	if _, err := c.Get(context.Background(), "k"); err != nil || c.dl.Equal(last) {
+		t.Errorf("after %s the deadline did not move (err %v)", 2*slack, err)
+	}
+}
+
 func TestConnReuseReplies(t *testing.T) {
 	addr := fakeServer(t, func(req *Request) []byte {
 		return []byte("200 OK\r\nContent-Length: " + strconv.Itoa(len(req.Target)) + "\r\n\r\n" + req.Target)
@@ -397,5 +444,28 @@ func TestConnAwaitReplies(t *testing.T) {
 	defer c3.Close()
 	if _, err := c3.Get(context.Background(), "close"); err == nil || !strings.Contains(err.Error(), "closed the connection") {
 		t.Fatalf("server closed: err = %v", err)
+	}
+}
+
+// TestReplyFillHeaders: the reply's headers are read in any letter case,
+// the first of a repeated name counts, and unusable numbers are reported in
+// a fixed order.
+func TestReplyFillHeaders(t *testing.T) {
+	resp := &Response{Status: 423, Header: Header{
+		{Name: "lockcookie", Value: "7"}, {Name: HeaderLockCookie, Value: "9"},
+		{Name: "X-ASPNET-VERSION", Value: "4.0.30319"}, {Name: HeaderContentLength, Value: "0"},
+		{Name: HeaderLockAge, Value: "12"}, {Name: "LOCKDATE", Value: "638000000000000000"},
+	}}
+	var r Reply
+	if err := r.fill(resp); err != nil {
+		t.Fatal(err)
+	}
+	if !r.HasCookie || r.LockCookie != 7 || r.Version != "4.0.30319" || r.LockAge != 12 || r.LockDate != 638000000000000000 || r.HasTimeout {
+		t.Fatalf("%+v", r)
+	}
+	resp.Header = Header{{Name: HeaderTimeout, Value: "x"}, {Name: HeaderLockCookie, Value: "y"}}
+	err := r.fill(resp)
+	if err == nil || !strings.Contains(err.Error(), `LockCookie: "y", Timeout: "x"`) {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -65,6 +65,11 @@ type Reader struct {
 	lim  Limits
 	head []byte // scratch for the head, reused between messages
 	view bool   // strings alias head (ReadRequestView) instead of copying
+	// last holds, per known header name, the value last read for it, and
+	// reason the last reason phrase: a value that repeats (the version,
+	// the timeout, a body's length) is not allocated again.
+	last   [len(knownNames)]string
+	reason string
 }
 
 // NewReader returns a Reader over r with the given limits (zero fields take
@@ -189,7 +194,7 @@ func (r *Reader) readFields(h Header) (Header, error) {
 		if hasCTL(value) {
 			return h, errorf(KindMalformed, "control character in header %q", clip(name))
 		}
-		h = append(h, Field{Name: r.name(name), Value: r.str(value), Tight: tight})
+		h = append(h, r.field(name, value, tight))
 	}
 }
 
@@ -207,17 +212,31 @@ func (r *Reader) str(b []byte) string {
 
 // knownNames are the header names the real client and server send, so that
 // reading them allocates nothing.
-var knownNames = []string{HeaderHost, HeaderExclusive, HeaderTimeout, HeaderContentLength, HeaderExtraFlags,
+var knownNames = [...]string{HeaderHost, HeaderExclusive, HeaderTimeout, HeaderContentLength, HeaderExtraFlags,
 	HeaderLockCookie, HeaderVersion, HeaderActionFlags, HeaderLockDate, HeaderLockAge, HeaderCacheControl}
 
-// name returns a header name, interned when it is spelled as the protocol spells it.
-func (r *Reader) name(b []byte) string {
-	for _, k := range knownNames {
-		if string(b) == k {
-			return k
+// field returns a header field, its name interned when it is spelled as
+// the protocol spells it and its value reused when it repeats the last
+// value of that name.
+func (r *Reader) field(name, value []byte, tight bool) Field {
+	for i, k := range knownNames {
+		if string(name) == k {
+			return Field{Name: k, Value: r.repeat(&r.last[i], value), Tight: tight}
 		}
 	}
-	return r.str(b)
+	return Field{Name: r.str(name), Value: r.str(value), Tight: tight}
+}
+
+// repeat returns b as a string, reusing *last when it is the same bytes
+// (and remembering b otherwise).
+func (r *Reader) repeat(last *string, b []byte) string {
+	if r.view || len(b) == 0 {
+		return r.str(b)
+	}
+	if string(b) != *last {
+		*last = string(b)
+	}
+	return *last
 }
 
 // clip shortens b for an error message.
@@ -432,7 +451,7 @@ func (r *Reader) ReadResponse(resp *Response) error {
 	resp.Status = int(line[0]-'0')*100 + int(line[1]-'0')*10 + int(line[2]-'0')
 	resp.Reason = ""
 	if len(line) > 4 {
-		resp.Reason = string(line[4:])
+		resp.Reason = r.repeat(&r.reason, line[4:])
 	}
 	resp.Header, err = r.readFields(resp.Header[:0])
 	if err != nil {

@@ -12,3 +12,10 @@
 // calls cannot say so. `make test` also runs this package's and the
 // protocol's tests without -race, so the raw path is tested too.
 package rawio
+
+// Awaiter is a connection that can write a message and then wait for the
+// answer without first trying a read that finds nothing (*Conn on Linux:
+// see Conn.WriteAwait).
+type Awaiter interface {
+	WriteAwait(p []byte) (int, error)
+}

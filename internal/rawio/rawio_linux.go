@@ -15,9 +15,24 @@ const Enabled = true
 
 // Conn is a connection read and written with raw system calls; it keeps
 // the deadlines and the poller of the net.Conn it wraps.
+//
+// Unlike a net.Conn, a Conn takes one Read at a time and one Write (or
+// WriteAwait) at a time: the state of the call in progress lives in the
+// Conn, and the poller's callbacks are bound once, so that a call
+// allocates nothing. A Read may run alongside a Write.
 type Conn struct {
 	net.Conn
 	rc syscall.RawConn
+
+	rp    []byte // the Read in progress
+	rn    int
+	rerr  syscall.Errno
+	wp    []byte // the Write or WriteAwait in progress
+	wn    int
+	wrote bool
+	werr  syscall.Errno
+
+	readFn, writeFn, awaitFn func(fd uintptr) bool
 }
 
 // Wrap returns c with raw reads and writes when c is a *net.TCPConn, else c.
@@ -30,26 +45,17 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &Conn{Conn: c, rc: rc}
+	rw := &Conn{Conn: c, rc: rc}
+	rw.readFn, rw.writeFn, rw.awaitFn = rw.read, rw.write, rw.await
+	return rw
 }
 
 // Read reads what the socket holds, waiting through the poller for data.
 func (c *Conn) Read(p []byte) (int, error) {
-	var n int
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(ptr(p)), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait for data
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	c.rp, c.rn, c.rerr = p, 0, 0
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerr
+	c.rp = nil
 	if err != nil {
 		return 0, opError("read", c.Conn, err)
 	}
@@ -62,15 +68,27 @@ func (c *Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// read is Read's poller callback: false to wait for data.
+func (c *Conn) read(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(ptr(c.rp)), uintptr(len(c.rp)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait for data
+		}
+		c.rn, c.rerr = int(r), e
+		return true
+	}
+}
+
 // Write writes all of p, waiting through the poller when the socket is full.
 func (c *Conn) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		var room bool
-		room, errno = writeFD(fd, p, &written)
-		return room // else wait for room
-	})
+	c.wp, c.wn, c.werr = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	written, errno := c.wn, c.werr
+	c.wp = nil
 	if err != nil {
 		return written, opError("write", c.Conn, err)
 	}
@@ -78,6 +96,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return written, opError("write", c.Conn, errno)
 	}
 	return written, nil
+}
+
+// write is Write's poller callback: false to wait for room.
+func (c *Conn) write(fd uintptr) bool {
+	var room bool
+	room, c.werr = writeFD(fd, c.wp, &c.wn)
+	return room
 }
 
 // WriteAwait writes p and then waits, through the poller, until the socket
@@ -89,19 +114,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // write, is never missed. When the socket cannot take all of p at once the
 // rest is written as Write does and no wait is made (the next Read waits).
 func (c *Conn) WriteAwait(p []byte) (int, error) {
-	written, wrote := 0, false
-	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		if wrote {
-			return true // readable (or woken by an error or a deadline)
-		}
-		wrote = true
-		var room bool
-		room, errno = writeFD(fd, p, &written)
-		// All written: wait for the answer; else an error, or the socket
-		// is full and Write below finishes.
-		return !room || errno != 0
-	})
+	c.wp, c.wn, c.wrote, c.werr = p, 0, false, 0
+	err := c.rc.Read(c.awaitFn)
+	written, errno := c.wn, c.werr
+	c.wp = nil
 	switch {
 	case errno != 0:
 		return written, opError("write", c.Conn, errno)
@@ -114,6 +130,19 @@ func (c *Conn) WriteAwait(p []byte) (int, error) {
 		return written, opError("read", c.Conn, err)
 	}
 	return written, nil
+}
+
+// await is WriteAwait's poller callback.
+func (c *Conn) await(fd uintptr) bool {
+	if c.wrote {
+		return true // readable (or woken by an error or a deadline)
+	}
+	c.wrote = true
+	var room bool
+	room, c.werr = writeFD(fd, c.wp, &c.wn)
+	// All written: wait for the answer; else an error, or the socket is
+	// full and WriteAwait's Write finishes.
+	return !room || c.werr != 0
 }
 
 // writeFD writes p from *written on until all of it is written (true), the
