@@ -60,20 +60,20 @@ func (pc *partClient) reset() {
 }
 
 // call makes one request with the network timeout, records it in rec, and
-// applies the client's version check and 400 rule. A reply with any other
+// applies the client's version check and 400 rule. start is the time the
+// caller read just before the call (the op's start). A reply with any other
 // status is returned with a nil error. The reply is rec's: it is valid until
 // the page's next call.
-func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
+func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput, start time.Time,
 	fn func(context.Context, *protocol.Conn) (*protocol.Reply, error)) (*protocol.Reply, error) {
 	op := in.op
 	// While the version is -1 every request checks it; concurrent first
 	// requests all check, as they do in the real client.
 	checking := pc.check && pc.version.Load() == -1
-	start := time.Now()
 	hctx, hop := pc.hist.begin(ctx, in, rec.id)
-	rep, err := pc.exchange(hctx, fn, rec)
+	rep, end, err := pc.exchange(hctx, fn, rec, start)
 	hop.end(rep, err)
-	o := opRecord{op: op, start: start, end: time.Now()}
+	o := opRecord{op: op, start: start, end: end}
 	if err != nil {
 		o.errKind = errorKind(err)
 		if ctx.Err() != nil {
@@ -104,29 +104,34 @@ func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput,
 // request is sent once more on a new connection, as the native client does.
 // The Conn reuses its reply, so the reply is copied into rec before the
 // connection goes back to the pool.
-func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *protocol.Conn) (*protocol.Reply, error), rec *pageRecord) (*protocol.Reply, error) {
+//
+// now is the time of the call's start; exchange returns the time it ended
+// (one clock read serves the op's end and the connection's return).
+func (pc *partClient) exchange(ctx context.Context, fn func(context.Context, *protocol.Conn) (*protocol.Reply, error), rec *pageRecord, now time.Time) (*protocol.Reply, time.Time, error) {
 	for attempt := 0; ; attempt++ {
-		c, reused, err := pc.pool.get(ctx, pc.netTimeout)
+		c, reused, err := pc.pool.get(ctx, pc.netTimeout, now)
 		if err != nil {
-			return nil, err
+			return nil, time.Now(), err
 		}
 		rep, err := fn(ctx, c)
+		end := time.Now()
 		if err == nil {
 			out := rec.keep(rep)
-			pc.pool.put(c)
-			return out, nil
+			pc.pool.put(c, end)
+			return out, end, nil
 		}
 		if rep != nil && c.Broken() == nil {
 			// A well-framed reply with unusable headers: the connection is fine.
-			pc.pool.put(c)
-			return nil, err
+			pc.pool.put(c, end)
+			return nil, end, err
 		}
 		c.Close()
 		if reused && attempt == 0 && retryable(err) && ctx.Err() == nil {
 			noteRetry(ctx) // the history records the first attempt as indeterminate
+			now = end
 			continue
 		}
-		return nil, err
+		return nil, end, err
 	}
 }
 

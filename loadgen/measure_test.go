@@ -101,4 +101,9 @@ func TestClosedLoopSaturation(t *testing.T) {
 		t.Fatalf("saturation throughput %.0f/s is implausibly low", run.Rate.Achieved)
 	}
 	t.Logf("closed-loop saturation (4 users, HEAD pages, -race): %.0f pages/s", run.Rate.Achieved)
+	// The generator's own CPU over the run is recorded (the server runs in
+	// this process too, so it is the sum of both here).
+	if g := run.Generator; g == nil || g.CPUUser+g.CPUSystem <= 0 || time.Duration(g.Wall) < time.Second || time.Duration(g.Wall) > time.Minute {
+		t.Fatalf("generator CPU not recorded: %+v", g)
+	}
 }

@@ -57,7 +57,7 @@ func (r *pageRunner) run(ctx context.Context, s slot, rec *pageRecord) {
 func (r *pageRunner) sessionless(ctx context.Context, pc *partClient, s slot, rec *pageRecord) error {
 	sent := time.Now()
 	sn := r.st.snapshot(s.sess, sent)
-	rep, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, s.sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+	rep, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, s.sess.target), sent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 		return c.ResetTimeout(ctx, s.sess.target)
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ func (r *pageRunner) readOnly(ctx context.Context, pc *partClient, s slot, rec *
 	for {
 		sent := time.Now()
 		sn := r.st.snapshot(s.sess, sent)
-		rep, err := pc.call(ctx, rec, opIn(protocol.OpGet, s.sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opIn(protocol.OpGet, s.sess.target), sent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Get(ctx, s.sess.target)
 		})
 		if err != nil {
@@ -123,7 +123,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	for {
 		sent := time.Now()
 		sn := r.st.snapshot(sess, sent)
-		rep, err := pc.call(ctx, rec, opIn(protocol.OpGetExclusive, sess.target), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opIn(protocol.OpGetExclusive, sess.target), sent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.GetExclusive(ctx, sess.target)
 		})
 		if err != nil {
@@ -157,7 +157,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		csent := time.Now()
 		cbody := emptySessionBody(r.timers.timeout)
 		cparams := protocol.SetParams{Timeout: r.timers.timeout, ExtraFlags: protocol.ExtraFlagUninitialized}
-		crep, err := pc.call(ctx, rec, opSet(sess.target, cbody, cparams), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		crep, err := pc.call(ctx, rec, opSet(sess.target, cbody, cparams), csent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Set(ctx, sess.target, cbody, cparams)
 		})
 		if err != nil {
@@ -192,7 +192,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	case scenarios.PageAbandon:
 		sess.releasing(rec.id)
 		sess.beginRemove()
-		rep, err := pc.call(ctx, rec, opCookie(protocol.OpRemove, sess.target, cookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opCookie(protocol.OpRemove, sess.target, cookie), time.Now(), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.Remove(ctx, sess.target, cookie)
 		})
 		sess.endRemove(err == nil && rep.Status == protocol.StatusOK)
@@ -202,7 +202,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	default: // read-unchanged
 		sess.releasing(rec.id)
 		sent := time.Now()
-		rep, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, sess.target, cookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		rep, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, sess.target, cookie), sent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.ReleaseExclusive(ctx, sess.target, cookie)
 		})
 		if err != nil {
@@ -248,7 +248,7 @@ func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *
 		w.broken[rep.LockCookie] = true
 		s.sess.breaking()
 		rec.forced++
-		_, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, s.sess.target, rep.LockCookie), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+		_, err := pc.call(ctx, rec, opCookie(protocol.OpReleaseExclusive, s.sess.target, rep.LockCookie), time.Now(), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 			return c.ReleaseExclusive(ctx, s.sess.target, rep.LockCookie)
 		})
 		if err != nil {
@@ -337,10 +337,11 @@ func (r *pageRunner) put(ctx context.Context, pc *partClient, rec *pageRecord, s
 	sess := s.sess
 	size := sess.nextSize(s.size, s.growth, r.maxLen)
 	w := sess.beginWrite(epoch, size)
-	body := encodeBody(sess.id, w.version, size)
+	body := appendBody(rec.out, sess.id, w.version, size)
+	rec.out = body
 	sent := time.Now()
 	params := protocol.SetParams{Timeout: r.timers.timeout, LockCookie: cookie}
-	rep, err := pc.call(ctx, rec, opSet(sess.target, body, params), func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
+	rep, err := pc.call(ctx, rec, opSet(sess.target, body, params), sent, func(ctx context.Context, c *protocol.Conn) (*protocol.Reply, error) {
 		return c.Set(ctx, sess.target, body, params)
 	})
 	sess.endWrite(w, err == nil && rep.Status == protocol.StatusOK)

@@ -25,7 +25,7 @@ type pool struct {
 	dial   func(ctx context.Context, addr string) (*protocol.Conn, error)
 
 	mu     sync.Mutex
-	idle   []*pooled // stack: the top is the most recently returned
+	idle   []pooled // stack: the top is the most recently returned
 	closed bool
 	timer  *time.Timer
 
@@ -56,7 +56,7 @@ func (p *pool) sweep() {
 		return
 	}
 	cutoff := time.Now().Add(-p.period)
-	var drop []*pooled
+	var drop []pooled
 	keep := p.idle[:0]
 	for _, pc := range p.idle {
 		if pc.returned.Before(cutoff) || pc.returned.Equal(cutoff) {
@@ -66,7 +66,7 @@ func (p *pool) sweep() {
 		}
 	}
 	for i := len(keep); i < len(p.idle); i++ {
-		p.idle[i] = nil
+		p.idle[i] = pooled{}
 	}
 	p.idle = keep
 	p.timer.Reset(p.period)
@@ -80,8 +80,9 @@ func (p *pool) sweep() {
 // get returns a connection: the most recently returned live one, or a new
 // one. reused tells which. timeout is the client's network timeout: it
 // bounds the dial, and every call on a new connection, which is set up once
-// to reuse its replies (callers copy what they keep: pageRecord.keep).
-func (p *pool) get(ctx context.Context, timeout time.Duration) (c *protocol.Conn, reused bool, err error) {
+// to reuse its replies (callers copy what they keep: pageRecord.keep). now
+// is the caller's clock reading, to judge how long a connection was idle.
+func (p *pool) get(ctx context.Context, timeout time.Duration, now time.Time) (c *protocol.Conn, reused bool, err error) {
 	for {
 		p.mu.Lock()
 		if p.closed {
@@ -94,10 +95,10 @@ func (p *pool) get(ctx context.Context, timeout time.Duration) (c *protocol.Conn
 			break
 		}
 		pc := p.idle[n-1]
-		p.idle[n-1] = nil
+		p.idle[n-1] = pooled{}
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if alive(pc) {
+		if alive(&pc, now) {
 			p.reuses.Add(1)
 			return pc.c, true, nil
 		}
@@ -121,8 +122,8 @@ func (p *pool) get(ctx context.Context, timeout time.Duration) (c *protocol.Conn
 }
 
 // put returns c to the pool, or closes it when it is broken or the pool is
-// closed.
-func (p *pool) put(c *protocol.Conn) {
+// closed. now is when it was last used.
+func (p *pool) put(c *protocol.Conn, now time.Time) {
 	if c.Broken() != nil {
 		c.Close()
 		return
@@ -133,7 +134,7 @@ func (p *pool) put(c *protocol.Conn) {
 		c.Close()
 		return
 	}
-	p.idle = append(p.idle, &pooled{c: c, returned: time.Now()})
+	p.idle = append(p.idle, pooled{c: c, returned: now})
 	p.mu.Unlock()
 }
 
@@ -174,11 +175,11 @@ var errPoolClosed = errors.New("loadgen: connection pool closed")
 // is a system call per request, and a server that closes a connection
 // within a millisecond of answering on it is caught by the exchange's
 // resend on a new connection, as the native client's would be.
-func alive(pc *pooled) bool {
+func alive(pc *pooled, now time.Time) bool {
 	if pc.c.Broken() != nil {
 		return false
 	}
-	if time.Since(pc.returned) < freshPeriod {
+	if now.Sub(pc.returned) < freshPeriod {
 		return true
 	}
 	return peekAlive(pc.c.NetConn())

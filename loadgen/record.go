@@ -3,6 +3,7 @@ package loadgen
 import (
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -42,7 +43,38 @@ type pageRecord struct {
 	// reuses its own) so the connection can go back to the pool at once.
 	reply protocol.Reply
 	body  []byte
+	// out is the space the page's session body is written in.
+	out []byte
 }
+
+// records holds page records the collector is done with, so that a page
+// reuses a record's operation list and body buffer instead of allocating
+// them (at 50,000 pages/s the allocations were a tenth of the generator's
+// user time).
+var records = sync.Pool{New: func() any { return new(pageRecord) }}
+
+// newPageRecord returns an empty record, reusing a freed one's buffers.
+func newPageRecord() *pageRecord {
+	p := records.Get().(*pageRecord)
+	p.reset()
+	return p
+}
+
+// reset empties the record and keeps its buffers.
+func (p *pageRecord) reset() {
+	*p = pageRecord{ops: p.ops[:0], body: p.body[:0], out: p.out[:0]}
+}
+
+// free hands the record back for reuse. Nothing may touch it afterwards.
+func (p *pageRecord) free() {
+	if cap(p.body) > maxPooledBody || cap(p.out) > maxPooledBody {
+		p.body, p.out = nil, nil // a rare large session is not held on to
+	}
+	records.Put(p)
+}
+
+// maxPooledBody is the largest body buffer a freed record keeps.
+const maxPooledBody = 64 << 10
 
 // keep copies rep into the page and returns the copy.
 func (p *pageRecord) keep(rep *protocol.Reply) *protocol.Reply {

@@ -310,6 +310,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	faultsDone := r.startFaults(ctx)
 
 	var interrupted bool
+	cpu := startCPU()
 	if cfg.ClosedLoop {
 		interrupted = r.closedLoop(ctx, pageCtx, cutOff)
 	} else {
@@ -319,7 +320,34 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	close(r.recs)
 	<-colDone
 	<-faultsDone
-	return r.result(interrupted, end, rate, sched)
+	used := cpu.stop()
+	run, err := r.result(interrupted, end, rate, sched)
+	if run != nil {
+		run.Generator = used
+	}
+	return run, err
+}
+
+// cpuMeter measures the CPU the process uses over a stretch of time.
+type cpuMeter struct {
+	at           time.Time
+	user, system time.Duration
+	ok           bool
+}
+
+func startCPU() cpuMeter {
+	u, s, ok := processCPU()
+	return cpuMeter{at: time.Now(), user: u, system: s, ok: ok}
+}
+
+// stop returns what was used since startCPU, nil where it cannot tell.
+func (m cpuMeter) stop() *results.Generator {
+	u, s, ok := processCPU()
+	if !ok || !m.ok {
+		return nil
+	}
+	return &results.Generator{CPUUser: results.Duration(u - m.user), CPUSystem: results.Duration(s - m.system),
+		Wall: results.Duration(time.Since(m.at))}
 }
 
 // runner is the state of one run.
@@ -341,11 +369,16 @@ type runner struct {
 	seeded                            *seedReport // steady start, nil for a cold one
 }
 
-func (r *runner) exec(ctx context.Context, s slot, intended time.Time) {
-	rec := &pageRecord{id: r.pageID.Add(1), kind: string(s.kind), intended: intended, start: time.Now()}
+// exec runs one page that was due at intended and started at start, hands
+// its record to the collector and returns when it ended.
+func (r *runner) exec(ctx context.Context, s slot, intended, start time.Time) time.Time {
+	rec := newPageRecord()
+	rec.id, rec.kind, rec.intended, rec.start = r.pageID.Add(1), string(s.kind), intended, start
 	r.pr.run(ctx, s, rec)
-	rec.end = time.Now()
+	end := time.Now()
+	rec.end = end
 	r.recs <- rec
+	return end
 }
 
 // job is a slot handed to a worker.
@@ -370,7 +403,7 @@ func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) b
 				// still queued was never started.
 				r.dropped.Add(1)
 			} else {
-				r.exec(pageCtx, j.s, j.intended)
+				r.exec(pageCtx, j.s, j.intended, time.Now())
 			}
 			idle.Add(1)
 		}
@@ -462,13 +495,15 @@ func (r *runner) closedLoop(ctx, pageCtx context.Context, cutOff context.CancelF
 		go func() {
 			defer wg.Done()
 			u := &plannedSession{}
-			for ctx.Err() == nil && pageCtx.Err() == nil && time.Now().Before(end) {
+			// A user starts the next page as the last one ends: one clock
+			// read serves both.
+			now := time.Now()
+			for ctx.Err() == nil && pageCtx.Err() == nil && now.Before(end) {
 				mu.Lock()
 				s := r.pl.nextClosed(u)
 				mu.Unlock()
 				r.scheduled.Add(1)
-				now := time.Now()
-				r.exec(pageCtx, s, now)
+				now = r.exec(pageCtx, s, now, now)
 			}
 		}()
 	}
@@ -498,6 +533,7 @@ func (r *runner) collect(ctx context.Context) {
 				}
 				r.col.add(rec)
 				r.fl.page(rec)
+				rec.free()
 			default:
 				return true
 			}

@@ -64,11 +64,19 @@ var fillCycle, fillPos = func() (c [512]byte, pos [256]uint16) {
 // encodeBody returns a body of total size (at least the overhead) for
 // session id at version.
 func encodeBody(id string, version uint64, size int) []byte {
+	return appendBody(nil, id, version, size)
+}
+
+// appendBody is encodeBody into dst's space (from dst[:0]).
+func appendBody(dst []byte, id string, version uint64, size int) []byte {
 	over := bodyOverhead(id)
 	if size < over {
 		size = over
 	}
-	b := make([]byte, 0, size)
+	b := dst[:0]
+	if cap(b) < size {
+		b = make([]byte, 0, size)
+	}
 	b = append(b, bodyMagic[:]...)
 	b = append(b, bodyFormat, byte(len(id)))
 	b = append(b, id...)
@@ -130,8 +138,10 @@ type state struct {
 	faultEpoch atomic.Uint64 // bumped by faults that may lose sessions (bumpEpoch)
 	onLost     func()        // a session we had written was 404 after a fault (may be nil)
 
-	epochMu    sync.Mutex
-	epochTimes []time.Time // epochTimes[i] is when faultEpoch became i+1
+	epochMu sync.Mutex // serializes bumpEpoch
+	// epochTimes[i] is when faultEpoch became i+1. Replaced, never changed
+	// in place, so that epochAt (every touch) reads it without a lock.
+	epochTimes atomic.Pointer[[]time.Time]
 
 	checks     atomic.Int64
 	skipped    atomic.Int64
@@ -228,17 +238,25 @@ func (st *state) stable(s *session, sn snap) bool {
 // bumpEpoch starts a new fault epoch and remembers when.
 func (st *state) bumpEpoch() {
 	st.epochMu.Lock()
+	var times []time.Time
+	if old := st.epochTimes.Load(); old != nil {
+		times = append(times, *old...)
+	}
+	times = append(times, time.Now())
+	st.epochTimes.Store(&times)
 	st.faultEpoch.Add(1)
-	st.epochTimes = append(st.epochTimes, time.Now())
 	st.epochMu.Unlock()
 }
 
 // epochAt returns the fault epoch in force at t.
 func (st *state) epochAt(t time.Time) uint64 {
-	st.epochMu.Lock()
-	defer st.epochMu.Unlock()
-	n := len(st.epochTimes)
-	for n > 0 && st.epochTimes[n-1].After(t) {
+	p := st.epochTimes.Load()
+	if p == nil {
+		return 0
+	}
+	times := *p
+	n := len(times)
+	for n > 0 && times[n-1].After(t) {
 		n--
 	}
 	return uint64(n)

@@ -46,7 +46,8 @@ func (r *pageRunner) seedSessions(ctx context.Context, seeds []slot, workers int
 				if i >= int64(len(seeds)) {
 					return
 				}
-				rec = pageRecord{id: -1 - i, kind: string(seeds[i].kind), ops: rec.ops[:0]}
+				rec.reset()
+				rec.id, rec.kind = -1-i, string(seeds[i].kind)
 				if err := r.seed(ctx, seeds[i], &rec); err != nil {
 					failed.Add(1)
 					once.Do(func() { rep.firstErr = err })

@@ -43,7 +43,8 @@ func TestPlannerSteady(t *testing.T) {
 		}
 		seeded[s.sess] = true
 	}
-	for _, ps := range p.due {
+	for _, e := range p.due {
+		ps := e.ps
 		if ps.due < 0 || ps.due >= time.Second || ps.left < 1 || ps.left > 20 {
 			t.Fatalf("seeded session due at %s with %d pages left: want due in [0, 1s), 1..20 pages", ps.due, ps.left)
 		}
@@ -73,7 +74,8 @@ func TestPlannerSteady(t *testing.T) {
 	if got := len(pp.steady(0)); got != 50 {
 		t.Fatalf("population of 50: %d seeds", got)
 	}
-	for _, u := range pp.users {
+	for _, e := range pp.users {
+		u := e.ps
 		if u.sess == nil || u.left < 1 {
 			t.Fatalf("user without a seeded session: %+v", u)
 		}

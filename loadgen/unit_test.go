@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -196,23 +197,23 @@ func TestPoolLIFOAndIdleExpiry(t *testing.T) {
 	p := newPool(tg.Addr, 60*time.Millisecond, nil)
 	defer p.close()
 	ctx := context.Background()
-	a, reused, err := p.get(ctx, time.Second)
+	a, reused, err := p.get(ctx, time.Second, time.Now())
 	if err != nil || reused {
 		t.Fatal(err, reused)
 	}
-	b, _, err := p.get(ctx, time.Second)
+	b, _, err := p.get(ctx, time.Second, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.put(a)
-	p.put(b)
-	if got, reused, _ := p.get(ctx, time.Second); got != b || !reused {
+	p.put(a, time.Now())
+	p.put(b, time.Now())
+	if got, reused, _ := p.get(ctx, time.Second, time.Now()); got != b || !reused {
 		t.Fatal("the pool is not last in, first out")
 	}
-	if got, _, _ := p.get(ctx, time.Second); got != a {
+	if got, _, _ := p.get(ctx, time.Second, time.Now()); got != a {
 		t.Fatal("the second get did not return the older connection")
 	}
-	p.put(a)
+	p.put(a, time.Now())
 	put := time.Now()
 	eventually(t, 2*time.Second, "the idle connection to expire", func() bool { return p.size() == 0 })
 	idle := time.Since(put)
@@ -235,16 +236,16 @@ func TestPoolReconnectsDeadSocket(t *testing.T) {
 	p := newPool(tg.Addr, time.Hour, nil)
 	defer p.close()
 	ctx := context.Background()
-	c, _, err := p.get(ctx, time.Second)
+	c, _, err := p.get(ctx, time.Second, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.ResetTimeout(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
-	p.put(c)
-	eventually(t, 2*time.Second, "the server to close the idle connection", func() bool { return !alive(&pooled{c: c}) })
-	c2, reused, err := p.get(ctx, time.Second)
+	p.put(c, time.Now())
+	eventually(t, 2*time.Second, "the server to close the idle connection", func() bool { return !alive(&pooled{c: c}, time.Now()) })
+	c2, reused, err := p.get(ctx, time.Second, time.Now())
 	if err != nil || reused || c2 == c {
 		t.Fatalf("get after the server closed the socket: %v reused=%v same=%v", err, reused, c2 == c)
 	}
@@ -254,7 +255,7 @@ func TestPoolReconnectsDeadSocket(t *testing.T) {
 	if _, err := c2.ResetTimeout(ctx, "x"); err != nil {
 		t.Fatal(err)
 	}
-	p.put(c2)
+	p.put(c2, time.Now())
 }
 
 func TestVersionCheckQuirk(t *testing.T) {
@@ -277,11 +278,11 @@ func TestVersionCheckQuirk(t *testing.T) {
 	}
 	rec := &pageRecord{}
 	// A 400 on the first request throws before the version is stored.
-	if _, err := pc.call(ctx, rec, opIn(protocol.OpSet, "k"), bad); kind(err) != ErrBadRequest || pc.version.Load() != -1 {
+	if _, err := pc.call(ctx, rec, opIn(protocol.OpSet, "k"), time.Now(), bad); kind(err) != ErrBadRequest || pc.version.Load() != -1 {
 		t.Fatalf("first request 400: %v, version %d; want bad-request and -1", err, pc.version.Load())
 	}
 	// The next request checks: no header → major 0 → Need_v2_State_Server.
-	_, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), head)
+	_, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), time.Now(), head)
 	if kind(err) != ErrNeedV2 || err.Error() != ErrNeedV2+": "+NeedV2Message {
 		t.Fatalf("first checked request: %v, want %s", err, ErrNeedV2)
 	}
@@ -290,20 +291,20 @@ func TestVersionCheckQuirk(t *testing.T) {
 	}
 	// Later requests proceed: the check never runs again.
 	for i := 0; i < 3; i++ {
-		if _, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), head); err != nil {
+		if _, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), time.Now(), head); err != nil {
 			t.Fatalf("request %d after the failed check: %v", i+2, err)
 		}
 	}
 	// A recycle resets the state: the first request fails again.
 	pc.reset()
-	if _, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), head); kind(err) != ErrNeedV2 {
+	if _, err := pc.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), time.Now(), head); kind(err) != ErrNeedV2 {
 		t.Fatalf("first request after a recycle: %v", err)
 	}
 	// A server with the header passes the check and stores the major.
 	tg2, _ := startServer(t, 0)
 	pc2 := newPartClient(newPool(tg2.Addr, time.Hour, nil), true, 10*time.Second)
 	defer pc2.pool.close()
-	if _, err := pc2.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), head); err != nil || pc2.version.Load() != 4 {
+	if _, err := pc2.call(ctx, rec, opIn(protocol.OpResetTimeout, "k"), time.Now(), head); err != nil || pc2.version.Load() != 4 {
 		t.Fatalf("reference server: %v, version %d; want ok and 4", err, pc2.version.Load())
 	}
 }
@@ -642,5 +643,51 @@ func BenchmarkEncodeBody(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		encodeBody("abcdefghijklmnopqrstuvwx", uint64(i), 1024)
+	}
+}
+
+// TestDueHeapOrder: the due heap pops sessions by due time, ties by session
+// sequence, through any interleaving of pushes and pops.
+func TestDueHeapOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h dueHeap
+	var want []dueEntry
+	for step := 0; step < 20000; step++ {
+		if len(want) == 0 || rng.IntN(3) > 0 {
+			ps := &plannedSession{due: time.Duration(rng.IntN(500)), sess: &session{seq: int64(step)}}
+			h.push(ps)
+			want = append(want, dueEntry{due: ps.due, seq: ps.sess.seq, ps: ps})
+			continue
+		}
+		first := 0
+		for i := range want {
+			if want[i].less(want[first]) {
+				first = i
+			}
+		}
+		if got := h.pop(); got != want[first].ps {
+			t.Fatalf("step %d: popped due %s seq %d, want due %s seq %d", step, got.due, got.sess.seq, want[first].due, want[first].seq)
+		}
+		want = append(want[:first], want[first+1:]...)
+	}
+	if len(h) != len(want) {
+		t.Fatalf("heap holds %d, want %d", len(h), len(want))
+	}
+}
+
+// BenchmarkDueHeap: a push and a pop on a heap of 35,000 sessions (make
+// bench's half-saturation run at one second of think time).
+func BenchmarkDueHeap(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h dueHeap
+	for i := 0; i < 35000; i++ {
+		h.push(&plannedSession{due: time.Duration(rng.Int64N(int64(time.Second))), sess: &session{seq: int64(i)}})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ps := h.pop()
+		ps.due += time.Duration(rng.Int64N(int64(2 * time.Second)))
+		h.push(ps)
 	}
 }

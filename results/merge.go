@@ -51,6 +51,8 @@ func Merge(runs []*Run) (*Run, error) {
 		Pages:   map[string]*Stats{},
 	}
 	var failures []string
+	var gen Generator
+	genKnown := true // for every shard
 	for _, r := range runs {
 		if r.Start.Before(out.Start) {
 			out.Start = r.Start
@@ -63,8 +65,19 @@ func Merge(runs []*Run) (*Run, error) {
 			failures = append(failures, r.Failure)
 		}
 		addCounts(out.Errors, r.Errors)
+		if g := r.Generator; g != nil {
+			// The shards' generators, together (each over its own run).
+			gen.CPUUser += g.CPUUser
+			gen.CPUSystem += g.CPUSystem
+			gen.Wall = max(gen.Wall, g.Wall)
+		} else {
+			genKnown = false
+		}
 	}
 	out.Failure = strings.Join(failures, "; ")
+	if genKnown {
+		out.Generator = &gen
+	}
 	var err error
 	if out.Config, err = mergeConfig(runs, out.Start); err != nil {
 		return nil, err

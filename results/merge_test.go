@@ -87,6 +87,7 @@ func TestMergeShardsIsLossless(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		// Shards start a few milliseconds apart, as real ones do.
 		r := shardRun(t, i, 3, start.Add(time.Duration(i)*3*time.Millisecond), rng, all, perIv)
+		r.Generator = &Generator{CPUUser: Duration(i) * Duration(time.Second), CPUSystem: Duration(time.Second), Wall: Duration(10+i) * Duration(time.Second)}
 		completed += r.Rate.Completed
 		// Through the files, as `aspstate merge` reads them.
 		dir := filepath.Join(t.TempDir(), "shard")
@@ -102,6 +103,9 @@ func TestMergeShardsIsLossless(t *testing.T) {
 	m, err := Merge(runs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if g := m.Generator; g == nil || g.CPUUser != Duration(6*time.Second) || g.CPUSystem != Duration(3*time.Second) || g.Wall != Duration(13*time.Second) {
+		t.Errorf("merged generator CPU %+v, want the shards' sums over the longest wall time", g)
 	}
 	p := m.Pages["modify"]
 	if p.Count != completed || m.Rate.Completed != completed || m.Rate.Scheduled != completed {

@@ -72,6 +72,10 @@ type Run struct {
 	// Faults are the faults applied during the run and what the load saw of
 	// them; absent when the run had no fault timeline.
 	Faults *Faults `json:"faults,omitempty"`
+	// Generator is the CPU the load generator's process used over the run
+	// (an in-process target's server included); absent where the platform
+	// cannot tell.
+	Generator *Generator `json:"generator,omitempty"`
 	// Harness names the build of aspstate that produced the run.
 	Harness Harness `json:"harness"`
 	// Interrupted reports that the run was stopped (Ctrl-C) before its end.
@@ -141,6 +145,17 @@ type FaultEvent struct {
 	Targets []int `json:"targets"`
 	// WebServer is the 1-based web server a recycle hit (0 otherwise).
 	WebServer int `json:"web_server,omitempty"`
+}
+
+// Generator is what the load generator process used over a run.
+type Generator struct {
+	// CPUUser and CPUSystem are the generator process's CPU time from just
+	// before its schedule began to the end of its drain (what it spent on
+	// the run, without start-up and without writing the results).
+	CPUUser   Duration `json:"cpu_user"`
+	CPUSystem Duration `json:"cpu_system"`
+	// Wall is the time they were measured over.
+	Wall Duration `json:"wall"`
 }
 
 // Harness identifies the build that produced a run.

@@ -173,6 +173,25 @@ func TestSummaryShowsViolationsAndInterruption(t *testing.T) {
 	}
 }
 
+// TestSummaryGeneratorCPU: the generator's CPU over the run is in the
+// summary, and says when an in-process server's is in it too.
+func TestSummaryGeneratorCPU(t *testing.T) {
+	r := sampleRun(t)
+	r.Generator = &Generator{CPUUser: Duration(3 * time.Second), CPUSystem: Duration(2 * time.Second), Wall: Duration(10 * time.Second)}
+	r.Config.Targets = []Target{{Kind: "tcp", Addr: "127.0.0.1:42424"}}
+	var b bytes.Buffer
+	Summary(&b, r)
+	if want := "\nload generator: 5s CPU (3s user, 2s system) over 10s, 50% of one core\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("summary lacks %q:\n%s", want, b.String())
+	}
+	r.Config.Targets = []Target{{Kind: "inproc"}}
+	b.Reset()
+	Summary(&b, r)
+	if !strings.Contains(b.String(), "load generator and its in-process server: 5s CPU") {
+		t.Errorf("in-process target not said:\n%s", b.String())
+	}
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	r := &Run{Schema: "x", Config: Config{Mode: "fast"}, Start: time.Unix(10, 0), End: time.Unix(5, 0),
 		Ops: map[string]*Stats{"get": {Corrected: Latency{Histogram: "not-a-histogram"}}}}

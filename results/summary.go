@@ -94,6 +94,19 @@ func Summary(w io.Writer, r *Run) {
 			fmt.Fprintf(w, "  - %s\n", e)
 		}
 	}
+	if g := r.Generator; g != nil && g.Wall > 0 {
+		cpu := time.Duration(g.CPUUser + g.CPUSystem)
+		who := "load generator"
+		for _, t := range r.Config.Targets {
+			if t.Kind == "inproc" {
+				who = "load generator and its in-process server"
+			}
+		}
+		fmt.Fprintf(w, "%s: %s CPU (%s user, %s system) over %s, %.0f%% of one core\n", who,
+			cpu.Round(time.Millisecond), time.Duration(g.CPUUser).Round(time.Millisecond),
+			time.Duration(g.CPUSystem).Round(time.Millisecond), time.Duration(g.Wall).Round(time.Millisecond),
+			100*cpu.Seconds()/time.Duration(g.Wall).Seconds())
+	}
 	linearizabilitySummary(w, r.Linearizability)
 	faultSummary(w, r)
 }
