@@ -5,6 +5,7 @@ REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X main.revision=$(REVISION)
 FUZZTIME  ?= 2m
 TESTFLAGS ?=
+BENCHFLAGS ?=  # e.g. -pin (servers on CPU 0, clients on CPU 1), -duration 30s
 
 # testcontainers-go: no Ryuk (no registry to pull it from), reach mapped ports over loopback.
 export TESTCONTAINERS_RYUK_DISABLED := true
@@ -46,7 +47,7 @@ bench: build
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null) || \
 	    echo "bench: redis-server not installed and cannot install it; the Redis yardstick will be skipped"; }
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/
-	$(GO) run ./bench -bin $(BIN)
+	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

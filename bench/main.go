@@ -14,13 +14,20 @@
 //
 // Then an open-model run at 50% of (b)'s saturation, with as many workers as
 // (b) has connections, shows rate accuracy and p99.
+//
+// By default the kernel shares the CPUs between clients and servers, as it
+// does for `aspstate plan` and `aspstate load` (whose rates issue 6 compares
+// with this saturation). -pin runs every server on CPU 0 and every client
+// on CPU 1 (taskset), the same for all three systems: each program on a core
+// of its own, and each Go program then on one thread (GOMAXPROCS follows
+// the CPUs it may use), as Redis's are anyway.
 // Figures go to results/baselines/bench.json and to the README's bench
 // block (between its bench:begin and bench:end markers); the last line reads
 // `bench: aspstate/redis = R, aspstate/limit = L`.
 //
 // Linux only: it reads /proc and installs Redis from Debian.
 //
-// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-out results/baselines/bench.json] [-readme README.md]
+// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-pin] [-out results/baselines/bench.json] [-readme README.md]
 package main
 
 import (
@@ -54,6 +61,8 @@ type Report struct {
 	Duration  string  `json:"duration"`
 	Conns     int     `json:"connections"`
 	BodyBytes int     `json:"body_bytes"`
+	// Pinned tells whether servers ran on CPU 0 and clients on CPU 1.
+	Pinned bool `json:"pinned"`
 
 	Redis    *RedisFigures   `json:"redis,omitempty"`
 	Aspstate AspstateFigures `json:"aspstate"`
@@ -89,10 +98,13 @@ type AspstateFigures struct {
 	PagesPerS        float64 `json:"pages_per_s"`
 	RequestsPerS     float64 `json:"requests_per_s"`
 	LoadgenCPUPerReq float64 `json:"loadgen_cpu_us_per_request"`
-	ServerCPUPerReq  float64 `json:"server_cpu_us_per_request"`
-	ServerRSSBytes   int64   `json:"server_rss_bytes"`
-	Violations       int64   `json:"correctness_violations"`
-	Errors           int64   `json:"errors"`
+	// LoadgenProcessCPUPerReq is the generator's whole process (start-up and
+	// writing results too), where the run's own figure is known.
+	LoadgenProcessCPUPerReq float64 `json:"loadgen_process_cpu_us_per_request,omitempty"`
+	ServerCPUPerReq         float64 `json:"server_cpu_us_per_request"`
+	ServerRSSBytes          int64   `json:"server_rss_bytes"`
+	Violations              int64   `json:"correctness_violations"`
+	Errors                  int64   `json:"errors"`
 }
 
 // LimitFigures are the bare echo figures: RequestsPerS is the two-process
@@ -124,11 +136,22 @@ func main() {
 	out := flag.String("out", "results/baselines/bench.json", "where to write the figures")
 	readme := flag.String("readme", "README.md", "README whose bench block gets the figures (\"\" = none)")
 	scenario := flag.String("scenario", "bench/page-cycle.yaml", "aspstate workload")
+	pin := flag.Bool("pin", false, "run servers on CPU 0 and clients on CPU 1 (taskset; needs 2 CPUs)")
 	echoServer := flag.Int("echo-server", 0, "internal: run the echo server for (c) with this body size")
+	echoClientAddr := flag.String("echo-client", "", "internal: run the echo client for (c) against this address")
 	flag.Parse()
 	if *echoServer > 0 {
 		runEchoServer(*echoServer)
 		return
+	}
+	if *echoClientAddr != "" {
+		runEchoClient(*echoClientAddr, *dur, *conns, *body)
+		return
+	}
+	pinning = *pin && runtime.NumCPU() >= 2
+	if _, err := exec.LookPath("taskset"); pinning && err != nil {
+		fmt.Println("bench: taskset not found (util-linux): running unpinned")
+		pinning = false
 	}
 	if err := run(*bin, *scenario, *dur, *conns, *body, *out, *readme); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -140,7 +163,10 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s not found: run `make build` first", bin)
 	}
-	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Duration: dur.String(), Conns: conns, BodyBytes: body}
+	rep := Report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), Duration: dur.String(), Conns: conns, BodyBytes: body, Pinned: pinning}
+	if pinning {
+		fmt.Println("pinned: servers on CPU 0, clients on CPU 1 (taskset)")
+	}
 	work, err := os.MkdirTemp("", "aspstate-bench-")
 	if err != nil {
 		return err
@@ -154,7 +180,8 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 		rep.Redis = r
 		fmt.Printf("(a) redis %s: GET %.0f/s, SET %.0f/s, mean %.0f requests/s; CPU per request: redis-benchmark %.1f µs, redis-server %.1f µs\n",
 			r.Version, r.GetPerS, r.SetPerS, r.MeanPerS, r.ClientCPUPerReq, r.ServerCPUPerReq)
-		rep.Commands = append(rep.Commands, fmt.Sprintf("redis-benchmark -c %d -d %d -t get,set -P 1 (duration-sized -n)", conns, body))
+		rep.Commands = append(rep.Commands, pinned(serverCPU, "redis-server --save '' --appendonly no"),
+			pinned(clientCPU, fmt.Sprintf("redis-benchmark -c %d -d %d -t get,set -P 1 (duration-sized -n)", conns, body)))
 	}
 
 	// (b) aspstate closed-loop saturation against a separate server process.
@@ -167,7 +194,7 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	cpu0 := srv.cpu()
 	args := []string{"load", "--scenario", scenario, "--closed-loop", "--connections", strconv.Itoa(conns),
 		"--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", satDir}
-	rep.Commands = append(rep.Commands, "aspstate serve --listen 127.0.0.1:0", "aspstate "+strings.Join(args, " "))
+	rep.Commands = append(rep.Commands, pinned(serverCPU, "aspstate serve --listen 127.0.0.1:0"), pinned(clientCPU, "aspstate "+strings.Join(args, " ")))
 	lgCPU, err := runLoad(bin, args)
 	if err != nil {
 		return err
@@ -182,6 +209,13 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	a := &rep.Aspstate
 	a.PagesPerS = sat.Rate.Achieved
 	a.RequestsPerS = float64(reqs) / window
+	// The generator's CPU over its run, as the server's is measured over
+	// it: without its start-up and without writing its results (histogram
+	// logs), which a whole-process figure would add to a 15 s run.
+	if g := sat.Generator; g != nil {
+		a.LoadgenProcessCPUPerReq = lgCPU.Seconds() / float64(reqs) * 1e6
+		lgCPU = time.Duration(g.CPUUser + g.CPUSystem)
+	}
 	a.LoadgenCPUPerReq = lgCPU.Seconds() / float64(reqs) * 1e6
 	a.ServerCPUPerReq = srvCPU.Seconds() / float64(reqs) * 1e6
 	a.ServerRSSBytes = srv.rss()
@@ -189,8 +223,8 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	for _, n := range sat.Errors {
 		a.Errors += n
 	}
-	fmt.Printf("(b) aspstate: %.0f pages/s, %.0f requests/s (closed loop, %d connections); CPU per request: load generator %.1f µs, server %.1f µs; server RSS %.1f MiB; %d violations, %d errors\n",
-		a.PagesPerS, a.RequestsPerS, conns, a.LoadgenCPUPerReq, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20), a.Violations, a.Errors)
+	fmt.Printf("(b) aspstate: %.0f pages/s, %.0f requests/s (closed loop, %d connections); CPU per request over the run: load generator %.1f µs (whole process %.1f), server %.1f µs; server RSS %.1f MiB; %d violations, %d errors\n",
+		a.PagesPerS, a.RequestsPerS, conns, a.LoadgenCPUPerReq, a.LoadgenProcessCPUPerReq, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20), a.Violations, a.Errors)
 
 	// (c) the limit: bare echo, in two processes (the ratio's) and in one.
 	lim, err := benchEcho(dur, conns, body)
@@ -217,7 +251,7 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	// the requests), a surge the rest of the run pays for in its p99.
 	args = []string{"load", "--scenario", scenario, "--rate", fmt.Sprintf("%.1f", half), "--workers", strconv.Itoa(conns),
 		"--steady-start", "--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", halfDir}
-	rep.Commands = append(rep.Commands, "aspstate "+strings.Join(args, " "))
+	rep.Commands = append(rep.Commands, pinned(clientCPU, "aspstate "+strings.Join(args, " ")))
 	if _, err := runLoad(bin, args); err != nil {
 		return err
 	}
@@ -285,7 +319,7 @@ func totalRequests(r *results.Run) int64 {
 
 // runLoad runs the load generator and returns the CPU time it used.
 func runLoad(bin string, args []string) (time.Duration, error) {
-	cmd := exec.Command(bin, args...)
+	cmd := command(clientCPU, bin, args...)
 	var stderr strings.Builder
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
@@ -301,7 +335,7 @@ type server struct {
 }
 
 func startServer(bin string) (*server, error) {
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+	cmd := command(serverCPU, bin, "serve", "--listen", "127.0.0.1:0")
 	stdout, err := startPiped(cmd)
 	if err != nil {
 		return nil, err
@@ -394,7 +428,7 @@ func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	srv := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	srv := command(serverCPU, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
 	srv.Stdout, srv.Stderr = io.Discard, io.Discard
 	if err := srv.Start(); err != nil {
 		return nil, err
@@ -421,7 +455,7 @@ func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
 	// 100k/s guess; the figure is a rate, so the count only sets the run length.
 	n := int(dur.Seconds() / 2 * 100000)
 	srvCPU0 := procCPU(srv.Process.Pid)
-	rb := exec.Command("redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
+	rb := command(clientCPU, "redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
 		"-d", strconv.Itoa(body), "-n", strconv.Itoa(n), "-t", "set,get", "-P", "1", "--csv")
 	out, err := rb.Output()
 	if err != nil {
@@ -496,7 +530,7 @@ func benchEcho(dur time.Duration, conns, body int) (*LimitFigures, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, "-echo-server", strconv.Itoa(body))
+	cmd := command(serverCPU, self, "-echo-server", strconv.Itoa(body))
 	stdout, err := startPiped(cmd)
 	if err != nil {
 		return nil, err
@@ -506,18 +540,61 @@ func benchEcho(dur time.Duration, conns, body int) (*LimitFigures, error) {
 	if err != nil {
 		return nil, fmt.Errorf("echo server: %v", err)
 	}
-	var ru0, ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	// The client is a process of its own too, so that it can be pinned.
 	srv0 := procCPU(cmd.Process.Pid)
-	n, elapsed, err := echoClient(strings.TrimSpace(addr), dur, conns, body)
+	cl := command(clientCPU, self, "-echo-client", strings.TrimSpace(addr), "-duration", dur.String(),
+		"-conns", strconv.Itoa(conns), "-body", strconv.Itoa(body))
+	cl.Stderr = os.Stderr
+	out, err := cl.Output()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("echo client: %v", err)
 	}
 	srv := procCPU(cmd.Process.Pid) - srv0
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cli := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	var n int64
+	var ns int64
+	if _, err := fmt.Sscan(string(out), &n, &ns); err != nil || n == 0 {
+		return nil, fmt.Errorf("echo client printed %q", out)
+	}
+	elapsed := time.Duration(ns)
+	cli := cpuOf(cl.ProcessState)
 	return &LimitFigures{RequestsPerS: float64(n) / elapsed.Seconds(),
 		ClientCPUPerReq: cli.Seconds() / float64(n) * 1e6, ServerCPUPerReq: srv.Seconds() / float64(n) * 1e6}, nil
+}
+
+// runEchoClient is the echo client of (c) in its own process: it prints
+// how many exchanges it made and in how many nanoseconds.
+func runEchoClient(addr string, dur time.Duration, conns, body int) {
+	n, elapsed, err := echoClient(addr, dur, conns, body)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench echo client:", err)
+		os.Exit(1)
+	}
+	fmt.Println(n, elapsed.Nanoseconds())
+}
+
+// The CPUs servers and clients run on when pinning.
+const (
+	serverCPU = 0
+	clientCPU = 1
+)
+
+// pinning is on when servers and clients run on CPUs of their own (-pin).
+var pinning bool
+
+// command returns the command to run name with args, on cpu when pinning.
+func command(cpu int, name string, args ...string) *exec.Cmd {
+	if !pinning {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", strconv.Itoa(cpu), name}, args...)...)
+}
+
+// pinned is how a command line reads in the report.
+func pinned(cpu int, line string) string {
+	if !pinning {
+		return line
+	}
+	return fmt.Sprintf("taskset -c %d %s", cpu, line)
 }
 
 // benchEchoInProcess is the same echo with client and server in this

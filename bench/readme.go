@@ -45,6 +45,11 @@ func renderBlock(r *Report) string {
 	m := r.Machine
 	fmt.Fprintf(b, "Last `make bench` run: %s, %d × %s, Linux %s, %s; %s per system, %d connections, %d-byte bodies.\n\n",
 		r.Date, m.CPUs, m.Model, m.Kernel, m.GoVersion, r.Duration, r.Conns, r.BodyBytes)
+	if r.Pinned {
+		b.WriteString("Every server ran pinned to CPU 0 and every client to CPU 1 (`taskset`), the same for all three systems.\n\n")
+	} else {
+		b.WriteString("Unpinned (the default; `-pin` pins servers and clients to CPUs of their own): the kernel shared the CPUs between clients and servers.\n\n")
+	}
 	b.WriteString("| system | requests/s | CPU per request |\n| --- | --- | --- |\n")
 	if rr := r.Redis; rr != nil {
 		fmt.Fprintf(b, "| (a) Redis %s, redis-benchmark GET + SET, no pipelining | %s (GET %s, SET %s) | redis-benchmark %.1f µs, redis-server %.1f µs |\n",
@@ -53,8 +58,12 @@ func renderBlock(r *Report) string {
 		b.WriteString("| (a) Redis | not measured (redis-server missing) | |\n")
 	}
 	a := r.Aspstate
-	fmt.Fprintf(b, "| (b) aspstate, closed loop against `aspstate serve` | %s (%s pages/s; %d errors, %d violations) | load generator %.1f µs, server %.1f µs; server RSS %.1f MiB |\n",
-		thousands(a.RequestsPerS), thousands(a.PagesPerS), a.Errors, a.Violations, a.LoadgenCPUPerReq, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20))
+	process := ""
+	if a.LoadgenProcessCPUPerReq > 0 {
+		process = fmt.Sprintf(" (whole process %.1f µs)", a.LoadgenProcessCPUPerReq)
+	}
+	fmt.Fprintf(b, "| (b) aspstate, closed loop against `aspstate serve` | %s (%s pages/s; %d errors, %d violations) | over the run: load generator %.1f µs%s, server %.1f µs; server RSS %.1f MiB |\n",
+		thousands(a.RequestsPerS), thousands(a.PagesPerS), a.Errors, a.Violations, a.LoadgenCPUPerReq, process, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20))
 	l := r.Limit
 	fmt.Fprintf(b, "| (c) bare echo, client and server processes | %s (in one process: %s) | client %.1f µs, server %.1f µs |\n\n",
 		thousands(l.RequestsPerS), thousands(l.InProcessPerS), l.ClientCPUPerReq, l.ServerCPUPerReq)
