@@ -22,13 +22,15 @@ import (
 	"github.com/aspstate/aspstate/servers/target"
 )
 
-// steadyScenario is a small open-model load: 40 pages/s of every kind
-// with a constant 1ms page execution time, so that a 2ms delay per request
-// is a large relative change.
+// steadyScenario is a small open-model load: 40 pages/s of every kind for
+// 6s (twelve 500ms intervals per run) with a constant 1ms page execution
+// time, so that a 2ms delay per request is a large relative change. Under
+// the race detector two of them side by side are slow enough to stretch
+// intervals; twelve leave room above the eight samples the tests demand.
 const steadyScenario = `
 name: compare-steady
 description: steady open-model load for the compare tests
-duration: 3s
+duration: 6s
 farm: {web_servers: 2}
 users:
   pages_per_session: {dist: constant, value: 5}
@@ -92,7 +94,7 @@ func makeRealPair() (base, slow *results.Run, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg := loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()}, Interval: 250 * time.Millisecond,
+		cfg := loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()}, Interval: 500 * time.Millisecond,
 			Drain: 5 * time.Second, Seed: uint64(7 + i)}
 		if i == 1 {
 			cfg.Dial = func(ctx context.Context, addr string) (*protocol.Conn, error) {
