@@ -56,8 +56,9 @@ func (c slowConn) Write(b []byte) (int, error) {
 // realRuns holds two runs made side by side against one in-process
 // reference server: base, and slow (every request delayed by 2ms). They run
 // at the same time, interleaved as an A/B benchmark runs its pairs, so that
-// whatever else loads the machine (on CI, the other test packages) slows both
-// alike and the only difference left between them is the injected delay.
+// whatever else loads the machine (other tenants of a shared VM, the race
+// detector's own work) slows both alike and the only difference left between
+// them is the injected delay.
 var realRuns struct {
 	once       sync.Once
 	base, slow *results.Run
