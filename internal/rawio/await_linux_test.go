@@ -3,7 +3,6 @@
 package rawio
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -48,15 +47,7 @@ func TestWriteAwait(t *testing.T) {
 	_ = c.SetReadDeadline(time.Time{})
 
 	// More than the socket buffers hold: finished by Write, no wait.
-	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18)
-	got := make(chan []byte, 1)
-	go func() { b, _ := io.ReadAll(io.LimitReader(s, int64(len(big)))); got <- b }()
-	if n, err := c.WriteAwait(big); n != len(big) || err != nil {
-		t.Fatalf("WriteAwait(4 MiB) = %d, %v", n, err)
-	}
-	if b := <-got; !bytes.Equal(b, big) {
-		t.Fatalf("the peer read %d bytes, not what was written", len(b))
-	}
+	writeBig(t, "WriteAwait", c.WriteAwait, s)
 
 	// The peer closes instead of answering.
 	go func() { b := make([]byte, 4); _, _ = io.ReadFull(s, b); s.Close() }()

@@ -11,6 +11,21 @@ import (
 	"time"
 )
 
+// writeBig writes 4 MiB (more than the socket buffers hold) with write and
+// checks that peer reads exactly those bytes.
+func writeBig(t *testing.T, name string, write func([]byte) (int, error), peer net.Conn) {
+	t.Helper()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18)
+	got := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(io.LimitReader(peer, int64(len(big)))); got <- b }()
+	if n, err := write(big); n != len(big) || err != nil {
+		t.Fatalf("%s(4 MiB) = %d, %v", name, n, err)
+	}
+	if b := <-got; !bytes.Equal(b, big) {
+		t.Fatalf("the peer read %d bytes, not what was written", len(b))
+	}
+}
+
 func pair(t *testing.T) (client, server net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -38,15 +53,7 @@ func TestWrapBehavesLikeNet(t *testing.T) {
 	if _, raw := c.(*net.TCPConn); raw == Enabled {
 		t.Fatalf("Wrap returned %T (raw I/O enabled in this build: %v)", c, Enabled)
 	}
-	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB: more than the socket buffers
-	got := make(chan []byte, 1)
-	go func() { b, _ := io.ReadAll(io.LimitReader(s, int64(len(big)))); got <- b }()
-	if n, err := c.Write(big); n != len(big) || err != nil {
-		t.Fatalf("Write = %d, %v", n, err)
-	}
-	if b := <-got; !bytes.Equal(b, big) {
-		t.Fatalf("the peer read %d bytes, not what was written", len(b))
-	}
+	writeBig(t, "Write", c.Write, s)
 	if _, err := s.Write([]byte("reply")); err != nil {
 		t.Fatal(err)
 	}
