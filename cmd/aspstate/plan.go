@@ -203,8 +203,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Settings: capacity.Settings{Step: *step, Warmup: *warmup, LateThreshold: *lateThreshold, MaxLate: *maxLate,
 			MinAchieved: capacity.DefaultMinAchieved, Start: *start, Factor: *factor, Tolerance: *tolerance, MaxSteps: *maxSteps, MaxTime: *maxTime,
 			Seed: *seed, Workers: *workers, Minute: *minute, SteadyStart: *steady},
-		Outcome: outcome,
-		Knee:    capacity.FindKnee(outcome.Steps),
+		Outcome:    outcome,
+		Knee:       capacity.FindKnee(outcome.Steps),
+		Saturation: capacity.FindSaturation(outcome.Steps, capacity.DefaultMinAchieved),
 	}
 	if at, ok := plan.Answer(); ok {
 		sheet := capacity.NewSheet(sc, at, *overhead)

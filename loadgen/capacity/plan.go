@@ -68,6 +68,8 @@ type Plan struct {
 	Outcome *Outcome `json:"outcome"`
 	// Knee is where p99 starts to climb.
 	Knee Knee `json:"knee"`
+	// Saturation is the most pages per second any step completed.
+	Saturation Saturation `json:"saturation"`
 	// Sheet is the capacity sheet at the answer (nil when no rate passed).
 	Sheet *Sheet `json:"sheet,omitempty"`
 	// Dir is where the plan was written.
@@ -144,6 +146,7 @@ func (p *Plan) Text(w io.Writer) error {
 	} else {
 		fmt.Fprintf(b, "knee: none found: %s\n", p.Knee.Note)
 	}
+	fmt.Fprintf(b, "saturation: %s\n", p.Saturation.Describe(p.Outcome.Max))
 	fmt.Fprintf(b, "search: %d steps in %s\n", len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
 	if s := p.Sheet; s != nil {
 		b.WriteString("\ncapacity sheet at " + fmt.Sprintf("%.0f", s.Rate) + " pages/s:\n")
@@ -202,6 +205,7 @@ func (p *Plan) Markdown(w io.Writer) error {
 	} else {
 		fmt.Fprintf(b, "Knee: none found (%s).\n\n", p.Knee.Note)
 	}
+	fmt.Fprintf(b, "Saturation: %s.\n\n", p.Saturation.Describe(p.Outcome.Max))
 	fmt.Fprintf(b, "Target %s; objectives: %s. Steps of %s after a %s warm-up from a %s; %d steps in %s.\n\n",
 		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup, p.Settings.startName(),
 		len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
