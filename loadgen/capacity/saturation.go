@@ -49,7 +49,7 @@ func (s Saturation) Describe(answer float64) string {
 		return "no step completed a page"
 	}
 	if !s.Reached {
-		return fmt.Sprintf("not reached (every step completed at least its offered rate's share; the most was %.0f pages/s at %.0f offered)",
+		return fmt.Sprintf("not reached (no step fell short of its offered rate; the most completed was %.0f pages/s at %.0f offered)",
 			s.Achieved, s.Offered)
 	}
 	line := fmt.Sprintf("%.0f pages/s, the most any step completed (at %.0f offered, p99 %s ms)", s.Achieved, s.Offered, ms(s.P99))
