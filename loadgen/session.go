@@ -61,13 +61,8 @@ var fillCycle, fillPos = func() (c [512]byte, pos [256]uint16) {
 	return c, pos
 }()
 
-// encodeBody returns a body of total size (at least the overhead) for
-// session id at version.
-func encodeBody(id string, version uint64, size int) []byte {
-	return appendBody(nil, id, version, size)
-}
-
-// appendBody is encodeBody into dst's space (from dst[:0]).
+// appendBody returns a body of total size (at least the overhead) for
+// session id at version, written in dst's space (from dst[:0]) when it fits.
 func appendBody(dst []byte, id string, version uint64, size int) []byte {
 	over := bodyOverhead(id)
 	if size < over {

@@ -14,6 +14,11 @@ import (
 	"github.com/aspstate/aspstate/servers/target"
 )
 
+// encodeBody is appendBody into a new buffer.
+func encodeBody(id string, version uint64, size int) []byte {
+	return appendBody(nil, id, version, size)
+}
+
 // eventually waits for cond, checking every 5ms, for at most d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
