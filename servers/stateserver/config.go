@@ -96,6 +96,8 @@ type Config struct {
 	// grown by this much and by at least the size of the last snapshot
 	// (default 64 MiB).
 	SnapshotLogBytes int64
+
+	fs walFS // the log's file system; nil = the operating system's (tests inject failures)
 }
 
 // DefaultConfig returns the configuration of a stock server: loopback on port

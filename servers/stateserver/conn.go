@@ -104,7 +104,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 }
 
 func (c *conn) close() {
-	c.nc.Close()
+	_ = c.nc.Close() // the replies were written (or failed) before: nothing left to report
 	s := c.s
 	s.mu.Lock()
 	delete(s.conns, c)
@@ -138,7 +138,7 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) setReadDeadline(t time.Time) {
 	c.readDL = t
-	_ = c.nc.SetReadDeadline(t)
+	_ = c.nc.SetReadDeadline(t) // fails only on a closed connection, whose next read fails too
 }
 
 // armDeadlines sets the read deadline for the next request: the idle
@@ -250,8 +250,8 @@ func (c *conn) linger() {
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
-	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime)) // best effort: the connection is closing
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)       // discarded input; ends at the deadline or the peer's close
 }
 
 // flush writes the pending replies; false if the connection failed. With
@@ -273,7 +273,7 @@ func (c *conn) flush() bool {
 		// WriteTimeout plus deadlineSlack before it is cut off.
 		if now := time.Now(); c.writeDL.Before(now.Add(wt)) {
 			c.writeDL = now.Add(wt + deadlineSlack(wt))
-			_ = c.nc.SetWriteDeadline(c.writeDL)
+			_ = c.nc.SetWriteDeadline(c.writeDL) // fails only on a closed connection; the write below reports it
 		}
 	}
 	_, err := c.io.Write(c.wbuf)

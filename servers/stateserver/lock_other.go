@@ -13,6 +13,6 @@ func lockDir(path string) (*os.File, error) {
 // unlockDir closes a file opened by lockDir.
 func unlockDir(f *os.File) {
 	if f != nil {
-		f.Close()
+		_ = f.Close() // the LOCK file holds no data
 	}
 }

@@ -16,7 +16,7 @@ func lockDir(path string) (*os.File, error) {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
+		_ = f.Close() // the lock error is the one to report
 		return nil, err
 	}
 	return f, nil
@@ -25,7 +25,7 @@ func lockDir(path string) (*os.File, error) {
 // unlockDir releases a lock taken by lockDir.
 func unlockDir(f *os.File) {
 	if f != nil {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) // closing the file releases the lock too
+		_ = f.Close()                                   // the LOCK file holds no data
 	}
 }

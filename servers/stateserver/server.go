@@ -140,7 +140,8 @@ func (s *Server) Recovery() RecoveryStats {
 // PersistErr returns the error that stopped the log, nil while it works or
 // without DataDir. Under FsyncAlways the server then answers no request
 // that depends on a mutation (the connection is closed instead); under the
-// other policies it goes on serving from memory.
+// other policies it goes on serving from memory. After Close or Shutdown it
+// also reports a failure to write or fsync the rest of the log.
 func (s *Server) PersistErr() error {
 	if s.wal == nil {
 		return nil
@@ -216,7 +217,7 @@ func (s *Server) begin(ln net.Listener) error {
 		s.bgWG.Add(1)
 		go func() {
 			defer s.bgWG.Done()
-			_ = s.metrics.Serve(policyListener{mln, s})
+			_ = s.metrics.Serve(policyListener{mln, s}) // http.ErrServerClosed at Close; metrics are not on the durability path
 		}()
 	}
 	s.started = true
@@ -397,7 +398,7 @@ func (s *Server) pokeConns() {
 	defer s.mu.Unlock()
 	past := time.Unix(1, 0)
 	for c := range s.conns {
-		_ = c.nc.SetReadDeadline(past)
+		_ = c.nc.SetReadDeadline(past) // a closed connection is leaving anyway
 	}
 }
 

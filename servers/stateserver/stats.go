@@ -127,7 +127,7 @@ func (s *Server) metricsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		_, _ = w.Write(s.Stats().AppendPrometheus(nil))
+		_, _ = w.Write(s.Stats().AppendPrometheus(nil)) // a scraper that went away needs no answer
 	})
 	return mux
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -78,6 +79,7 @@ var errWALClosed = errors.New("stateserver: persistence closed")
 // wal is the persistent side of a store: the log writer (group commit),
 // the snapshotter and their counters.
 type wal struct {
+	fs        walFS
 	dir       string
 	policy    FsyncPolicy
 	interval  time.Duration
@@ -96,7 +98,7 @@ type wal struct {
 	kick      chan struct{} // wakes the flusher (capacity 1)
 
 	// Owned by the flusher goroutine (and recovery before it starts).
-	f   *os.File
+	f   walFile // the current segment; nil after a failed rotation
 	seq uint64
 
 	// Durability, for waiting replies.
@@ -142,12 +144,15 @@ type RecoveryStats struct {
 func openWAL(cfg Config, st *store, base time.Time, now func() int64) (*wal, error) {
 	start := time.Now()
 	w := &wal{
-		dir: cfg.DataDir, policy: cfg.Fsync, interval: cfg.FsyncInterval, snapAfter: cfg.SnapshotLogBytes,
+		fs: cfg.fs, dir: cfg.DataDir, policy: cfg.Fsync, interval: cfg.FsyncInterval, snapAfter: cfg.SnapshotLogBytes,
 		wallBase: base.UnixNano(), now: now, st: st,
 		kick: make(chan struct{}, 1), snapReq: make(chan struct{}, 1), rotated: make(chan uint64, 1),
 		quit: make(chan struct{}),
 	}
 	w.dcond.L = &w.dmu
+	if w.fs == nil {
+		w.fs = osFS{}
+	}
 	if err := os.MkdirAll(w.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("stateserver: data dir %s: %w (create it or choose another --data-dir)", w.dir, err)
 	}
@@ -386,7 +391,9 @@ func (w *wal) flusher() {
 		if quit {
 			w.fail(errWALClosed)
 			if w.f != nil {
-				w.f.Close()
+				// What the segment holds was fsynced above, or the failure
+				// was recorded: a close error changes neither.
+				_ = w.f.Close()
 			}
 			return
 		}
@@ -416,21 +423,25 @@ func segName(seq uint64) string { return fmt.Sprintf("%s%016d", logPrefix, seq) 
 // current one.
 func (w *wal) openSegment(seq uint64) error {
 	path := filepath.Join(w.dir, segName(seq))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := w.fs.Create(path, os.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("stateserver: creating log %s: %w", path, err)
 	}
 	hdr := make([]byte, 0, fileHeader)
 	hdr = append(hdr, logMagic...)
 	hdr = binary.LittleEndian.AppendUint64(hdr, seq)
-	if _, err := f.Write(hdr); err == nil {
+	// A segment whose header is not on disk is not a log: recovery drops it
+	// with every record written after the header. So each step must succeed
+	// before the segment takes a record.
+	_, err = f.Write(hdr)
+	if err == nil {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = syncDir(w.dir)
+		err = w.fs.SyncDir(w.dir)
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close() // the failure being returned is what matters
 		return fmt.Errorf("stateserver: creating log %s: %w", path, err)
 	}
 	w.f, w.seq = f, seq
@@ -440,8 +451,10 @@ func (w *wal) openSegment(seq uint64) error {
 // rotate closes the current segment (synced by the caller) and starts the
 // next one.
 func (w *wal) rotate() error {
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("stateserver: closing log %s: %w", w.f.Name(), err)
+	f := w.f
+	w.f = nil
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("stateserver: closing log %s: %w", f.Name(), err)
 	}
 	w.sinceSnap.Store(0)
 	return w.openSegment(w.seq + 1)
@@ -500,7 +513,7 @@ func (w *wal) snapshot() error {
 		return nil // the flusher recorded why
 	}
 	tmp := filepath.Join(w.dir, snapTmpName)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	f, err := w.fs.Create(tmp, os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("stateserver: creating snapshot %s: %w", tmp, err)
 	}
@@ -512,23 +525,27 @@ func (w *wal) snapshot() error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(w.dir, snapName))
+		err = w.fs.Rename(tmp, filepath.Join(w.dir, snapName))
 	}
 	if err == nil {
-		err = syncDir(w.dir)
+		err = w.fs.SyncDir(w.dir)
 	}
 	if err != nil {
-		os.Remove(tmp)
+		// Best effort: the failure is returned, and recovery removes a
+		// snapshot.tmp left behind.
+		_ = w.fs.Remove(tmp)
 		if err == errWALClosed {
 			return err
 		}
 		return fmt.Errorf("stateserver: writing snapshot %s: %w", tmp, err)
 	}
 	w.fsyncs.Add(1)
+	// The snapshot covers the older segments. One not listed or not removed
+	// here costs only disk space: the next snapshot, or recovery, removes it.
 	segs, _ := listSegments(w.dir)
 	for _, s := range segs {
 		if s < seq {
-			os.Remove(filepath.Join(w.dir, segName(s)))
+			_ = w.fs.Remove(filepath.Join(w.dir, segName(s)))
 		}
 	}
 	w.snapshots.Add(1)
@@ -719,11 +736,13 @@ func (fr *frameReader) next(r *record) error {
 // torn tail off the last one), drops expired items and links the rest into
 // their expiry buckets. It sets w.seq to the segment to create next.
 func (w *wal) recover() error {
-	os.Remove(filepath.Join(w.dir, snapTmpName))
+	if err := w.fs.Remove(filepath.Join(w.dir, snapTmpName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("stateserver: removing an unfinished snapshot: %w (the data directory must be writable)", err)
+	}
 	var first uint64 = 1
 	if f, err := os.Open(filepath.Join(w.dir, snapName)); err == nil {
 		seq, err := w.loadSnapshot(f)
-		f.Close()
+		_ = f.Close() // read only
 		if err != nil {
 			return fmt.Errorf("stateserver: snapshot %s is corrupt: %v; move it away to start from the log alone (sessions in it are lost)", filepath.Join(w.dir, snapName), err)
 		}
@@ -743,7 +762,9 @@ func (w *wal) recover() error {
 	var replay []uint64
 	for _, s := range segs {
 		if s < first {
-			os.Remove(filepath.Join(w.dir, segName(s))) // covered by the snapshot
+			// Covered by the snapshot, never replayed: left behind, it only
+			// costs disk space until the next snapshot or recovery.
+			_ = w.fs.Remove(filepath.Join(w.dir, segName(s)))
 			continue
 		}
 		replay = append(replay, s)
@@ -815,7 +836,7 @@ func (w *wal) replaySegment(seq uint64, last bool) (removed bool, _ error) {
 	if err != nil {
 		return false, fmt.Errorf("stateserver: opening log %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() // after the truncation below was fsynced, if there was one
 	fi, err := f.Stat()
 	if err != nil {
 		return false, fmt.Errorf("stateserver: %s: %w", path, err)
@@ -853,8 +874,8 @@ func (w *wal) replaySegment(seq uint64, last bool) (removed bool, _ error) {
 	}
 	w.rec.TornBytes += fi.Size() - fr.off
 	if fr.off == 0 {
-		f.Close()
-		if err := os.Remove(path); err != nil {
+		_ = f.Close() // nothing was written to it; the remove below is what counts
+		if err := w.fs.Remove(path); err != nil {
 			return false, fmt.Errorf("stateserver: removing the headerless log %s: %w", path, err)
 		}
 		return true, nil
@@ -943,15 +964,4 @@ func listSegments(dir string) ([]uint64, error) {
 	}
 	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
 	return segs, nil
-}
-
-// syncDir fsyncs a directory so that created, renamed and removed names in
-// it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
