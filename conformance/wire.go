@@ -158,11 +158,10 @@ func escapeWire(b []byte) string {
 // rawConn is a recorded TCP connection for specs that send bytes no client
 // would: half requests, garbage, pipelined batches.
 type rawConn struct {
-	nc   *net.TCPConn
-	id   int
-	tap  func(bool, []byte)
-	rec  *recorder
-	rbuf []byte
+	nc  *net.TCPConn
+	id  int
+	tap func(bool, []byte)
+	rec *recorder
 }
 
 func (c *rawConn) send(b []byte) error {

@@ -158,13 +158,6 @@ func (p *pool) close() {
 	p.drop()
 }
 
-// size returns how many connections are idle in the pool.
-func (p *pool) size() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
-
 var errPoolClosed = errors.New("loadgen: connection pool closed")
 
 // alive checks a pooled connection without blocking (see peekAlive): a

@@ -46,9 +46,6 @@ type Config struct {
 	// Workers bounds the pages in progress at once in open mode (default
 	// 1024); a slot that finds none free waits in a queue and is counted.
 	Workers int
-	// QueueLimit bounds the slots waiting for a worker (default 100000);
-	// past it slots are dropped and counted.
-	QueueLimit int
 	// LateThreshold is the start delay above which a slot counts as late
 	// (default 1ms).
 	LateThreshold time.Duration
@@ -118,7 +115,7 @@ type Progress struct {
 
 // DefaultConfig returns the defaults for the optional fields.
 func DefaultConfig() Config {
-	return Config{Connections: 16, Workers: 1024, QueueLimit: 100000, LateThreshold: time.Millisecond,
+	return Config{Connections: 16, Workers: 1024, LateThreshold: time.Millisecond,
 		Interval: time.Second, Seed: 1, Minute: time.Minute}
 }
 
@@ -144,7 +141,7 @@ func (c *Config) Validate() error {
 	if c.Minute < 0 || (c.Minute > 0 && c.Minute < 60*time.Millisecond) {
 		errs = append(errs, fmt.Errorf("minute %s: want at least 60ms (one protocol second = 1ms)", c.Minute))
 	}
-	for name, v := range map[string]int{"connections": c.Connections, "workers": c.Workers, "queue limit": c.QueueLimit} {
+	for name, v := range map[string]int{"connections": c.Connections, "workers": c.Workers} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d: must not be negative", name, v))
 		}
@@ -159,9 +156,6 @@ func (c *Config) fill() {
 	}
 	if c.Workers == 0 {
 		c.Workers = d.Workers
-	}
-	if c.QueueLimit == 0 {
-		c.QueueLimit = d.QueueLimit
 	}
 	if c.LateThreshold == 0 {
 		c.LateThreshold = d.LateThreshold
@@ -361,12 +355,11 @@ type runner struct {
 	recs  chan *pageRecord
 	col   *collector
 
-	pageID                            atomic.Int64
-	scheduled, dropped, noWorker      atomic.Int64
-	fl                                *faultLog  // fault events
-	nf                                *netFaults // fault proxies, nil without
-	pagesDone, errorsDone, locksSoFar atomic.Int64
-	seeded                            *seedReport // steady start, nil for a cold one
+	pageID                       atomic.Int64
+	scheduled, dropped, noWorker atomic.Int64
+	fl                           *faultLog   // fault events
+	nf                           *netFaults  // fault proxies, nil without
+	seeded                       *seedReport // steady start, nil for a cold one
 }
 
 // exec runs one page that was due at intended and started at start, hands
@@ -387,10 +380,14 @@ type job struct {
 	intended time.Time
 }
 
+// queueLimit bounds the slots waiting for a worker in open mode; past it
+// slots are dropped and counted.
+const queueLimit = 100000
+
 // open runs the open model: one dispatcher follows the plan in real time
 // and hands slots to workers; it never waits for a reply.
 func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
-	jobs := make(chan job, r.cfg.QueueLimit)
+	jobs := make(chan job, queueLimit)
 	var idle, spawned atomic.Int64
 	var stopping atomic.Bool
 	var wg sync.WaitGroup
@@ -647,7 +644,7 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	}
 	opts := map[string]string{
 		"seed": strconv.FormatUint(cfg.Seed, 10), "workers": strconv.Itoa(cfg.Workers),
-		"queue_limit": strconv.Itoa(cfg.QueueLimit), "interval": cfg.Interval.String(), "drain": cfg.Drain.String(),
+		"queue_limit": strconv.Itoa(queueLimit), "interval": cfg.Interval.String(), "drain": cfg.Drain.String(),
 		"poll_interval": r.pr.timers.poll.String(), "exec_timeout_real": r.pr.timers.execTimeout.String(),
 		"go_maxprocs": strconv.Itoa(runtime.GOMAXPROCS(0)),
 	}

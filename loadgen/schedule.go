@@ -25,7 +25,6 @@ type Schedule struct {
 	poisson  bool
 	rng      *rand.Rand
 
-	n      int64   // arrivals returned so far
 	target float64 // Λ value of the next arrival
 	seg    int     // segment holding the last arrival
 	base   float64 // Λ at the start of seg
@@ -110,9 +109,6 @@ func NewSchedule(r scenarios.Rate, d time.Duration, seed uint64) (*Schedule, err
 	return s, nil
 }
 
-// Duration returns the length of the schedule.
-func (s *Schedule) Duration() time.Duration { return s.duration }
-
 // Expected returns Λ(duration): the expected number of arrivals (exact for
 // even spacing, up to one).
 func (s *Schedule) Expected() float64 {
@@ -175,7 +171,6 @@ func (s *Schedule) Next() (time.Duration, bool) {
 			if t >= s.duration {
 				return 0, false
 			}
-			s.n++
 			s.target += s.step()
 			return t, true
 		}
@@ -200,6 +195,3 @@ func (s *Schedule) StartRate() float64 {
 	}
 	return s.segs[0].r0
 }
-
-// Count returns how many arrivals Next has returned.
-func (s *Schedule) Count() int64 { return s.n }

@@ -220,7 +220,7 @@ func TestPoolLIFOAndIdleExpiry(t *testing.T) {
 	}
 	p.put(a, time.Now())
 	put := time.Now()
-	eventually(t, 2*time.Second, "the idle connection to expire", func() bool { return p.size() == 0 })
+	eventually(t, 2*time.Second, "the idle connection to expire", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.idle) == 0 })
 	idle := time.Since(put)
 	if idle < 60*time.Millisecond {
 		t.Fatalf("connection closed after %s idle, before one period", idle)

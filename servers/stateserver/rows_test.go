@@ -127,7 +127,6 @@ var (
 	hdrAcq     = []string{"X-AspNet-Version", "LockCookie", "Timeout", "Cache-Control", "Content-Length"}
 	hdrAcqAF   = []string{"X-AspNet-Version", "ActionFlags", "LockCookie", "Timeout", "Cache-Control", "Content-Length"}
 	hdrLocked  = []string{"X-AspNet-Version", "LockDate", "LockAge", "LockCookie", "Cache-Control", "Content-Length"}
-	hdrLockAF  = []string{"X-AspNet-Version", "ActionFlags", "LockDate", "LockAge", "LockCookie", "Cache-Control", "Content-Length"}
 )
 
 type rowCase struct {
