@@ -41,6 +41,6 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		fmt.Fprintf(stdout, "tagged %s\n", *tag)
 	}
-	fmt.Fprintf(stdout, "run it: docker run --rm -p 127.0.0.1:42424:42424 %s:latest\n", target.ReferenceImage)
+	fmt.Fprintf(stdout, "run it: docker run --rm -p 127.0.0.1:%d:%d %s:latest\n", target.ContainerPort, target.ContainerPort, target.ReferenceImage)
 	return 0
 }

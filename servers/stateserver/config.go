@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 )
 
 // DefaultListen is the address the server binds when Config.Listen is empty:
-// loopback only, like the Windows service with AllowRemoteConnection=0.
-const DefaultListen = "127.0.0.1:42424"
+// loopback only, like the Windows service with AllowRemoteConnection=0,
+// on the service's port (127.0.0.1:42424).
+var DefaultListen = net.JoinHostPort("127.0.0.1", strconv.Itoa(protocol.DefaultPort))
 
 // Bounds checked by Validate.
 const (

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aspstate/aspstate/protocol"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -28,7 +29,7 @@ const ReferenceImage = "aspstate-reference"
 
 // ContainerPort is the state server port inside a container unless
 // Options.ContainerPort says otherwise.
-const ContainerPort = 42424
+const ContainerPort = protocol.DefaultPort
 
 // Dockerfile is the recipe of the reference image: the static aspstate binary
 // on an empty base (no base image can be pulled on the project's machines).

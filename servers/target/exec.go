@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/aspstate/aspstate/servers/stateserver"
 )
 
 // execTarget is a state server started as a local process.
@@ -111,7 +113,7 @@ func (t *execTarget) start(ctx context.Context) error {
 		case a := <-announced:
 			addr = normalizeAddr(a)
 		case <-time.After(minDuration(2*time.Second, time.Until(deadline))):
-			addr = "127.0.0.1:42424"
+			addr = stateserver.DefaultListen
 		case <-exited:
 		case <-wctx.Done():
 		}
