@@ -2,31 +2,15 @@ package loadgen
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testbin"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
 )
-
-// staticBinary builds a static aspstate binary for the reference image, as
-// `make build` does.
-func staticBinary(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "aspstate")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, "github.com/aspstate/aspstate/cmd/aspstate")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
-}
 
 // TestRestartContainerMidRun restarts the containerized reference server
 // (docker stop, docker start: a new mapped port) in the middle of a load
@@ -38,7 +22,7 @@ func TestRestartContainerMidRun(t *testing.T) {
 	if err := target.DockerAvailable(ctx); err != nil {
 		t.Skipf("skipping container test: %v (start a Docker engine to run it)", err)
 	}
-	bin := staticBinary(t)
+	bin := testbin.Static(t)
 	spec, err := target.Parse("docker:reference")
 	if err != nil {
 		t.Fatal(err)

@@ -9,14 +9,13 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testbin"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/servers/target"
 	"github.com/moby/moby/api/types/container"
@@ -52,7 +51,7 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 		t.Skipf("skipping container test: %v (start a Docker engine to run it)", err)
 	}
 	began := time.Now()
-	image, err := target.BuildReferenceImage(ctx, staticAspstate(t), nil)
+	image, err := target.BuildReferenceImage(ctx, testbin.Static(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,18 +179,6 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 	if m.Correctness.Total != 0 || single.Correctness.Total != 0 {
 		t.Errorf("violations: merged %v, single %v", m.Correctness.Violations, single.Correctness.Violations)
 	}
-}
-
-// staticAspstate builds a static aspstate binary for the image.
-func staticAspstate(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "aspstate")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-trimpath", "-o", out, "github.com/aspstate/aspstate/cmd/aspstate")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
 }
 
 // loadInContainer runs `aspstate load` in a container of image on nw

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testbin"
 	"github.com/aspstate/aspstate/servers/target"
 )
 
@@ -26,7 +27,7 @@ func TestConformDockerReference(t *testing.T) {
 	if err := target.DockerAvailable(ctx); err != nil {
 		t.Skipf("skipping container test: %v (start a Docker engine to run it)", err)
 	}
-	bin := staticAspstate(t)
+	bin := testbin.Static(t)
 	out := filepath.Join(t.TempDir(), "report")
 	cmd := exec.CommandContext(ctx, bin, "conform", "--target", "docker:reference", "--minute", "600ms", "--out", out)
 	b, err := cmd.CombinedOutput()

@@ -4,27 +4,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testbin"
 	"github.com/aspstate/aspstate/protocol"
 )
-
-// buildStatic builds a static aspstate binary for the image, as `make build` does.
-func buildStatic(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "aspstate")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	cmd := exec.Command(gobin, "build", "-trimpath", "-o", out, "github.com/aspstate/aspstate/cmd/aspstate")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
-}
 
 func needDocker(t *testing.T) {
 	t.Helper()
@@ -46,7 +32,7 @@ func TestDockerReferenceTarget(t *testing.T) {
 	needDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := buildStatic(t)
+	bin := testbin.Static(t)
 	spec, err := Parse("docker:reference")
 	if err != nil {
 		t.Fatal(err)
