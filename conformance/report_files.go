@@ -1,56 +1,14 @@
 package conformance
 
 import (
-	"encoding/xml"
 	"fmt"
 	"html/template"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/aspstate/aspstate/internal/junit"
 )
-
-type junitSuites struct {
-	XMLName  xml.Name     `xml:"testsuites"`
-	Name     string       `xml:"name,attr"`
-	Tests    int          `xml:"tests,attr"`
-	Failures int          `xml:"failures,attr"`
-	Skipped  int          `xml:"skipped,attr"`
-	Time     string       `xml:"time,attr"`
-	Suites   []junitSuite `xml:"testsuite"`
-}
-
-type junitSuite struct {
-	Name       string          `xml:"name,attr"`
-	Tests      int             `xml:"tests,attr"`
-	Failures   int             `xml:"failures,attr"`
-	Errors     int             `xml:"errors,attr"`
-	Skipped    int             `xml:"skipped,attr"`
-	Time       string          `xml:"time,attr"`
-	Timestamp  string          `xml:"timestamp,attr"`
-	Properties []junitProperty `xml:"properties>property"`
-	Cases      []junitCase     `xml:"testcase"`
-}
-
-type junitProperty struct {
-	Name  string `xml:"name,attr"`
-	Value string `xml:"value,attr"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Time      string        `xml:"time,attr"`
-	Failure   *junitMessage `xml:"failure,omitempty"`
-	Error     *junitMessage `xml:"error,omitempty"`
-	Skipped   *junitMessage `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitMessage struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr,omitempty"`
-	Text    string `xml:",chardata"`
-}
 
 func secs(m Millis) string { return fmt.Sprintf("%.3f", time.Duration(m).Seconds()) }
 
@@ -58,20 +16,20 @@ func secs(m Millis) string { return fmt.Sprintf("%.3f", time.Duration(m).Seconds
 // testcase per rule (classname "conformance.LEVEL"). A deviation is a
 // passing testcase whose system-out says why.
 func (m *Matrix) WriteJUnit(w io.Writer) error {
-	doc := junitSuites{Name: "aspstate conformance"}
+	doc := junit.Suites{Name: "aspstate conformance"}
 	var total time.Duration
 	for _, r := range m.Reports {
-		s := junitSuite{Name: r.Target.Spec, Time: secs(r.Duration), Timestamp: r.Started.Format(time.RFC3339),
-			Properties: []junitProperty{{"target", r.Target.Description}, {"addr", r.Target.Addr},
-				{"minute", r.Minute}, {"seed", fmt.Sprint(r.Seed)}, {"label_filter", r.LabelFilter}}}
+		s := junit.Suite{Name: r.Target.Spec, Time: secs(r.Duration), Timestamp: r.Started.Format(time.RFC3339),
+			Properties: []junit.Property{{Name: "target", Value: r.Target.Description}, {Name: "addr", Value: r.Target.Addr},
+				{Name: "minute", Value: r.Minute}, {Name: "seed", Value: fmt.Sprint(r.Seed)}, {Name: "label_filter", Value: r.LabelFilter}}}
 		total += time.Duration(r.Duration)
 		if r.Error != "" {
 			s.Tests, s.Errors = 1, 1
-			s.Cases = append(s.Cases, junitCase{Name: "target", Classname: "conformance.target",
-				Error: &junitMessage{Message: sanitize(r.Error), Type: "target"}})
+			s.Cases = append(s.Cases, junit.Case{Name: "target", Classname: "conformance.target",
+				Error: &junit.Message{Message: sanitize(r.Error), Type: "target"}})
 		}
 		for _, rr := range r.Rules {
-			c := junitCase{Name: rr.ID + ": " + rr.Description, Classname: "conformance." + rr.Level, Time: secs(rr.Duration)}
+			c := junit.Case{Name: rr.ID + ": " + rr.Description, Classname: "conformance." + rr.Level, Time: secs(rr.Duration)}
 			s.Tests++
 			switch rr.Result {
 			case ResultFailed:
@@ -83,11 +41,11 @@ func (m *Matrix) WriteJUnit(w io.Writer) error {
 					}
 					fmt.Fprintf(&text, "It %s\n%s\n%s\n\n", sp.Text, sp.Failure, sp.Location)
 				}
-				c.Failure = &junitMessage{Message: sanitize(firstFailure(rr)), Type: "rule", Text: sanitize(text.String())}
+				c.Failure = &junit.Message{Message: sanitize(firstFailure(rr)), Type: "rule", Text: sanitize(text.String())}
 				c.SystemOut = sanitize(transcripts(rr))
 			case ResultSkipped:
 				s.Skipped++
-				c.Skipped = &junitMessage{Message: sanitize(rr.Reason)}
+				c.Skipped = &junit.Message{Message: sanitize(rr.Reason)}
 			case ResultDeviation:
 				c.SystemOut = sanitize("known deviation: " + rr.Reason + "\n\n" + firstFailure(rr) + "\n\n" + transcripts(rr))
 			}
@@ -99,16 +57,7 @@ func (m *Matrix) WriteJUnit(w io.Writer) error {
 		doc.Suites = append(doc.Suites, s)
 	}
 	doc.Time = secs(Millis(total))
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return junit.Write(w, doc)
 }
 
 func transcripts(rr RuleResult) string {

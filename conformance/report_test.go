@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/junit"
 	"github.com/aspstate/aspstate/servers/target"
 )
 
@@ -82,7 +83,7 @@ func TestMatrixJUnit(t *testing.T) {
 	if err := sampleMatrix().WriteJUnit(&b); err != nil {
 		t.Fatal(err)
 	}
-	var doc junitSuites
+	var doc junit.Suites
 	if err := xml.Unmarshal(b.Bytes(), &doc); err != nil {
 		t.Fatalf("not XML: %v\n%s", err, b.String())
 	}

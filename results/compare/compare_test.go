@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/junit"
 	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/results"
@@ -403,7 +404,7 @@ func TestOutputs(t *testing.T) {
 	if err := res.JUnit(&ju); err != nil {
 		t.Fatal(err)
 	}
-	var suites junitSuites
+	var suites junit.Suites
 	if err := xml.Unmarshal(ju.Bytes(), &suites); err != nil {
 		t.Fatalf("junit is not XML: %v\n%s", err, ju.String())
 	}

@@ -1,12 +1,13 @@
 package compare
 
 import (
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/aspstate/aspstate/internal/junit"
 )
 
 // summary is the one-line outcome.
@@ -183,36 +184,10 @@ func (r *Result) Markdown(w io.Writer) error {
 	return err
 }
 
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	Classname string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
-}
-
-type junitSuite struct {
-	XMLName  xml.Name    `xml:"testsuite"`
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitSuites struct {
-	XMLName xml.Name     `xml:"testsuites"`
-	Suites  []junitSuite `xml:"testsuite"`
-}
-
 // JUnit writes the comparison as JUnit XML for CI: one test case per metric
 // (a regression fails it) and one per threshold.
 func (r *Result) JUnit(w io.Writer) error {
-	metrics := junitSuite{Name: "aspstate compare: metrics"}
+	metrics := junit.Suite{Name: "aspstate compare: metrics"}
 	for _, row := range r.Rows {
 		detail := fmt.Sprintf("base %s, new %s, delta %s, p %s, q %s, n %d+%d, %s",
 			FormatValue(row.Metric, row.Base), FormatValue(row.Metric, row.New), deltaText(row), pText(row.P),
@@ -220,21 +195,21 @@ func (r *Result) JUnit(w io.Writer) error {
 		if row.Note != "" {
 			detail += " (" + row.Note + ")"
 		}
-		c := junitCase{Name: string(row.Metric), Classname: "compare." + row.Scope.String(), SystemOut: detail}
+		c := junit.Case{Name: string(row.Metric), Classname: "compare." + row.Scope.String(), SystemOut: detail}
 		if row.Verdict == Regression {
-			c.Failure = &junitFailure{Message: "regression: " + detail, Type: "regression", Text: detail}
+			c.Failure = &junit.Message{Message: "regression: " + detail, Type: "regression", Text: detail}
 			metrics.Failures++
 		}
 		metrics.Cases = append(metrics.Cases, c)
 	}
 	metrics.Tests = len(metrics.Cases)
-	suites := junitSuites{Suites: []junitSuite{metrics}}
+	suites := junit.Suites{Suites: []junit.Suite{metrics}}
 	if len(r.Thresholds) > 0 {
-		th := junitSuite{Name: "aspstate compare: thresholds"}
+		th := junit.Suite{Name: "aspstate compare: thresholds"}
 		for _, t := range r.Thresholds {
-			c := junitCase{Name: t.Text, Classname: "threshold." + t.Scope.String(), SystemOut: t.Reason}
+			c := junit.Case{Name: t.Text, Classname: "threshold." + t.Scope.String(), SystemOut: t.Reason}
 			if !t.Pass {
-				c.Failure = &junitFailure{Message: "threshold broken: " + t.Reason, Type: "threshold", Text: t.Reason}
+				c.Failure = &junit.Message{Message: "threshold broken: " + t.Reason, Type: "threshold", Text: t.Reason}
 				th.Failures++
 			}
 			th.Cases = append(th.Cases, c)
@@ -242,14 +217,9 @@ func (r *Result) JUnit(w io.Writer) error {
 		th.Tests = len(th.Cases)
 		suites.Suites = append(suites.Suites, th)
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
+	for _, s := range suites.Suites {
+		suites.Tests += s.Tests
+		suites.Failures += s.Failures
 	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(suites); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return junit.Write(w, suites)
 }
