@@ -33,9 +33,13 @@ const msgBadRequest = "Unable to make the session state request to the session s
 
 // errNeedV2 is what the emulated client throws when the first reply of an
 // application lacks a usable X-AspNet-Version (PROTOCOL.md e.4).
+//
+//lint:ignore ST1005 the message is System.Web's Need_v2_State_Server, verbatim
 var errNeedV2 = errors.New(msgNeedV2)
 
 // errBadRequest is what the emulated client throws on any 400 reply (e.1).
+//
+//lint:ignore ST1005 the message is System.Web's Bad_state_server_request, verbatim
 var errBadRequest = errors.New(msgBadRequest)
 
 // aspnetClient emulates the parts of ASP.NET's out-of-process session state

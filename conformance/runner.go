@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 	e.define(col.collect)
 
 	gomega.RegisterFailHandler(ginkgo.Fail)
-	suiteConfig, reporterConfig := ginkgo.GinkgoConfiguration()
+	suiteConfig, _ := ginkgo.GinkgoConfiguration()
 	suiteConfig.RandomSeed = seed
 	suiteConfig.RandomizeAllSpecs = true
 	suiteConfig.LabelFilter = cfg.LabelFilter
@@ -225,7 +225,7 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 	suiteConfig.DryRun = false
 	suiteConfig.Timeout = 24 * time.Hour
 	suiteConfig.PollProgressAfter = 0
-	reporterConfig = types.ReporterConfig{NoColor: true, Succinct: true}
+	reporterConfig := types.ReporterConfig{NoColor: true, Succinct: true}
 	out := cfg.GinkgoOutput
 	if out == nil {
 		out = io.Discard

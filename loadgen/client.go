@@ -92,6 +92,7 @@ func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput, sta
 		major := rep.VersionMajor() // 0 when the header is missing
 		pc.version.Store(int64(major))
 		if major < 2 {
+			//lint:ignore ST1005 the message is System.Web's Need_v2_State_Server, verbatim
 			return rep, &pageError{kind: ErrNeedV2, err: errors.New(NeedV2Message)}
 		}
 	}
