@@ -455,18 +455,19 @@ func TestPersistConfig(t *testing.T) {
 	}
 }
 
-// TestPersistLogFailure breaks the log file under a running server: with
+// TestPersistLogFailure makes the log's writes fail under a running server: with
 // FsyncAlways a PUT is then never acknowledged (its connection is closed
 // without a reply); with FsyncInterval the server goes on from memory.
 // Either way the error is reported.
 func TestPersistLogFailure(t *testing.T) {
 	for _, policy := range []FsyncPolicy{FsyncAlways, FsyncInterval} {
 		t.Run(string(policy), func(t *testing.T) {
-			s, _ := startPersistent(t, t.TempDir(), Config{Fsync: policy})
+			fs := newFaultFS(nil)
+			s, _ := startPersistent(t, t.TempDir(), Config{Fsync: policy, fs: fs})
 			x := newClient(t, s)
 			u := newTarget()
 			x.expect(x.put(u, "before"), 200)
-			s.wal.f.Close() // the flusher's next write fails
+			fs.arm(func(op, name string, n int) bool { return op == "write" && isSegment(name) }) // the flusher's next write fails
 			ctx := tctx(t)
 			c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{})
 			if err != nil {
