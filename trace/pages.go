@@ -159,7 +159,14 @@ type pending struct {
 	locked    *protocol.Reply // the last reply, when it was a 423
 	firstLock time.Time
 	creating  bool // got "no item"; the create PUT and a new acquire follow
+	created   bool // sent the create PUT; a new acquire follows
 }
+
+// minPoll is the least time between a 423 and the poll after it: the client
+// waits for its next poll tick (500 ms, at least a few ms under a scaled
+// protocol minute), while the pages of an AJAX burst start microseconds
+// apart, so a request sooner than this after a 423 is another page's.
+const minPoll = time.Millisecond
 
 // NewPageBuilder returns a builder that calls emit with every page; an
 // error from emit stops the builder (Add returns it).
@@ -270,14 +277,26 @@ func (b *PageBuilder) finish(p *Page, ex *Exchange, kind scenarios.PageKind) {
 }
 
 // waiter returns the page in flight on s that ex continues: a page of the
-// same web server, waiting with op, whose last reply ended before ex began;
-// of several, the one whose last request is oldest (pages polling on one
-// tick take turns). nil when ex starts a new page.
-func (s *sessPages) waiter(ex *Exchange, op protocol.Op, creating bool) (int, *pending) {
+// same web server, waiting with op, whose last reply ended before ex began
+// and that expects ex (a create PUT after "no item"; an acquire after the
+// create PUT, or a poll at least minPoll after a 423); of several, the one
+// whose last request is oldest (pages polling on one tick take turns). nil
+// when ex starts a new page.
+func (s *sessPages) waiter(ex *Exchange, op protocol.Op, createPut bool) (int, *pending) {
 	web := ex.Conn.Client.Addr()
 	best := -1
 	for i, w := range s.waiting {
-		if w.op != op || w.p.Web != web || w.lastReply.After(ex.RequestStart) || (creating && !w.creating) {
+		if w.op != op || w.p.Web != web || w.lastReply.After(ex.RequestStart) {
+			continue
+		}
+		switch {
+		case createPut:
+			if !w.creating || w.created {
+				continue
+			}
+		case w.creating && !w.created:
+			continue // it sends its create PUT first
+		case !w.creating && ex.RequestStart.Sub(w.lastReply) < minPoll:
 			continue
 		}
 		if best < 0 || w.lastReq.Before(s.waiting[best].lastReq) {
@@ -383,7 +402,7 @@ func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *prot
 			w.firstLock = ex.ReplyEnd
 		}
 		w.locked = rep
-		w.creating = false
+		w.creating, w.created = false, false
 	case op == protocol.OpGet:
 		got()
 		s.remove(i)
@@ -411,7 +430,7 @@ func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *prot
 		s.holders[rep.LockCookie] = p
 	default:
 		// No item (404, another status, an empty 200): the create dance.
-		w.creating = true
+		w.creating, w.created = true, false
 	}
 }
 
@@ -425,6 +444,7 @@ func (b *PageBuilder) set(s *sessPages, ex *Exchange, rep *protocol.Reply) {
 	if flags&protocol.ExtraFlagUninitialized != 0 {
 		if _, w := s.waiter(ex, protocol.OpGetExclusive, true); w != nil {
 			w.note(ex)
+			w.created = true
 			w.p.Created = true
 			w.p.Timeout = timeout
 		}
