@@ -24,8 +24,9 @@ type FitOptions struct {
 	// Interval is the bin of the per-interval page rate (default 1s).
 	Interval time.Duration
 	// BurstWindow: pages of one session that start within it of each other
-	// are one AJAX fan-out (default 20ms; the planner starts them at one
-	// instant).
+	// are one AJAX fan-out (default 50ms: the planner starts them at one
+	// instant, a busy client a little apart; three pages of a session this
+	// close by chance are rare, and two are never taken for a burst).
 	BurstWindow time.Duration
 }
 
@@ -76,7 +77,7 @@ func NewFitter(opt FitOptions) *Fitter {
 		opt.Interval = time.Second
 	}
 	if opt.BurstWindow <= 0 {
-		opt.BurstWindow = 20 * time.Millisecond
+		opt.BurstWindow = 50 * time.Millisecond
 	}
 	if opt.Name == "" {
 		opt.Name = "fitted"

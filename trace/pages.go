@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"context"
+	"math"
 	"net/netip"
 	"sort"
 	"strings"
@@ -134,18 +136,35 @@ type PageBuilder struct {
 	// timeout is 110 s by default).
 	StaleAfter time.Duration
 
-	sess  map[string]*sessPages
-	seen  int
-	now   time.Time
-	err   error
-	empty []*pending
+	// PollInterval is the client's lock poll interval, which tells a poll
+	// (on its tick from the first 423) from a new page of the same session
+	// on the same web server. Zero: learnt from the capture, as the most
+	// common delay from a 423 to a later request of the same session and
+	// web server (every waiting page polls one interval after its first
+	// 423; other requests come at any time).
+	PollInterval time.Duration
+
+	sess     map[string]*sessPages
+	seen     int
+	now      time.Time
+	err      error
+	pollHist map[int64]int // gaps between polls, ms
+	pollN    int
+	poll     time.Duration // PollInterval or the learnt one (0: not yet)
 }
 
 // sessPages is the pages in flight of one session key.
 type sessPages struct {
 	key     SessionKey
+	lastNew time.Time       // when the session's last new page began
+	locked  []lockedAt      // the last 423 replies (end, web), for learning the poll interval
 	holders map[int32]*Page // writable pages holding their lock, by cookie
 	waiting []*pending      // pages before their lock or read: polling, creating
+}
+
+type lockedAt struct {
+	at  time.Time
+	web netip.Addr
 }
 
 // pending is a page that has not got past the lock (or its read) yet.
@@ -157,9 +176,9 @@ type pending struct {
 	lastConn  ConnID
 	lastSeq   int
 	locked    *protocol.Reply // the last reply, when it was a 423
-	firstLock time.Time
-	creating  bool // got "no item"; the create PUT and a new acquire follow
-	created   bool // sent the create PUT; a new acquire follows
+	firstLock time.Time       // end of the first 423: the origin of the poll ticks
+	creating  bool            // got "no item"; the create PUT and a new acquire follow
+	created   bool            // sent the create PUT; a new acquire follows
 }
 
 // minPoll is the least time between a 423 and the poll after it: the client
@@ -168,16 +187,33 @@ type pending struct {
 // apart, so a request sooner than this after a 423 is another page's.
 const minPoll = time.Millisecond
 
+// burstGap: a request this soon after a new page of its session began, and
+// late for every waiting page's poll tick, is taken for another new page
+// (the pages of a burst start together).
+const burstGap = 50 * time.Millisecond
+
 // NewPageBuilder returns a builder that calls emit with every page; an
 // error from emit stops the builder (Add returns it).
 func NewPageBuilder(emit func(*Page) error) *PageBuilder {
 	return &PageBuilder{emit: emit, StaleAfter: 5 * time.Minute, sess: map[string]*sessPages{}}
 }
 
+// Poll returns the poll interval the builder uses: PollInterval, or the
+// one learnt from the capture so far (0 until it saw enough polls).
+func (b *PageBuilder) Poll() time.Duration {
+	if b.PollInterval > 0 {
+		return b.PollInterval
+	}
+	return b.poll
+}
+
 // Add takes the next exchange in completion order.
 func (b *PageBuilder) Add(ex *Exchange) error {
 	if b.err != nil {
 		return b.err
+	}
+	if b.PollInterval > 0 {
+		b.poll = b.PollInterval
 	}
 	if ex.Request == nil {
 		return nil
@@ -282,13 +318,14 @@ func (b *PageBuilder) finish(p *Page, ex *Exchange, kind scenarios.PageKind) {
 // create PUT, or a poll at least minPoll after a 423); of several, the one
 // whose last request is oldest (pages polling on one tick take turns). nil
 // when ex starts a new page.
-func (s *sessPages) waiter(ex *Exchange, op protocol.Op, createPut bool) (int, *pending) {
+func (s *sessPages) waiter(ex *Exchange, op protocol.Op, createPut bool, poll time.Duration) (int, *pending) {
 	web := ex.Conn.Client.Addr()
-	best := -1
+	best, bestErr := -1, time.Duration(math.MaxInt64)
 	for i, w := range s.waiting {
 		if w.op != op || w.p.Web != web || w.lastReply.After(ex.RequestStart) {
 			continue
 		}
+		var miss time.Duration // how far ex is from when w would send its next request
 		switch {
 		case createPut:
 			if !w.creating || w.created {
@@ -296,17 +333,94 @@ func (s *sessPages) waiter(ex *Exchange, op protocol.Op, createPut bool) (int, *
 			}
 		case w.creating && !w.created:
 			continue // it sends its create PUT first
-		case !w.creating && ex.RequestStart.Sub(w.lastReply) < minPoll:
+		case w.creating:
+			// the acquire right after the create PUT
+		case ex.RequestStart.Sub(w.lastReply) < minPoll:
 			continue
+		case poll > 0:
+			// A poll comes on a tick of the poll interval from the first 423.
+			// The client polls on ticks of the interval from its first 423,
+			// skipping a tick that comes less than half an interval after
+			// its last reply: the next poll is due at the first tick after
+			// that. A timer fires late (a busy web server: much later),
+			// never early.
+			k := (w.lastReply.Add(poll/2).Sub(w.firstLock) + poll - 1) / poll
+			due := w.firstLock.Add(max(k, 1) * poll)
+			miss = ex.RequestStart.Sub(due)
+			if miss < -3*time.Millisecond-time.Duration(k)*time.Millisecond { // the interval's error adds up
+				continue
+			}
+			// Late, while the pages of an AJAX burst are starting: one of them.
+			if miss > 15*time.Millisecond && ex.RequestStart.Sub(s.lastNew) <= burstGap {
+				continue
+			}
+			if miss < 0 {
+				miss = -miss
+			}
+		default:
+			miss = -ex.RequestStart.Sub(w.lastReq) // the oldest first
 		}
-		if best < 0 || w.lastReq.Before(s.waiting[best].lastReq) {
-			best = i
+		if best < 0 || miss < bestErr {
+			best, bestErr = i, miss
 		}
 	}
 	if best < 0 {
 		return -1, nil
 	}
 	return best, s.waiting[best]
+}
+
+// learnPoll records the delays from the session's recent 423s on the same
+// web server to the read request ex, and every 100 of them takes their
+// mode (over 5 ms, timer jitter) as the poll interval.
+func (b *PageBuilder) learnPoll(s *sessPages, ex *Exchange) {
+	if b.PollInterval > 0 {
+		return
+	}
+	web := ex.Conn.Client.Addr()
+	for _, l := range s.locked {
+		gap := ex.RequestStart.Sub(l.at)
+		if l.web != web || gap < minPoll || gap > 10*time.Second {
+			continue
+		}
+		if b.pollHist == nil {
+			b.pollHist = map[int64]int{}
+		}
+		b.pollHist[gap.Milliseconds()]++
+		b.pollN++
+		if b.pollN%100 != 0 {
+			continue
+		}
+		var bestMs int64
+		bestN := 0
+		for ms := range b.pollHist {
+			n := 0
+			for d := int64(-2); d <= 2; d++ {
+				n += b.pollHist[ms+d]
+			}
+			if n > bestN || n == bestN && ms < bestMs {
+				bestMs, bestN = ms, n
+			}
+		}
+		// The weighted mean around the mode: a millisecond off would shift
+		// the tenth tick by 10 ms.
+		var sum, n float64
+		for d := int64(-3); d <= 3; d++ {
+			c := float64(b.pollHist[bestMs+d])
+			sum += c * (float64(bestMs+d) + 0.5)
+			n += c
+		}
+		b.poll = time.Duration(sum / n * float64(time.Millisecond))
+	}
+}
+
+// noteLocked remembers a 423 for learnPoll (the last 16 of the session).
+func (s *sessPages) noteLocked(ex *Exchange) {
+	if len(s.locked) == 16 {
+		copy(s.locked, s.locked[1:])
+		s.locked = s.locked[:15]
+	}
+	s.locked = append(s.locked, lockedAt{ex.ReplyEnd, ex.Conn.Client.Addr()})
 }
 
 func (s *sessPages) remove(i int) {
@@ -368,8 +482,10 @@ func (b *PageBuilder) add(s *sessPages, ex *Exchange) {
 
 // read handles a GET or an acquire: a new page or the next poll of one.
 func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *protocol.Reply) {
-	i, w := s.waiter(ex, op, false)
+	b.learnPoll(s, ex)
+	i, w := s.waiter(ex, op, false, b.poll)
 	if w == nil {
+		s.lastNew = ex.RequestStart
 		w = &pending{p: newPage(s, ex), op: op}
 		s.waiting = append(s.waiting, w)
 		i = len(s.waiting) - 1
@@ -397,6 +513,7 @@ func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *prot
 	}
 	switch {
 	case rep.Status == protocol.StatusLocked:
+		s.noteLocked(ex)
 		p.Polls++
 		if w.firstLock.IsZero() {
 			w.firstLock = ex.ReplyEnd
@@ -442,7 +559,7 @@ func (b *PageBuilder) set(s *sessPages, ex *Exchange, rep *protocol.Reply) {
 	timeout, _ := headerInt32(h, protocol.HeaderTimeout)
 	cookie, _ := headerInt32(h, protocol.HeaderLockCookie)
 	if flags&protocol.ExtraFlagUninitialized != 0 {
-		if _, w := s.waiter(ex, protocol.OpGetExclusive, true); w != nil {
+		if _, w := s.waiter(ex, protocol.OpGetExclusive, true, b.poll); w != nil {
 			w.note(ex)
 			w.created = true
 			w.p.Created = true
@@ -511,4 +628,17 @@ func lockAgeSeconds(r *protocol.Reply) int64 {
 		return r.LockAge
 	}
 	return 0
+}
+
+// ReadPages reads captures as Read does and hands fn the pages rebuilt from
+// their exchanges (a PageBuilder over Read): the page source of trace fit
+// and of replays. The pages in flight at the capture's end come last, as
+// Unfinished.
+func ReadPages(ctx context.Context, paths []string, opt Options, fn func(*Page) error) (Stats, error) {
+	b := NewPageBuilder(fn)
+	st, err := Read(ctx, paths, opt, b.Add)
+	if err != nil {
+		return st, err
+	}
+	return st, b.Flush()
 }

@@ -19,7 +19,7 @@ type wire struct {
 
 func newWire() *wire { return &wire{t0: time.Unix(1700000000, 0), seq: map[ConnID]int{}} }
 
-func conn(web string, port uint16) ConnID {
+func testConn(web string, port uint16) ConnID {
 	return ConnID{Client: netip.AddrPortFrom(netip.MustParseAddr(web), port), Server: netip.MustParseAddrPort("127.0.0.1:42424")}
 }
 
@@ -91,7 +91,7 @@ func TestParseKey(t *testing.T) {
 
 func TestPagesModifyWithCreateDance(t *testing.T) {
 	t.Parallel()
-	w, c := newWire(), conn("127.0.0.2", 5000)
+	w, c := newWire(), testConn("127.0.0.2", 5000)
 	pages := build(t,
 		w.at(0, c, acq("s1"), 404, nil),
 		w.at(1, c, create("s1"), 200, nil),
@@ -110,7 +110,7 @@ func TestPagesModifyWithCreateDance(t *testing.T) {
 
 func TestPagesKinds(t *testing.T) {
 	t.Parallel()
-	w, c := newWire(), conn("127.0.0.2", 5000)
+	w, c := newWire(), testConn("127.0.0.2", 5000)
 	pages := build(t,
 		w.at(0, c, protocol.NewGetRequest("localhost", tgt("a")), 200, make([]byte, 50)),
 		w.at(1, c, protocol.NewResetTimeoutRequest("localhost", tgt("a")), 200, nil),
@@ -140,7 +140,7 @@ func TestPagesKinds(t *testing.T) {
 func TestPagesPollsAndBursts(t *testing.T) {
 	t.Parallel()
 	w := newWire()
-	a, b := conn("127.0.0.2", 5000), conn("127.0.0.3", 5001)
+	a, b := testConn("127.0.0.2", 5000), testConn("127.0.0.3", 5001)
 	pages := build(t,
 		w.at(0, a, acq("s"), 200, make([]byte, 10), cookie(1)...),
 		w.at(0.5, b, acq("s"), 423, nil, locked(1, 0)...),
@@ -166,7 +166,7 @@ func TestPagesPollsAndBursts(t *testing.T) {
 func TestPagesForcedRelease(t *testing.T) {
 	t.Parallel()
 	w := newWire()
-	a, b := conn("127.0.0.2", 5000), conn("127.0.0.2", 5001)
+	a, b := testConn("127.0.0.2", 5000), testConn("127.0.0.2", 5001)
 	pages := build(t,
 		w.at(0, a, acq("s"), 200, make([]byte, 10), cookie(1)...),
 		w.at(6000, b, acq("s"), 423, nil, locked(1, 6)...),
@@ -190,7 +190,7 @@ func TestPagesForcedRelease(t *testing.T) {
 // lone PUT of a brand-new session, a holder whose end never came.
 func TestPagesCutByTheCapture(t *testing.T) {
 	t.Parallel()
-	w, c := newWire(), conn("127.0.0.2", 5000)
+	w, c := newWire(), testConn("127.0.0.2", 5000)
 	pages := build(t,
 		w.at(0, c, rel("x", 77), 200, nil),
 		w.at(1, c, put("y", 0, 500), 200, nil),
@@ -218,9 +218,9 @@ func TestPagesStaleWaitersDropped(t *testing.T) {
 	var out []*Page
 	b := NewPageBuilder(func(p *Page) error { out = append(out, p); return nil })
 	b.StaleAfter = time.Second
-	b.Add(w.at(0, conn("127.0.0.2", 1), acq("s"), 423, nil, locked(1, 0)...))
+	b.Add(w.at(0, testConn("127.0.0.2", 1), acq("s"), 423, nil, locked(1, 0)...))
 	for i := range 5000 {
-		b.Add(w.at(2000+float64(i), conn("127.0.0.2", 2), protocol.NewResetTimeoutRequest("localhost", tgt("h")), 200, nil))
+		b.Add(w.at(2000+float64(i), testConn("127.0.0.2", 2), protocol.NewResetTimeoutRequest("localhost", tgt("h")), 200, nil))
 	}
 	unfinished := 0
 	for _, p := range out {
