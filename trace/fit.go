@@ -60,6 +60,7 @@ type sessFit struct {
 	app      string
 	existing bool // first seen mid-life; else it began in the capture
 	alive    bool // some page found it or created it
+	lastEnd  time.Time
 	pages    []pageLite
 	abandon  bool
 }
@@ -120,9 +121,11 @@ func (f *Fitter) Add(p *Page) error {
 		f.lostW++
 	}
 	s := f.sess[p.Session]
-	// A page that creates the session ends the previous life of its id
-	// (it had expired or was abandoned).
-	if s != nil && p.Created && s.alive {
+	// A page that creates the session after all its pages ended begins a
+	// new life of its id (it had expired, or the server lost it). The pages
+	// of a burst on a new session may each create it (each found it
+	// missing): they overlap, and are one life.
+	if s != nil && p.Created && s.alive && p.Start.After(s.lastEnd) {
 		f.done = append(f.done, s)
 		s = nil
 	}
@@ -134,6 +137,9 @@ func (f *Fitter) Add(p *Page) error {
 		f.sess[p.Session] = s
 	}
 	s.alive = s.alive || p.Existed || p.Created || p.Partial
+	if p.End.After(s.lastEnd) {
+		s.lastEnd = p.End
+	}
 	lite := pageLite{start: p.Start, end: p.End, web: p.Web, kind: p.Kind}
 	if p.Kind == scenarios.PageModify && !p.Partial {
 		lite.put = p.BodySize
@@ -349,10 +355,16 @@ func (f *Fitter) groups(sessions []*sessFit) []sessGroups {
 // fitUsers: pages per session (Kaplan–Meier over sessions cut by the
 // capture), think time, abandon fraction.
 func (f *Fitter) fitUsers(sc *scenarios.Scenario, out *Fit, sessions []*sessFit, groups []sessGroups) {
-	var think []float64
+	// A think time shows only when both its pages fall in the capture: one
+	// of length g for a share (W-g)/W of the start times in a capture of
+	// span W. Weighting each by W/(W-g) undoes that bias toward short ones.
+	var think, weight []float64
+	span := f.last.Sub(f.first).Seconds()
 	for _, sg := range groups {
 		for i := 1; i < len(sg.groups); i++ {
-			think = append(think, sg.groups[i].start.Sub(sg.groups[i-1].start).Seconds())
+			g := sg.groups[i].start.Sub(sg.groups[i-1].start).Seconds()
+			think = append(think, g)
+			weight = append(weight, span/math.Max(span-g, span/20))
 		}
 	}
 	gap := 0.0 // the longest think time seen: a session silent for longer has ended
@@ -360,12 +372,14 @@ func (f *Fitter) fitUsers(sc *scenarios.Scenario, out *Fit, sessions []*sessFit,
 		gap = max(gap, t)
 	}
 	if len(think) > 0 {
-		d, stat := fitDist(think, 0)
+		d, stat := fitDistW(think, weight, 0)
 		sc.Users.ThinkTime = d
-		out.Comments["users.think_time"] = fmt.Sprintf("%s of %d think times (gaps between a session's page starts, bursts as one)", stat, len(think))
+		out.Comments["users.think_time"] = fmt.Sprintf("%s of %d think times (gaps between a session's page starts, bursts as one), each weighted by span/(span-gap) against the capture's cut",
+			stat, len(think))
 	}
 
 	var counts []int
+	var remain []float64
 	var ended []bool
 	existing, created, censored := 0, 0, 0
 	closed, abandoned := 0, 0
@@ -384,32 +398,17 @@ func (f *Fitter) fitUsers(sc *scenarios.Scenario, out *Fit, sessions []*sessFit,
 			continue // cut by the capture's start: its length is not known
 		}
 		created++
-		// Whether a page was a session's last shows only for the pages that
-		// started a longest think time before the capture's end (an abandon
-		// after that shows, but counting it would favour short sessions).
-		// The others are censored: the session lasted at least the pages
-		// before that point, plus one when a page follows them.
-		over := lastStart.Before(cut)
-		n := len(sg.groups)
-		if !over {
-			n = 0
-			for _, g := range sg.groups {
-				if g.start.Before(cut) {
-					n++
-				}
-			}
+		if !lastStart.Before(cut) {
 			censored++
-			if n == 0 {
-				continue // began too late to say anything
-			}
 		}
-		counts = append(counts, n)
-		ended = append(ended, over)
+		counts = append(counts, len(sg.groups))
+		remain = append(remain, f.last.Sub(lastStart).Seconds())
+		ended = append(ended, s.abandon)
 	}
 	if len(counts) > 0 {
-		d, stat := fitCounts(counts, ended)
+		d, stat := fitCounts(counts, remain, ended, survival(think, weight))
 		sc.Users.PagesPerSession = d
-		out.Comments["users.pages_per_session"] = fmt.Sprintf("%s; %d sessions began in the capture, %d of them cut by its end (censored), %d first seen mid-life (not counted)",
+		out.Comments["users.pages_per_session"] = fmt.Sprintf("%s; %d sessions began in the capture, %d of them may go on after it (censored), %d first seen mid-life (not counted)",
 			stat, created, censored, existing)
 	}
 	if closed > 0 {
@@ -722,10 +721,50 @@ func segment(counts, expo []float64) [][2]int {
 // range of the data. lo raises the lower clamp (a count's floor). It
 // returns the Dist and a phrase naming the statistic.
 func fitDist(xs []float64, lo float64) (scenarios.Dist, string) {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
+	return fitDistW(xs, nil, lo)
+}
+
+// fitDistW is fitDist with a weight per sample (nil: all 1), for samples
+// that a capture shows with unequal chances (long gaps are cut by its end
+// more often than short ones).
+func fitDistW(xs, ws []float64, lo float64) (scenarios.Dist, string) {
+	type xw struct{ x, w float64 }
+	s := make([]float64, len(xs))
+	pairs := make([]xw, len(xs))
+	for i, x := range xs {
+		w := 1.0
+		if ws != nil {
+			w = ws[i]
+		}
+		pairs[i] = xw{x, w}
+	}
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].x < pairs[j].x })
+	wsum := 0.0
+	cum := make([]float64, len(pairs)) // weight of the samples up to and including i
+	for i, p := range pairs {
+		s[i] = p.x
+		wsum += p.w
+		cum[i] = wsum
+	}
 	mn, mx := math.Max(s[0], lo), math.Max(s[len(s)-1], lo)
-	m, _ := meanSD(s)
+	wmean := func(f func(float64) float64, keep func(float64) bool) (float64, float64) {
+		var a, b, n float64
+		for _, p := range pairs {
+			if keep(p.x) {
+				v := f(p.x)
+				a += p.w * v
+				b += p.w * v * v
+				n += p.w
+			}
+		}
+		if n == 0 {
+			return 0, 0
+		}
+		m := a / n
+		return m, math.Sqrt(math.Max(0, b/n-m*m))
+	}
+	all := func(float64) bool { return true }
+	m, _ := wmean(func(x float64) float64 { return x }, all)
 	if mx-mn <= 1e-9*math.Max(1, mx) {
 		return scenarios.Dist{Kind: scenarios.DistConstant, Value: sig(mx)}, fmt.Sprintf("constant (all equal, %s)", fmtNum(mx))
 	}
@@ -746,14 +785,14 @@ func fitDist(xs []float64, lo float64) (scenarios.Dist, string) {
 			stat: fmt.Sprintf("exponential with the sample mean %s after clamping to the data's range", fmtNum(m)),
 		})
 	}
-	var logs []float64
+	positive := 0
 	for _, x := range s {
 		if x > 0 {
-			logs = append(logs, math.Log(x))
+			positive++
 		}
 	}
-	if len(logs) >= 2 {
-		mu, sd := meanSD(logs)
+	if positive >= 2 {
+		mu, sd := wmean(math.Log, func(x float64) bool { return x > 0 })
 		if sd > 0 {
 			avg := math.Exp(mu + sd*sd/2)
 			std := avg * math.Sqrt(math.Expm1(sd*sd))
@@ -771,7 +810,7 @@ func fitDist(xs []float64, lo float64) (scenarios.Dist, string) {
 	}
 	best, bestKS := 0, math.Inf(1)
 	for i, c := range cands {
-		ks := ksDistance(s, func(x float64) float64 {
+		ks := ksDistance(s, cum, func(x float64) float64 {
 			switch {
 			case x < mn:
 				return 0
@@ -789,17 +828,21 @@ func fitDist(xs []float64, lo float64) (scenarios.Dist, string) {
 }
 
 // ksDistance is the Kolmogorov–Smirnov distance between the sorted sample
-// s and cdf.
-func ksDistance(s []float64, cdf func(float64) float64) float64 {
-	n := float64(len(s))
+// s, whose cumulative weights are cum, and cdf.
+func ksDistance(s, cum []float64, cdf func(float64) float64) float64 {
+	n := cum[len(cum)-1]
 	d := 0.0
 	for i := 0; i < len(s); {
 		j := i
 		for j < len(s) && s[j] == s[i] {
 			j++
 		}
+		before := 0.0
+		if i > 0 {
+			before = cum[i-1] / n
+		}
 		f := cdf(s[i])
-		d = math.Max(d, math.Max(math.Abs(f-float64(i)/n), math.Abs(float64(j)/n-f)))
+		d = math.Max(d, math.Max(math.Abs(f-before), math.Abs(cum[j-1]/n-f)))
 		i = j
 	}
 	return d
@@ -826,34 +869,55 @@ func solveExpMean(m, lo, hi float64) float64 {
 	return (a + b) / 2
 }
 
-// fitCounts fits pages per session from sessions that began in the
-// capture. counts[i] is session i's page count when ended[i], else the
-// number of its pages known to be followed by another (right-censored): the
-// Kaplan–Meier
-// estimate of P(N > k), with a geometric tail past the longest session,
-// gives the mean and the variance; the family is exponential when the
+// fitCounts fits pages per session from the sessions that began in the
+// capture: session i showed counts[i] pages, the last remain[i] seconds
+// before the capture's end, and ended[i] when it abandoned. Whether a
+// silent session has ended or is thinking is unknown (right-censored): it
+// has ended with probability h/(h + (1-h)·S(remain)), where h is the hazard
+// of ending after that many pages and S the survival of think times. The
+// discrete hazards are fitted by expectation-maximisation (a Kaplan–Meier
+// with these fractional ends), with a geometric tail past the longest
+// session; the mean and variance follow. The family is exponential when the
 // spread is that of one (coefficient of variation >= 0.75), else
 // lognormal, clamped to [1, longest].
-func fitCounts(counts []int, ended []bool) (scenarios.Dist, string) {
+func fitCounts(counts []int, remain []float64, ended []bool, surv func(float64) float64) (scenarios.Dist, string) {
 	longest := 0
 	for _, c := range counts {
 		longest = max(longest, c)
 	}
-	events := make([]float64, longest+2)
 	atRisk := make([]float64, longest+2)
-	nEnded := 0
-	for i, c := range counts {
-		if ended[i] {
-			events[c]++
-			nEnded++
-		}
+	for _, c := range counts {
 		for k := 1; k <= c; k++ {
 			atRisk[k]++
 		}
 	}
+	haz := make([]float64, longest+2)
+	for k := range haz {
+		haz[k] = 0.2
+	}
+	events := make([]float64, longest+2)
+	var nEnded float64
+	for range 100 {
+		clear(events)
+		nEnded = 0
+		for i, c := range counts {
+			pi := 1.0
+			if !ended[i] {
+				if sv := surv(remain[i]); sv > 0 {
+					pi = haz[c] / (haz[c] + (1-haz[c])*sv)
+				}
+			}
+			events[c] += pi
+			nEnded += pi
+		}
+		for k := 1; k <= longest; k++ {
+			if atRisk[k] > 0 {
+				haz[k] = math.Min(1, events[k]/atRisk[k])
+			}
+		}
+	}
 	// Hazard of the tail past the longest session: ends per page at risk
-	// over all sessions (the geometric maximum-likelihood estimate; the
-	// longer sessions alone are too few to say more).
+	// over all sessions (the geometric maximum-likelihood estimate).
 	var te, tr float64
 	for k := 1; k <= longest; k++ {
 		te += events[k]
@@ -864,21 +928,21 @@ func fitCounts(counts []int, ended []bool) (scenarios.Dist, string) {
 		h = math.Max(te/tr, 1e-3)
 	}
 	// P(N > k) for k = 0, 1, …; E[N] = sum P(N > k), E[N^2] = sum (2k+1) P(N > k).
-	surv := 1.0
+	left := 1.0
 	m, m2 := 0.0, 0.0
-	for k := 0; k < 100000 && surv > 1e-9; k++ {
-		m += surv
-		m2 += float64(2*k+1) * surv
+	for k := 0; k < 100000 && left > 1e-9; k++ {
+		m += left
+		m2 += float64(2*k+1) * left
 		next := k + 1
 		if next <= longest && atRisk[next] > 0 {
-			surv *= 1 - events[next]/atRisk[next]
+			left *= 1 - haz[next]
 		} else {
-			surv *= 1 - h
+			left *= 1 - h
 		}
 	}
 	sd := math.Sqrt(math.Max(0, m2-m*m))
 	hi := float64(max(longest, 1))
-	stat := fmt.Sprintf("Kaplan-Meier mean %.2f, sd %.2f over %d sessions (%d ended)", m, sd, len(counts), nEnded)
+	stat := fmt.Sprintf("Kaplan-Meier by expectation-maximisation: mean %.2f, sd %.2f over %d sessions (%.0f ended, by expectation)", m, sd, len(counts), nEnded)
 	if m <= 1.0001 || longest <= 1 {
 		return scenarios.Dist{Kind: scenarios.DistConstant, Value: 1}, stat
 	}
@@ -1042,4 +1106,28 @@ func wrapComment(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// survival returns the weighted empirical survival function of samples:
+// the share of weight above x.
+func survival(xs, ws []float64) func(float64) float64 {
+	type xw struct{ x, w float64 }
+	p := make([]xw, len(xs))
+	total := 0.0
+	for i := range xs {
+		p[i] = xw{xs[i], ws[i]}
+		total += ws[i]
+	}
+	sort.Slice(p, func(i, j int) bool { return p[i].x < p[j].x })
+	above := make([]float64, len(p)+1) // weight of p[i:]
+	for i := len(p) - 1; i >= 0; i-- {
+		above[i] = above[i+1] + p[i].w
+	}
+	return func(x float64) float64 {
+		if total == 0 {
+			return 0
+		}
+		i := sort.Search(len(p), func(i int) bool { return p[i].x > x })
+		return above[i] / total
+	}
 }
