@@ -24,7 +24,7 @@ type FitOptions struct {
 	// Interval is the bin of the per-interval page rate (default 1s).
 	Interval time.Duration
 	// BurstWindow: pages of one session that start within it of each other
-	// are one AJAX fan-out (default 50ms: the planner starts them at one
+	// are one AJAX fan-out (default 100ms: the planner starts them at one
 	// instant, a busy client a little apart; three pages of a session this
 	// close by chance are rare, and two are never taken for a burst).
 	BurstWindow time.Duration
@@ -61,8 +61,10 @@ type sessFit struct {
 	existing bool // first seen mid-life; else it began in the capture
 	alive    bool // some page found it or created it
 	lastEnd  time.Time
-	pages    []pageLite
-	abandon  bool
+	// firstStart is the start of its earliest page so far.
+	firstStart time.Time
+	pages      []pageLite
+	abandon    bool
 }
 
 type pageLite struct {
@@ -78,7 +80,7 @@ func NewFitter(opt FitOptions) *Fitter {
 		opt.Interval = time.Second
 	}
 	if opt.BurstWindow <= 0 {
-		opt.BurstWindow = 50 * time.Millisecond
+		opt.BurstWindow = 100 * time.Millisecond
 	}
 	if opt.Name == "" {
 		opt.Name = "fitted"
@@ -131,10 +133,14 @@ func (f *Fitter) Add(p *Page) error {
 	}
 	if s == nil {
 		s = &sessFit{app: p.Session.App}
-		// First seen mid-life: the capture began inside a page of it, or its
-		// first page found it there (a GET answered 200 before any PUT).
-		s.existing = p.Partial || p.Existed && !p.Created
 		f.sess[p.Session] = s
+	}
+	// First seen mid-life: the capture began inside a page of it, or its
+	// first page (by start: pages come as they end) found it there (a GET
+	// answered 200 before any PUT).
+	if s.firstStart.IsZero() || p.Start.Before(s.firstStart) {
+		s.firstStart = p.Start
+		s.existing = p.Partial || p.Existed && !p.Created
 	}
 	s.alive = s.alive || p.Existed || p.Created || p.Partial
 	if p.End.After(s.lastEnd) {

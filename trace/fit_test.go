@@ -301,6 +301,15 @@ func TestFitRecoversTheFarm(t *testing.T) {
 			t.Errorf("no comment for %s", path)
 		}
 	}
+	// Sessions alive when the capture began (their first page in it found
+	// them: a GET answered 200 before any PUT) count as existing, not new.
+	var existing, created int
+	for _, n := range fit.Notes {
+		fmt.Sscanf(n, "%d sessions existed before the capture (first seen mid-life), %d were created in it", &existing, &created)
+	}
+	if existing < 50 || created < 1000 {
+		t.Errorf("%d sessions existing, %d created: %v", existing, created, fit.Notes)
+	}
 	if !strings.Contains(fit.Comments["users.pages_per_session"], "censored") {
 		t.Errorf("pages per session: %s", fit.Comments["users.pages_per_session"])
 	}

@@ -28,7 +28,7 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	out := fs.String("out", "", "write the scenario to this `FILE` (default: standard output)")
 	name := fs.String("name", "", "scenario name (default: the --out file's name, or \"fitted\")")
 	interval := fs.Duration("interval", time.Second, "bin of the per-interval page rate that decides constant or steps")
-	window := fs.Duration("burst-window", 50*time.Millisecond, "pages of one session starting this close together are one AJAX fan-out")
+	window := fs.Duration("burst-window", 100*time.Millisecond, "pages of one session starting this close together are one AJAX fan-out")
 	if done, code := parseFlags(fs, flagsFirst(fs, args), true); done {
 		return code
 	}
