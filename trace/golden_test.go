@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,22 +57,75 @@ func realServiceCapture(t *testing.T) []byte {
 	return buf.Bytes()
 }
 
-// TestRealServiceCaptureFile keeps the committed capture equal to what the
-// generator makes (go generate ./trace rewrites it).
-func TestRealServiceCaptureFile(t *testing.T) {
-	t.Parallel()
-	want := realServiceCapture(t)
-	if *update {
-		if err := os.WriteFile(realServiceFile, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(realServiceFile)
+// generated are the captures the tests generate and keep in testdata:
+// the real service's bytes, and ports carrying other protocols.
+var generated = map[string]func(*testing.T) []byte{
+	realServiceFile: realServiceCapture,
+	httpFile:        func(t *testing.T) []byte { return foreignCapture(t, httpExchange) },
+	tlsFile:         func(t *testing.T) []byte { return foreignCapture(t, tlsExchange) },
+}
+
+var (
+	httpFile = filepath.Join("testdata", "http-on-42424.pcapng")
+	tlsFile  = filepath.Join("testdata", "tls-on-42424.pcapng")
+	// httpExchange is an ordinary web request and reply.
+	httpExchange = [2]string{"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nAccept: */*\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n\r\n<html></html>"}
+	// tlsExchange is the start of a TLS 1.2 ClientHello and ServerHello.
+	tlsExchange = [2]string{"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + strings.Repeat("\x42", 32),
+		"\x16\x03\x03\x00\x51\x02\x00\x00\x4d\x03\x03" + strings.Repeat("\x24", 32)}
+)
+
+// foreignCapture is two connections to port 42424 carrying another
+// protocol's exchange twice each.
+func foreignCapture(t *testing.T, ex [2]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	ng, err := newNgWriter(&buf, "aspstate trace tests: another protocol on port 42424")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs from what the generator makes; run go generate ./trace", realServiceFile)
+	pw := newPacketWriter(ng)
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, client := range []string{"10.2.0.1:40001", "10.2.0.2:40002"} {
+		c := newTCPConn(netip.MustParseAddrPort(client), netip.MustParseAddrPort("10.2.0.9:42424"))
+		ts := t0.Add(time.Duration(i) * time.Second)
+		steps := []error{pw.handshake(c, ts)}
+		for j := 0; j < 2; j++ {
+			steps = append(steps, pw.send(c, true, ts.Add(time.Millisecond), []byte(ex[0])),
+				pw.send(c, false, ts.Add(2*time.Millisecond), []byte(ex[1])))
+		}
+		steps = append(steps, pw.fin(c, true, ts.Add(3*time.Millisecond)), pw.fin(c, false, ts.Add(3*time.Millisecond)))
+		for _, err := range steps {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := ng.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestRealServiceCaptureFile keeps the committed captures equal to what the
+// generators make (go generate ./trace rewrites them).
+func TestRealServiceCaptureFile(t *testing.T) {
+	t.Parallel()
+	for path, gen := range generated {
+		want := gen(t)
+		if *update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the generator makes; run go generate ./trace", path)
+		}
 	}
 }
 

@@ -169,7 +169,9 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 // without a reply.
 func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	for _, p := range c.pending {
-		c.r.stats.Skipped.Unanswered++
+		if !c.foreign {
+			c.r.stats.Skipped.Unanswered++
+		}
 		c.emit(p, nil, time.Time{}, time.Time{}, 0)
 	}
 	c.pending = nil
@@ -418,6 +420,9 @@ func (c *conn) reply(start, end time.Time, size int) {
 
 // emit passes one exchange to fn, then takes its bodies back.
 func (c *conn) emit(p pendingRequest, resp *protocol.Response, start, end time.Time, size int) {
+	if c.foreign {
+		return // a connection of another protocol has no exchanges
+	}
 	e := &Exchange{Conn: c.id, Seq: c.seq, Request: p.req, Reply: resp,
 		RequestStart: p.start, RequestEnd: p.end, ReplyStart: start, ReplyEnd: end,
 		RequestSize: p.size, ReplySize: size}
