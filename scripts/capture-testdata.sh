@@ -18,8 +18,8 @@ go build -o "$tmp/aspstate" ./cmd/aspstate
 "$tmp/aspstate" serve --listen "$addr:42424" >"$tmp/serve.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do grep -q "listening on" "$tmp/serve.log" && break; sleep 0.1; done
 
-tcpdump -i lo -U -w "$tmp/farm-lo.pcap" "$filter" 2>"$tmp/td-lo.log" & pids+=($!)
-tcpdump -i any -U -w "$tmp/farm-any.pcap" "$filter" 2>"$tmp/td-any.log" & pids+=($!)
+tcpdump -i lo --immediate-mode -U -w "$tmp/farm-lo.pcap" "$filter" 2>"$tmp/td-lo.log" & pids+=($!)
+tcpdump -i any --immediate-mode -U -w "$tmp/farm-any.pcap" "$filter" 2>"$tmp/td-any.log" & pids+=($!)
 dumpcap -q -i lo -w "$tmp/farm-lo.pcapng" -f "$filter" 2>"$tmp/dc.log" & pids+=($!)
 for f in td-lo td-any; do
   for _ in $(seq 100); do grep -q "listening on" "$tmp/$f.log" && break; sleep 0.1; done
