@@ -291,4 +291,3 @@ func TestTraceInspectLiveCapture(t *testing.T) {
 		t.Fatalf("inspect: exit %d\n%s%s", code, out, errOut)
 	}
 }
-
