@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aspstate/aspstate/servers/target"
 	"github.com/aspstate/aspstate/trace"
 )
 
@@ -21,11 +20,7 @@ import (
 func TestRecordProxy(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tg.Close() })
+	tg := startInProc(t, ctx)
 	file := filepath.Join(t.TempDir(), "farm.pcapng")
 	recCtx, stopRec := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
@@ -53,7 +48,7 @@ func TestRecordProxy(t *testing.T) {
 	if st.Exchanges < 20 || st.Connections < 1 {
 		t.Fatalf("%d exchanges on %d connections", st.Exchanges, st.Connections)
 	}
-	_, err = trace.Read(ctx, []string{file}, trace.Options{Port: upstream.Port()}, func(e *trace.Exchange) error {
+	_, err := trace.Read(ctx, []string{file}, trace.Options{Port: upstream.Port()}, func(e *trace.Exchange) error {
 		if e.Conn.Server != upstream || !e.Conn.Client.Addr().IsLoopback() || e.Conn.Client.Port() == 0 {
 			t.Fatalf("connection %v: want the client's real address and the upstream %v", e.Conn, upstream)
 		}

@@ -208,6 +208,17 @@ func startCapture(t *testing.T, port int) (stop func() string) {
 	}
 }
 
+// startInProc starts a reference server in the test's process.
+func startInProc(t *testing.T, ctx context.Context) target.Target {
+	t.Helper()
+	tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}
+
 // loadOnce runs the tiny scenario against addr and returns its result.
 func loadOnce(t *testing.T, ctx context.Context, addr string) *results.Run {
 	t.Helper()
@@ -271,11 +282,7 @@ func checkCaptureMatchesRun(t *testing.T, file string, port int, run *results.Ru
 func TestTraceInspectLiveCapture(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tg.Close() })
+	tg := startInProc(t, ctx)
 	_, portText, _ := net.SplitHostPort(tg.Addr())
 	var port int
 	fmt.Sscan(portText, &port)
