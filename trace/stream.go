@@ -30,8 +30,8 @@ func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassem
 	} else {
 		c.id = ConnID{Client: b, Server: a}
 	}
-	c.req.init(f.r.opt.Limits, true)
-	c.rep.init(f.r.opt.Limits, false)
+	c.req.isReq, c.req.dec = true, f.r.reqDec
+	c.rep.dec = f.r.repDec
 	return c
 }
 
@@ -89,13 +89,30 @@ type half struct {
 	buf       []byte
 	marks     []mark
 	want      int // do not try to decode before len(buf) reaches want
-	lim       protocol.Limits
+	dec       *decoder
+}
 
-	src  bytes.Reader
-	br   *bufio.Reader
-	rd   *protocol.Reader
-	req  protocol.Request
-	resp protocol.Response
+// decoder is the codec state of one direction, shared by every connection:
+// decoding is synchronous, so one protocol.Reader (and its buffers) serves
+// them all. req and resp hold the last message decoded.
+type decoder struct {
+	isReq bool
+	lim   protocol.Limits
+	src   bytes.Reader
+	br    *bufio.Reader
+	rd    *protocol.Reader
+	req   protocol.Request
+	resp  protocol.Response
+}
+
+func newDecoder(lim protocol.Limits, isReq bool) *decoder {
+	d := &decoder{isReq: isReq, lim: lim}
+	if d.lim.MaxLine <= 0 {
+		d.lim.MaxLine = protocol.DefaultMaxLine
+	}
+	d.br = bufio.NewReaderSize(&d.src, 16<<10)
+	d.rd = protocol.NewReader(d.br, lim)
+	return d
 }
 
 // mark is the capture time of the bytes from off on.
@@ -104,15 +121,7 @@ type mark struct {
 	ts  time.Time
 }
 
-func (h *half) init(lim protocol.Limits, isReq bool) {
-	h.isReq = isReq
-	h.lim = lim
-	if h.lim.MaxLine <= 0 {
-		h.lim.MaxLine = protocol.DefaultMaxLine
-	}
-	h.br = bufio.NewReaderSize(&h.src, 16<<10)
-	h.rd = protocol.NewReader(h.br, lim)
-}
+
 
 // Accept takes every packet; a direction whose start the capture missed is
 // started at its first packet (and resynchronised at a start line).
@@ -264,21 +273,22 @@ func (h *half) decode() (int, error) {
 	if len(h.buf) == 0 || len(h.buf) < h.want {
 		return 0, nil
 	}
-	h.src.Reset(h.buf)
-	h.br.Reset(&h.src)
+	d := h.dec
+	d.src.Reset(h.buf)
+	d.br.Reset(&d.src)
 	var err error
 	var hdr *protocol.Header
 	if h.isReq {
-		h.req.Body = h.req.Body[:0]
-		err = h.rd.ReadRequest(&h.req)
-		hdr = &h.req.Header
+		d.req.Body = d.req.Body[:0]
+		err = d.rd.ReadRequest(&d.req)
+		hdr = &d.req.Header
 	} else {
-		err = h.rd.ReadResponse(&h.resp)
-		hdr = &h.resp.Header
+		err = d.rd.ReadResponse(&d.resp)
+		hdr = &d.resp.Header
 	}
 	if err == nil {
 		h.want = 0
-		return len(h.buf) - h.src.Len() - h.br.Buffered(), nil
+		return len(h.buf) - d.src.Len() - d.br.Buffered(), nil
 	}
 	if err != io.EOF && !errors.Is(err, protocol.ErrTruncated) {
 		return 0, err
@@ -339,7 +349,8 @@ func (c *conn) requests() {
 			return
 		}
 		p := pendingRequest{start: h.at(0), end: h.at(n - 1), size: n}
-		if protocol.OpOf(&h.req) == 0 {
+		req := &h.dec.req
+		if protocol.OpOf(req) == 0 {
 			// Well formed, but not a message of the protocol (POST, an
 			// unknown Exclusive value): not an exchange.
 			h.drop(n)
@@ -347,8 +358,8 @@ func (c *conn) requests() {
 			c.lost(lossUndecodable)
 			continue
 		}
-		p.req = &protocol.Request{Method: h.req.Method, Target: h.req.Target, Proto: h.req.Proto,
-			Header: slices.Clone(h.req.Header), Body: bytes.Clone(h.req.Body)}
+		p.req = &protocol.Request{Method: req.Method, Target: req.Target, Proto: req.Proto,
+			Header: slices.Clone(req.Header), Body: bytes.Clone(req.Body)}
 		h.drop(n)
 		h.lineStart = true
 		c.pending = append(c.pending, p)
@@ -365,7 +376,7 @@ func (c *conn) replies() {
 			return
 		}
 		start, end := h.at(0), h.at(n-1)
-		if h.resp.Proto != "" {
+		if h.dec.resp.Proto != "" {
 			// "HTTP/1.1 200 OK": an HTTP server, not the state service.
 			c.markForeign(false)
 			h.drop(n)
@@ -412,9 +423,9 @@ func (c *conn) reply(start, end time.Time, size int) {
 	c.countLost(i)
 	p := c.pending[i]
 	c.pending = c.pending[i+1:]
-	h := &c.rep
-	resp := &protocol.Response{Proto: h.resp.Proto, Status: h.resp.Status, Reason: h.resp.Reason,
-		Header: slices.Clone(h.resp.Header), Body: h.resp.Body}
+	d := c.rep.dec
+	resp := &protocol.Response{Proto: d.resp.Proto, Status: d.resp.Status, Reason: d.resp.Reason,
+		Header: slices.Clone(d.resp.Header), Body: d.resp.Body}
 	c.emit(p, resp, start, end, size)
 }
 
@@ -499,7 +510,7 @@ func (c *conn) resync(h *half) bool {
 		i = nl + 1
 	}
 	for {
-		switch startLine(h.buf[i:], h.isReq, h.lim.MaxLine) {
+		switch startLine(h.buf[i:], h.isReq, h.dec.lim.MaxLine) {
 		case lineYes:
 			c.resyncDrop(h, i)
 			h.synced = true
