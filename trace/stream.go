@@ -121,8 +121,6 @@ type mark struct {
 	ts  time.Time
 }
 
-
-
 // Accept takes every packet; a direction whose start the capture missed is
 // started at its first packet (and resynchronised at a start line).
 func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TCPFlowDirection, nextSeq reassembly.Sequence, start *bool, _ reassembly.AssemblerContext) bool {
