@@ -160,6 +160,9 @@ type reader struct {
 	pool      *reassembly.StreamPool
 	asm       *reassembly.Assembler
 	lastFlush time.Time
+	// flushNow asks for a flush before the current packet is assembled
+	// again; resubmitting is set while it is.
+	flushNow, resubmitting bool
 }
 
 func newReader(opt Options, fn func(*Exchange) error) *reader {
@@ -423,6 +426,15 @@ func (r *reader) packet(s *source) error {
 	}
 	ctx := asmContext{ci: s.ci}
 	r.asm.AssembleWithContext(netFlow, t, &ctx)
+	if r.flushNow {
+		// A stream's Accept found bytes the capture lost (see conn.Accept):
+		// push what waits behind them through, then offer the packet again.
+		r.flushNow = false
+		r.resubmitting = true
+		r.asm.FlushWithOptions(reassembly.FlushOptions{T: ts.Add(time.Nanosecond)})
+		r.asm.AssembleWithContext(netFlow, t, &ctx)
+		r.resubmitting = false
+	}
 	if ts.Sub(r.lastFlush) >= flushStep {
 		if !r.lastFlush.IsZero() {
 			r.asm.FlushWithOptions(reassembly.FlushOptions{T: ts.Add(-gapWait), TC: ts.Add(-idleClose)})

@@ -584,3 +584,34 @@ func BenchmarkRead(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
 	}
 }
+
+// TestReadGapFoundByAcknowledgement: when the peer acknowledges bytes the
+// capture never saw, the gap is declared at once, so the next exchange is
+// not lost waiting for a retransmission that will never come.
+func TestReadGapFoundByAcknowledgement(t *testing.T) {
+	t.Parallel()
+	b := newCap(t, "ackgap.pcapng")
+	c := conn4("10.0.0.1:50001", "10.0.0.9:42424")
+	b.must(b.pw.handshake(c, b.at(0)))
+	req0, reply0 := numbered(0)
+	b.exchange(c, req0, reply0)
+	req1, reply1 := numbered(1)
+	b.must(b.pw.send(c, true, b.at(time.Millisecond), req1[:30]))
+	c.cseq += uint32(len(req1) - 30) // request 1's tail was never captured
+	b.must(b.pw.send(c, false, b.at(time.Millisecond), reply1))
+	for i := 2; i < 4; i++ {
+		req, reply := numbered(i)
+		b.exchange(c, req, reply)
+	}
+	got, st, err := collect(t, Options{}, b.close())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := checkPairs(t, got)
+	if len(ids) != 3 || ids[0] != 0 || ids[1] != 2 || ids[2] != 3 {
+		t.Fatalf("exchanges %v, want [0 2 3]; %s", ids, st.Skipped)
+	}
+	if st.Skipped.Gaps != 1 || st.Skipped.LostToGaps != 1 {
+		t.Errorf("%+v", st.Skipped)
+	}
+}

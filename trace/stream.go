@@ -78,6 +78,9 @@ type half struct {
 	isReq   bool
 	started bool // Accept saw a packet in this direction
 	syn     bool // and the first was a SYN: the capture holds the start
+	// next is the sequence number after the bytes delivered so far, maxEnd
+	// after the highest byte seen: beyond next means bytes wait for a hole.
+	next, maxEnd uint32
 	// synced: buf[0] is the first byte of a message. An unsynced half drops
 	// bytes up to the next start line (request line or status line).
 	synced bool
@@ -85,11 +88,14 @@ type half struct {
 	// a gap, so a start line may begin there.
 	lineStart bool
 	dropped   bool // bytes were dropped before the first message
-	seenData  bool
-	buf       []byte
-	marks     []mark
-	want      int // do not try to decode before len(buf) reaches want
-	dec       *decoder
+	// partialLost: the message begun in buf is already counted as lost
+	// (its reply came without it).
+	partialLost bool
+	seenData    bool
+	buf         []byte
+	marks       []mark
+	want        int // do not try to decode before len(buf) reaches want
+	dec         *decoder
 }
 
 // decoder is the codec state of one direction, shared by every connection:
@@ -131,8 +137,37 @@ func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TC
 		h.synced = tcp.SYN
 		h.syn = tcp.SYN
 		h.lineStart = true
+		h.next = tcp.Seq
+		if tcp.SYN {
+			h.next++
+		}
+		h.maxEnd = h.next
+	}
+	if end := tcp.Seq + uint32(len(tcp.Payload)); len(tcp.Payload) > 0 && seqAfter(end, h.maxEnd) {
+		h.maxEnd = end
+	}
+	// The peer acknowledges bytes of the other direction that the capture
+	// never delivered, while later bytes wait behind them: the capture lost
+	// them and no retransmission will come. Have the reader push the
+	// waiting bytes through as a gap now, then offer this packet again,
+	// so that its data (often the reply) meets its request.
+	if o := c.other(h); tcp.ACK && !c.r.resubmitting && o.started &&
+		seqAfter(o.maxEnd, o.next) && seqAfter(tcp.Ack, o.next) {
+		c.r.flushNow = true
+		return false
 	}
 	return true
+}
+
+// seqAfter reports whether TCP sequence number a is after b (modulo 2^32).
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// other returns the opposite half of h.
+func (c *conn) other(h *half) *half {
+	if h == &c.req {
+		return &c.rep
+	}
+	return &c.req
 }
 
 func (c *conn) half(dir reassembly.TCPFlowDirection) *half {
@@ -147,6 +182,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	dir, _, _, skip := sg.Info()
 	h := c.half(dir)
 	n, _ := sg.Lengths()
+	h.next += uint32(max(skip, 0) + n)
 	if skip > 0 {
 		c.gap(h)
 	}
@@ -259,6 +295,7 @@ func (h *half) drop(n int) {
 
 // reset forgets everything buffered: the half is unsynced.
 func (h *half) reset() {
+	h.partialLost = false
 	h.drop(len(h.buf))
 	h.synced = false
 	h.lineStart = true
@@ -360,6 +397,7 @@ func (c *conn) requests() {
 			Header: slices.Clone(req.Header), Body: bytes.Clone(req.Body)}
 		h.drop(n)
 		h.lineStart = true
+		h.partialLost = false
 		c.pending = append(c.pending, p)
 	}
 }
@@ -415,7 +453,13 @@ func (c *conn) reply(start, end time.Time, size int) {
 				c.reason = lossGap
 			}
 		}
+		if c.req.partialLost {
+			return // this request's loss is counted already
+		}
 		c.countLost(1)
+		// The request half of a lost exchange may still hold its start:
+		// do not count it again when its gap is found.
+		c.req.partialLost = c.req.synced && len(c.req.buf) > 0
 		return
 	}
 	c.countLost(i)
@@ -475,7 +519,7 @@ func (c *conn) gap(h *half) {
 	c.r.stats.Skipped.Gaps++
 	c.lost(lossGap)
 	if h.isReq {
-		if h.synced && len(h.buf) > 0 {
+		if h.synced && len(h.buf) > 0 && !h.partialLost {
 			c.countLost(1)
 		}
 	} else {
