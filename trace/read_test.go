@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -199,6 +200,17 @@ func numbered(i int) (req, reply []byte) {
 	return r.Bytes(), resp.Bytes()
 }
 
+// readIDs reads the test capture b and returns the numbers of the
+// exchanges it holds (see numbered), failing on any wrongly paired one.
+func (b *capBuilder) readIDs(t *testing.T) ([]seen, []int, Stats) {
+	t.Helper()
+	got, st, err := collect(t, Options{}, b.close())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, checkPairs(t, got), st
+}
+
 // checkPairs fails when an exchange's reply is not the one sent for its
 // request: every exchange must be one the capture really holds.
 func checkPairs(t *testing.T, got []seen) []int {
@@ -246,11 +258,8 @@ func TestReadReassemblesOutOfOrderRetransmittedOverlapping(t *testing.T) {
 	c.sseq += uint32(len(reply))
 	req1, reply1 := numbered(1)
 	b.exchange(c, req1, reply1)
-	got, st, err := collect(t, Options{}, b.close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := checkPairs(t, got); len(ids) != 2 || ids[0] != 0 || ids[1] != 1 {
+	_, ids, st := b.readIDs(t)
+	if !slices.Equal(ids, []int{0, 1}) {
 		t.Fatalf("exchanges %v, want [0 1]; %s", ids, st.Skipped)
 	}
 	if st.Skipped.Any() {
@@ -267,11 +276,8 @@ func TestReadJoinedMidRequest(t *testing.T) {
 	b.exchange(c, req0[25:], reply0)
 	req1, reply1 := numbered(1)
 	b.exchange(c, req1, reply1)
-	got, st, err := collect(t, Options{}, b.close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := checkPairs(t, got); len(ids) != 1 || ids[0] != 1 {
+	_, ids, st := b.readIDs(t)
+	if !slices.Equal(ids, []int{1}) {
 		t.Fatalf("exchanges %v, want [1]", ids)
 	}
 	if st.Skipped.JoinedMidStream != 1 || st.Skipped.LostToJoins != 1 {
@@ -290,12 +296,9 @@ func TestReadJoinedBetweenMessages(t *testing.T) {
 		req, reply := numbered(i)
 		b.exchange(c, req, reply)
 	}
-	got, st, err := collect(t, Options{}, b.close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ids := checkPairs(t, got); len(ids) != 3 {
-		t.Fatalf("exchanges %v, want 3", ids)
+	got, ids, st := b.readIDs(t)
+	if !slices.Equal(ids, []int{0, 1, 2}) {
+		t.Fatalf("exchanges %v, want [0 1 2]", ids)
 	}
 	if st.Skipped.Any() {
 		t.Errorf("%s", st.Skipped)
@@ -327,19 +330,9 @@ func TestReadGapDropsExchangesUpToNextRequestLine(t *testing.T) {
 		req, reply := numbered(i)
 		b.exchange(c, req, reply)
 	}
-	got, st, err := collect(t, Options{}, b.close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := checkPairs(t, got)
-	want := []int{0, 3, 4, 5}
-	if len(ids) != len(want) {
-		t.Fatalf("exchanges %v, want %v; %s", ids, want, st.Skipped)
-	}
-	for i := range want {
-		if ids[i] != want[i] {
-			t.Fatalf("exchanges %v, want %v", ids, want)
-		}
+	_, ids, st := b.readIDs(t)
+	if !slices.Equal(ids, []int{0, 3, 4, 5}) {
+		t.Fatalf("exchanges %v, want [0 3 4 5]; %s", ids, st.Skipped)
 	}
 	if st.Skipped.Gaps != 2 || st.Skipped.LostToGaps < 2 || st.Skipped.LostToJoins != 0 {
 		t.Errorf("%+v", st.Skipped)
@@ -603,12 +596,8 @@ func TestReadGapFoundByAcknowledgement(t *testing.T) {
 		req, reply := numbered(i)
 		b.exchange(c, req, reply)
 	}
-	got, st, err := collect(t, Options{}, b.close())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := checkPairs(t, got)
-	if len(ids) != 3 || ids[0] != 0 || ids[1] != 2 || ids[2] != 3 {
+	_, ids, st := b.readIDs(t)
+	if !slices.Equal(ids, []int{0, 2, 3}) {
 		t.Fatalf("exchanges %v, want [0 2 3]; %s", ids, st.Skipped)
 	}
 	if st.Skipped.Gaps != 1 || st.Skipped.LostToGaps != 1 {
