@@ -1,12 +1,14 @@
 package trace
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // packetSink takes finished packets: a pcapgo.Writer or pcapgo.NgWriter.
@@ -135,4 +137,12 @@ func (w *packetWriter) fin(c *tcpConn, fromClient bool, ts time.Time) error {
 		other = c.sseq
 	}
 	return w.segment(c, !fromClient, ts, other, tcpFlags{ACK: true}, nil)
+}
+
+// newNgWriter starts a pcapng file with one Ethernet interface, naming app
+// as the writing application (and no host details, so equal input gives
+// equal bytes on every machine).
+func newNgWriter(w io.Writer, app string) (*pcapgo.NgWriter, error) {
+	intf := pcapgo.NgInterface{Name: "aspstate", LinkType: layers.LinkTypeEthernet, TimestampResolution: 9}
+	return pcapgo.NewNgWriterInterface(w, intf, pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: app}})
 }

@@ -155,14 +155,20 @@ type reader struct {
 	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
 
+	reqDec, repDec *decoder
+
 	pool      *reassembly.StreamPool
 	asm       *reassembly.Assembler
 	lastFlush time.Time
+	// flushNow asks for a flush before the current packet is assembled
+	// again; resubmitting is set while it is.
+	flushNow, resubmitting bool
 }
 
 func newReader(opt Options, fn func(*Exchange) error) *reader {
 	r := &reader{opt: opt, port: opt.port(), fn: fn, parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}}
 	r.stats.Ports = map[uint16]int{}
+	r.reqDec, r.repDec = newDecoder(opt.Limits, true), newDecoder(opt.Limits, false)
 	r.pool = reassembly.NewStreamPool(&factory{r: r})
 	r.asm = reassembly.NewAssembler(r.pool)
 	// Bound the pages one connection may hold while waiting for missing
@@ -204,7 +210,7 @@ func (r *reader) open(path string) error {
 		r.stats.Bytes += fi.Size()
 	}
 	r.stats.Files++
-	br := bufio.NewReaderSize(f, 1<<20)
+	br := bufio.NewReaderSize(f, 256<<10)
 	head, err := br.Peek(4)
 	if err != nil {
 		if len(head) == 0 {
@@ -413,8 +419,22 @@ func (r *reader) packet(s *source) error {
 		return nil
 	}
 	r.stats.PortPackets++
+	if len(t.Payload) == 0 && !t.SYN && !t.FIN && !t.RST {
+		// A bare ACK carries nothing to reassemble, and after a close it
+		// would open a connection of its own.
+		return nil
+	}
 	ctx := asmContext{ci: s.ci}
 	r.asm.AssembleWithContext(netFlow, t, &ctx)
+	if r.flushNow {
+		// A stream's Accept found bytes the capture lost (see conn.Accept):
+		// push what waits behind them through, then offer the packet again.
+		r.flushNow = false
+		r.resubmitting = true
+		r.asm.FlushWithOptions(reassembly.FlushOptions{T: ts.Add(time.Nanosecond)})
+		r.asm.AssembleWithContext(netFlow, t, &ctx)
+		r.resubmitting = false
+	}
 	if ts.Sub(r.lastFlush) >= flushStep {
 		if !r.lastFlush.IsZero() {
 			r.asm.FlushWithOptions(reassembly.FlushOptions{T: ts.Add(-gapWait), TC: ts.Add(-idleClose)})

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
@@ -44,7 +43,7 @@ func NewRecorder(listen, upstream, out string) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	ng, err := pcapgo.NewNgWriter(f, layers.LinkTypeEthernet)
+	ng, err := newNgWriter(f, "aspstate record (proxy to "+upstream+")")
 	if err == nil {
 		err = ng.Flush()
 	}

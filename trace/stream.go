@@ -30,8 +30,8 @@ func (f *factory) New(netFlow, tcpFlow gopacket.Flow, tcp *layers.TCP, _ reassem
 	} else {
 		c.id = ConnID{Client: b, Server: a}
 	}
-	c.req.init(f.r.opt.Limits, true)
-	c.rep.init(f.r.opt.Limits, false)
+	c.req.isReq, c.req.dec = true, f.r.reqDec
+	c.rep.dec = f.r.repDec
 	return c
 }
 
@@ -78,6 +78,9 @@ type half struct {
 	isReq   bool
 	started bool // Accept saw a packet in this direction
 	syn     bool // and the first was a SYN: the capture holds the start
+	// next is the sequence number after the bytes delivered so far, maxEnd
+	// after the highest byte seen: beyond next means bytes wait for a hole.
+	next, maxEnd uint32
 	// synced: buf[0] is the first byte of a message. An unsynced half drops
 	// bytes up to the next start line (request line or status line).
 	synced bool
@@ -85,33 +88,43 @@ type half struct {
 	// a gap, so a start line may begin there.
 	lineStart bool
 	dropped   bool // bytes were dropped before the first message
-	seenData  bool
-	buf       []byte
-	marks     []mark
-	want      int // do not try to decode before len(buf) reaches want
-	lim       protocol.Limits
+	// partialLost: the message begun in buf is already counted as lost
+	// (its reply came without it).
+	partialLost bool
+	seenData    bool
+	buf         []byte
+	marks       []mark
+	want        int // do not try to decode before len(buf) reaches want
+	dec         *decoder
+}
 
-	src  bytes.Reader
-	br   *bufio.Reader
-	rd   *protocol.Reader
-	req  protocol.Request
-	resp protocol.Response
+// decoder is the codec state of one direction, shared by every connection:
+// decoding is synchronous, so one protocol.Reader (and its buffers) serves
+// them all. req and resp hold the last message decoded.
+type decoder struct {
+	isReq bool
+	lim   protocol.Limits
+	src   bytes.Reader
+	br    *bufio.Reader
+	rd    *protocol.Reader
+	req   protocol.Request
+	resp  protocol.Response
+}
+
+func newDecoder(lim protocol.Limits, isReq bool) *decoder {
+	d := &decoder{isReq: isReq, lim: lim}
+	if d.lim.MaxLine <= 0 {
+		d.lim.MaxLine = protocol.DefaultMaxLine
+	}
+	d.br = bufio.NewReaderSize(&d.src, 16<<10)
+	d.rd = protocol.NewReader(d.br, lim)
+	return d
 }
 
 // mark is the capture time of the bytes from off on.
 type mark struct {
 	off int
 	ts  time.Time
-}
-
-func (h *half) init(lim protocol.Limits, isReq bool) {
-	h.isReq = isReq
-	h.lim = lim
-	if h.lim.MaxLine <= 0 {
-		h.lim.MaxLine = protocol.DefaultMaxLine
-	}
-	h.br = bufio.NewReaderSize(&h.src, 16<<10)
-	h.rd = protocol.NewReader(h.br, lim)
 }
 
 // Accept takes every packet; a direction whose start the capture missed is
@@ -124,8 +137,37 @@ func (c *conn) Accept(tcp *layers.TCP, _ gopacket.CaptureInfo, dir reassembly.TC
 		h.synced = tcp.SYN
 		h.syn = tcp.SYN
 		h.lineStart = true
+		h.next = tcp.Seq
+		if tcp.SYN {
+			h.next++
+		}
+		h.maxEnd = h.next
+	}
+	if end := tcp.Seq + uint32(len(tcp.Payload)); len(tcp.Payload) > 0 && seqAfter(end, h.maxEnd) {
+		h.maxEnd = end
+	}
+	// The peer acknowledges bytes of the other direction that the capture
+	// never delivered, while later bytes wait behind them: the capture lost
+	// them and no retransmission will come. Have the reader push the
+	// waiting bytes through as a gap now, then offer this packet again,
+	// so that its data (often the reply) meets its request.
+	if o := c.other(h); tcp.ACK && !c.r.resubmitting && o.started &&
+		seqAfter(o.maxEnd, o.next) && seqAfter(tcp.Ack, o.next) {
+		c.r.flushNow = true
+		return false
 	}
 	return true
+}
+
+// seqAfter reports whether TCP sequence number a is after b (modulo 2^32).
+func seqAfter(a, b uint32) bool { return int32(a-b) > 0 }
+
+// other returns the opposite half of h.
+func (c *conn) other(h *half) *half {
+	if h == &c.req {
+		return &c.rep
+	}
+	return &c.req
 }
 
 func (c *conn) half(dir reassembly.TCPFlowDirection) *half {
@@ -140,6 +182,7 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 	dir, _, _, skip := sg.Info()
 	h := c.half(dir)
 	n, _ := sg.Lengths()
+	h.next += uint32(max(skip, 0) + n)
 	if skip > 0 {
 		c.gap(h)
 	}
@@ -169,7 +212,9 @@ func (c *conn) ReassembledSG(sg reassembly.ScatterGather, _ reassembly.Assembler
 // without a reply.
 func (c *conn) ReassemblyComplete(_ reassembly.AssemblerContext) bool {
 	for _, p := range c.pending {
-		c.r.stats.Skipped.Unanswered++
+		if !c.foreign {
+			c.r.stats.Skipped.Unanswered++
+		}
 		c.emit(p, nil, time.Time{}, time.Time{}, 0)
 	}
 	c.pending = nil
@@ -250,6 +295,7 @@ func (h *half) drop(n int) {
 
 // reset forgets everything buffered: the half is unsynced.
 func (h *half) reset() {
+	h.partialLost = false
 	h.drop(len(h.buf))
 	h.synced = false
 	h.lineStart = true
@@ -262,21 +308,22 @@ func (h *half) decode() (int, error) {
 	if len(h.buf) == 0 || len(h.buf) < h.want {
 		return 0, nil
 	}
-	h.src.Reset(h.buf)
-	h.br.Reset(&h.src)
+	d := h.dec
+	d.src.Reset(h.buf)
+	d.br.Reset(&d.src)
 	var err error
 	var hdr *protocol.Header
 	if h.isReq {
-		h.req.Body = h.req.Body[:0]
-		err = h.rd.ReadRequest(&h.req)
-		hdr = &h.req.Header
+		d.req.Body = d.req.Body[:0]
+		err = d.rd.ReadRequest(&d.req)
+		hdr = &d.req.Header
 	} else {
-		err = h.rd.ReadResponse(&h.resp)
-		hdr = &h.resp.Header
+		err = d.rd.ReadResponse(&d.resp)
+		hdr = &d.resp.Header
 	}
 	if err == nil {
 		h.want = 0
-		return len(h.buf) - h.src.Len() - h.br.Buffered(), nil
+		return len(h.buf) - d.src.Len() - d.br.Buffered(), nil
 	}
 	if err != io.EOF && !errors.Is(err, protocol.ErrTruncated) {
 		return 0, err
@@ -337,7 +384,8 @@ func (c *conn) requests() {
 			return
 		}
 		p := pendingRequest{start: h.at(0), end: h.at(n - 1), size: n}
-		if protocol.OpOf(&h.req) == 0 {
+		req := &h.dec.req
+		if protocol.OpOf(req) == 0 {
 			// Well formed, but not a message of the protocol (POST, an
 			// unknown Exclusive value): not an exchange.
 			h.drop(n)
@@ -345,10 +393,11 @@ func (c *conn) requests() {
 			c.lost(lossUndecodable)
 			continue
 		}
-		p.req = &protocol.Request{Method: h.req.Method, Target: h.req.Target, Proto: h.req.Proto,
-			Header: slices.Clone(h.req.Header), Body: bytes.Clone(h.req.Body)}
+		p.req = &protocol.Request{Method: req.Method, Target: req.Target, Proto: req.Proto,
+			Header: slices.Clone(req.Header), Body: bytes.Clone(req.Body)}
 		h.drop(n)
 		h.lineStart = true
+		h.partialLost = false
 		c.pending = append(c.pending, p)
 	}
 }
@@ -363,7 +412,7 @@ func (c *conn) replies() {
 			return
 		}
 		start, end := h.at(0), h.at(n-1)
-		if h.resp.Proto != "" {
+		if h.dec.resp.Proto != "" {
 			// "HTTP/1.1 200 OK": an HTTP server, not the state service.
 			c.markForeign(false)
 			h.drop(n)
@@ -404,20 +453,29 @@ func (c *conn) reply(start, end time.Time, size int) {
 				c.reason = lossGap
 			}
 		}
+		if c.req.partialLost {
+			return // this request's loss is counted already
+		}
 		c.countLost(1)
+		// The request half of a lost exchange may still hold its start:
+		// do not count it again when its gap is found.
+		c.req.partialLost = c.req.synced && len(c.req.buf) > 0
 		return
 	}
 	c.countLost(i)
 	p := c.pending[i]
 	c.pending = c.pending[i+1:]
-	h := &c.rep
-	resp := &protocol.Response{Proto: h.resp.Proto, Status: h.resp.Status, Reason: h.resp.Reason,
-		Header: slices.Clone(h.resp.Header), Body: h.resp.Body}
+	d := c.rep.dec
+	resp := &protocol.Response{Proto: d.resp.Proto, Status: d.resp.Status, Reason: d.resp.Reason,
+		Header: slices.Clone(d.resp.Header), Body: d.resp.Body}
 	c.emit(p, resp, start, end, size)
 }
 
 // emit passes one exchange to fn, then takes its bodies back.
 func (c *conn) emit(p pendingRequest, resp *protocol.Response, start, end time.Time, size int) {
+	if c.foreign {
+		return // a connection of another protocol has no exchanges
+	}
 	e := &Exchange{Conn: c.id, Seq: c.seq, Request: p.req, Reply: resp,
 		RequestStart: p.start, RequestEnd: p.end, ReplyStart: start, ReplyEnd: end,
 		RequestSize: p.size, ReplySize: size}
@@ -461,7 +519,7 @@ func (c *conn) gap(h *half) {
 	c.r.stats.Skipped.Gaps++
 	c.lost(lossGap)
 	if h.isReq {
-		if h.synced && len(h.buf) > 0 {
+		if h.synced && len(h.buf) > 0 && !h.partialLost {
 			c.countLost(1)
 		}
 	} else {
@@ -494,7 +552,7 @@ func (c *conn) resync(h *half) bool {
 		i = nl + 1
 	}
 	for {
-		switch startLine(h.buf[i:], h.isReq, h.lim.MaxLine) {
+		switch startLine(h.buf[i:], h.isReq, h.dec.lim.MaxLine) {
 		case lineYes:
 			c.resyncDrop(h, i)
 			h.synced = true
