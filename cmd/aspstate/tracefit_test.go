@@ -389,3 +389,28 @@ func timerLateness(ctx context.Context, exec scenarios.Dist, d time.Duration) ti
 	}
 	return late / time.Duration(n)
 }
+
+// A capture in testdata (aspstate load of small-intranet, 3 s, tcpdump on
+// lo) fits to a scenario the strict loader reads, with a comment per field.
+func TestTraceFitTestdataCapture(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "farm.yaml")
+	var stdout, stderr bytes.Buffer
+	if code := runTraceFit(context.Background(), []string{filepath.Join("..", "..", "trace", "testdata", "farm-lo.pcap"), "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	sc, err := scenarios.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if sc.Name != "farm" || sc.Rate.PagesPerSecond <= 0 || sc.Pages.Mix.Fraction(scenarios.PageReadUnchanged) == 0 ||
+		!strings.Contains(string(b), "# distinct client addresses") || !strings.Contains(stdout.String(), "wrote "+out) {
+		t.Fatalf("%+v\n%s\n%s", sc, b, stdout.String())
+	}
+	// A port carrying HTTP holds no page: exit 1 with the reader's reason.
+	stderr.Reset()
+	if code := runTraceFit(context.Background(), []string{filepath.Join("..", "..", "trace", "testdata", "http-on-42424.pcapng")}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "HTTP") {
+		t.Fatalf("HTTP capture: exit %d: %s", code, stderr.String())
+	}
+}
