@@ -131,7 +131,8 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	// harness's readiness pings, not web servers.
 	pcap := filepath.Join(dir, name+".pcap")
 	filter := fmt.Sprintf("tcp port %s and host %s and not host 127.0.0.1 and not (src host %s and dst host %s)", port, addr, addr, addr)
-	td := exec.Command(tcpdump, "-i", "lo", "-U", "-w", pcap, filter)
+	// A 64 MiB buffer: large sessions on a busy machine overflow the default.
+	td := exec.Command(tcpdump, "-i", "lo", "-B", "65536", "-U", "-w", pcap, filter)
 	tdOut := &syncBuffer{}
 	td.Stdout, td.Stderr = tdOut, tdOut
 	if err := td.Start(); err != nil {
@@ -188,6 +189,7 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	if code := runTraceFit(ctx, []string{pcap, "--port", port, "--out", yaml, "--name", "fitted-" + name}, &out, &errb); code != 0 {
 		t.Fatalf("trace fit: exit %d: %s", code, errb.String())
 	}
+	t.Logf("%s: %s", name, strings.TrimSpace(out.String()))
 	fit, err := scenarios.Load(yaml)
 	if err != nil {
 		t.Fatalf("the strict loader refuses the fitted scenario: %v", err)
