@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
-	"github.com/aspstate/aspstate/trace"
 )
 
 func TestTraceFitBadInput(t *testing.T) {
@@ -184,10 +182,14 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	td.Process.Signal(os.Interrupt)
 	td.Wait()
 
+	// The built binary fits (not runTraceFit in this test process: under
+	// the race detector reading a 20 s capture takes minutes).
 	yaml := filepath.Join(dir, "fitted.yaml")
 	var out, errb bytes.Buffer
-	if code := runTraceFit(ctx, []string{pcap, "--port", port, "--out", yaml, "--name", "fitted-" + name}, &out, &errb); code != 0 {
-		t.Fatalf("trace fit: exit %d: %s", code, errb.String())
+	fitCmd := exec.CommandContext(ctx, bin, "trace", "fit", pcap, "--port", port, "--out", yaml, "--name", "fitted-"+name)
+	fitCmd.Stdout, fitCmd.Stderr = &out, &errb
+	if err := fitCmd.Run(); err != nil {
+		t.Fatalf("trace fit: %v: %s", err, errb.String())
 	}
 	t.Logf("%s: %s", name, strings.TrimSpace(out.String()))
 	fit, err := scenarios.Load(yaml)
@@ -243,8 +245,7 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	abs("abandon fraction", endsInAbandon(orig), fit.Users.AbandonFraction, 0.05)
 
 	// The fitted farm offers the capture's request mix.
-	p, _ := strconv.Atoi(port)
-	capRates := captureOpRates(t, ctx, pcap, uint16(p))
+	capRates := captureOpRates(t, ctx, bin, pcap, port)
 	run := load(yaml, filepath.Join(dir, "refit"))
 	secs := run.End.Sub(run.Start).Seconds() // from the first page to the drain's end, as the capture's span
 	var total float64
@@ -283,26 +284,20 @@ func waitLine(t *testing.T, out *syncBuffer, prefix string) string {
 }
 
 // captureOpRates counts a capture's exchanges per operation per second of
-// its span.
-func captureOpRates(t *testing.T, ctx context.Context, pcap string, port uint16) map[string]float64 {
-	n := map[string]float64{}
-	var first, last time.Time
-	_, err := trace.Read(ctx, []string{pcap}, trace.Options{Port: port}, func(e *trace.Exchange) error {
-		if first.IsZero() || e.RequestStart.Before(first) {
-			first = e.RequestStart
-		}
-		if e.RequestStart.After(last) {
-			last = e.RequestStart
-		}
-		n[e.Op().String()]++
-		return nil
-	})
+// its span, from the result directory of `trace inspect --out`.
+func captureOpRates(t *testing.T, ctx context.Context, bin, pcap, port string) map[string]float64 {
+	dir := filepath.Join(t.TempDir(), "capture")
+	if b, err := exec.CommandContext(ctx, bin, "trace", "inspect", "--port", port, "--out", dir, pcap).CombinedOutput(); err != nil {
+		t.Fatalf("trace inspect: %v\n%s", err, b)
+	}
+	r, err := results.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	span := last.Sub(first).Seconds()
-	for op := range n {
-		n[op] /= span
+	span := r.End.Sub(r.Start).Seconds()
+	n := map[string]float64{}
+	for op, s := range r.Ops {
+		n[op] = float64(s.Count) / span
 	}
 	return n
 }
