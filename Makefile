@@ -11,7 +11,7 @@ BENCHFLAGS ?=  # e.g. -pin (servers on CPU 0, clients on CPU 1), -duration 30s
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := localhost
 
-.PHONY: all build run test lint fuzz bench clean
+.PHONY: all build run test lint fuzz bench clean trace-check
 
 all: build
 
@@ -69,3 +69,11 @@ regress: build
 	rm -rf $(REGRESS_OUT)
 	$(BIN) load --scenario results/baselines/regress.yaml --seed 1 --out $(REGRESS_OUT) >/dev/null
 	$(BIN) compare --base results/baselines/regress --new $(REGRESS_OUT) --min-effect 10000% --alpha 0.001 $(REGRESS_THRESHOLDS)
+
+## trace-check: the round trip of `aspstate trace fit` (issue 15) for all six
+## builtins: each runs 20 s against `aspstate serve` with --source-addrs under
+## tcpdump, is fitted, compared with the original, and the fitted scenario is
+## run again (needs root and tcpdump; `make test` runs two of them).
+TRACE_SCENARIOS ?= ajax-heavy,ecommerce-peak,large-sessions,read-mostly-portal,recycle-storm,small-intranet
+trace-check:
+	ASPSTATE_TRACE_SCENARIOS=$(TRACE_SCENARIOS) $(GO) test -count=1 -timeout 30m -run 'TestTraceFitRoundTrip$$' -v ./cmd/aspstate

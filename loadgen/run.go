@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,6 +95,13 @@ type Config struct {
 	SteadyStart bool
 	// Log, when set, receives setup messages (the steady start's seeding).
 	Log io.Writer
+	// SourceAddrs, when set, gives every emulated web server its own local
+	// address: web server i (0-based, farm-wide) binds its connections to
+	// SourceAddrs[i], so a capture of the state server's port shows a farm
+	// of distinct clients (distinct 127.0.0.x on loopback). It needs at
+	// least one address per web server (ParseSourceAddrs reads a range or a
+	// prefix). Empty: the system picks the address, as before.
+	SourceAddrs []netip.Addr
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -135,6 +144,7 @@ func (c *Config) Validate() error {
 	if c.Rate < 0 || math.IsNaN(c.Rate) || c.Rate > scenarios.MaxPagesPerSecond {
 		errs = append(errs, fmt.Errorf("rate %v: want 0 (the scenario's) or a positive number of pages per second up to %d", c.Rate, scenarios.MaxPagesPerSecond))
 	}
+	errs = append(errs, c.validateSourceAddrs()...)
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("duration %s: must not be negative", c.Duration))
 	}
@@ -253,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	for w := range web {
 		web[w] = &webServer{}
 		for p := 0; p < sc.Farm.Partitions; p++ {
-			pl := newPool(addr(p%len(cfg.Targets)), cl.IdleTimeout.D(), cfg.Dial)
+			pl := newPool(addr(p%len(cfg.Targets)), cl.IdleTimeout.D(), cfg.webDial(w))
 			pools = append(pools, pl)
 			pc := newPartClient(pl, !cl.DisableVersionCheck, cl.NetworkTimeout.D())
 			pc.hist = cfg.History
@@ -657,6 +667,13 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 			opts[results.SteadySessionsOption] = strconv.FormatInt(r.seeded.seeded, 10)
 			opts["steady_seeding"] = r.seeded.String()
 		}
+	}
+	if len(cfg.SourceAddrs) > 0 {
+		var used []string
+		for w := range r.web {
+			used = append(used, cfg.webSource(w).String())
+		}
+		opts["source_addrs"] = strings.Join(used, ",")
 	}
 	if cfg.Shard.Count > 0 {
 		opts[results.ShardOption] = cfg.Shard.String()

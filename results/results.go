@@ -39,6 +39,11 @@ const (
 	// back. Its throughput is a saturation figure, never an offered rate, and
 	// its latencies have no intended start (corrected = uncorrected).
 	ModeClosedLoop = "closed-loop-saturation"
+	// ModeCapture is a capture of a real server's traffic (aspstate trace
+	// inspect --out): no schedule and no pages; Ops hold the server's own
+	// latency (last request byte to first reply byte), corrected equal to
+	// uncorrected, and Intervals count exchanges.
+	ModeCapture = "capture"
 )
 
 // Histogram geometry shared by every recorder and reader: 1 µs to 1 hour in
@@ -171,7 +176,7 @@ type Config struct {
 	Duration Duration `json:"duration"`
 	// Minute is the protocol minute used by the target and the client (time scale).
 	Minute Duration `json:"minute"`
-	// Mode is ModeOpen or ModeClosedLoop.
+	// Mode is ModeOpen, ModeClosedLoop or ModeCapture.
 	Mode string `json:"mode"`
 	// Options holds further settings of the load generator (client emulation
 	// knobs, worker counts, seed), name to value, for the record.
@@ -443,8 +448,8 @@ func (r *Run) Validate() error {
 	if r.Schema != Schema {
 		errs = append(errs, fmt.Errorf("schema is %q, want %q", r.Schema, Schema))
 	}
-	if r.Config.Mode != ModeOpen && r.Config.Mode != ModeClosedLoop {
-		errs = append(errs, fmt.Errorf("config.mode is %q, want %q or %q", r.Config.Mode, ModeOpen, ModeClosedLoop))
+	if r.Config.Mode != ModeOpen && r.Config.Mode != ModeClosedLoop && r.Config.Mode != ModeCapture {
+		errs = append(errs, fmt.Errorf("config.mode is %q, want %q, %q or %q", r.Config.Mode, ModeOpen, ModeClosedLoop, ModeCapture))
 	}
 	if !r.End.IsZero() && r.End.Before(r.Start) {
 		errs = append(errs, fmt.Errorf("end %s is before start %s", r.End, r.Start))

@@ -14,9 +14,12 @@ import (
 func Summary(w io.Writer, r *Run) {
 	c := r.Config
 	fmt.Fprintf(w, "aspstate load: scenario %s, %s mode", c.ScenarioName, c.Mode)
-	if c.Mode == ModeOpen {
+	switch c.Mode {
+	case ModeCapture:
+		fmt.Fprintf(w, " (a real server's traffic over %s; latency is the server's, no pages)", time.Duration(c.Duration))
+	case ModeOpen:
 		fmt.Fprintf(w, ", %s schedule at %.1f/s for %s", c.Shape, c.Rate, time.Duration(c.Duration))
-	} else {
+	default:
 		fmt.Fprintf(w, " for %s (throughput below is a saturation figure, not an offered rate)", time.Duration(c.Duration))
 	}
 	fmt.Fprintln(w)
@@ -38,7 +41,7 @@ func Summary(w io.Writer, r *Run) {
 			rt.Intended, rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Scheduled, rt.Started, rt.Completed, rt.Dropped)
 		fmt.Fprintf(w, "schedule: %d slots late (> %s), %d found no free worker, worst start delay %s\n",
 			rt.Late, time.Duration(rt.LateThreshold), rt.NoWorker, time.Duration(rt.MaxLateness).Round(time.Microsecond))
-	} else {
+	} else if c.Mode == ModeClosedLoop {
 		var failed int64
 		for _, p := range r.Pages {
 			for _, n := range p.Errors {

@@ -13,6 +13,8 @@ package trace
 
 import (
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
@@ -30,15 +32,17 @@ type ConnID struct {
 func (c ConnID) String() string { return c.Client.String() + "->" + c.Server.String() }
 
 // Exchange is one request and the reply to it, as a capture holds them.
-// Bodies are kept only while the exchange is being processed: readers of a
-// capture never store or print them unless the user asked (privacy: session
-// state holds personal data).
+// Bodies are kept only while the exchange is being processed: Read sets
+// Request.Body and Reply.Body to nil once its callback returns, and readers
+// of a capture never store or print them (privacy: session state holds
+// personal data).
 type Exchange struct {
 	Conn ConnID
 	// Seq numbers the exchanges of one connection from 0, in wire order.
 	Seq int
 	// Request is the decoded request, byte-exact (protocol.Request.Bytes
-	// writes it back as it was on the wire).
+	// writes it back as it was on the wire, save that bare LF line ends,
+	// which the real client never sends, come back as CRLF).
 	Request *protocol.Request
 	// Reply is the decoded reply, or nil when the connection ended (FIN, RST
 	// or the capture's end) before a whole reply arrived.
@@ -79,4 +83,46 @@ type Skipped struct {
 	// Undecodable counts messages the codec refused (bytes that are not
 	// [MS-ASP]); their connection is resynchronised at the next request line.
 	Undecodable int
+	// LostToJoins counts replies whose requests began before the capture
+	// did (or before a connection was picked up): exchanges lost to joins.
+	LostToJoins int
+}
+
+// Any reports whether anything was skipped.
+func (s Skipped) Any() bool { return s != Skipped{} }
+
+// String reports the skipped parts in one line, e.g. "skipped: 3
+// connections joined mid-request, 41 exchanges lost to 2 gaps", or
+// "skipped: nothing".
+func (s Skipped) String() string {
+	var parts []string
+	if s.JoinedMidStream > 0 {
+		p := plural(s.JoinedMidStream, "connection", "connections") + " joined mid-request"
+		if s.LostToJoins > 0 {
+			p += " (" + plural(s.LostToJoins, "exchange", "exchanges") + " lost)"
+		}
+		parts = append(parts, p)
+	} else if s.LostToJoins > 0 {
+		parts = append(parts, plural(s.LostToJoins, "reply", "replies")+" to requests sent before the capture began")
+	}
+	if s.Gaps > 0 {
+		parts = append(parts, plural(s.LostToGaps, "exchange", "exchanges")+" lost to "+plural(s.Gaps, "gap", "gaps"))
+	}
+	if s.Unanswered > 0 {
+		parts = append(parts, plural(s.Unanswered, "request", "requests")+" without a whole reply")
+	}
+	if s.Undecodable > 0 {
+		parts = append(parts, plural(s.Undecodable, "message", "messages")+" not [MS-ASP]")
+	}
+	if len(parts) == 0 {
+		return "skipped: nothing"
+	}
+	return "skipped: " + strings.Join(parts, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }

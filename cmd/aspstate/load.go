@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Var(&faults, "fault", "add a fault to the scenario's timeline (repeatable): "+faultFlagSyntax)
 	faultProxy := fs.Bool("fault-proxy", false, "route the load through the in-process fault proxy even without network faults (on whenever there is one)")
 	shardFlag := fs.String("shard", "", "run shard I/N of the farm: its share of the web servers and rate (auto/N: JOB_COMPLETION_INDEX+1); merge the shards with aspstate merge")
+	sourceAddrs := fs.String("source-addrs", "", "bind emulated web server i to its own local address, from a range (127.0.0.2-127.0.0.9)\n"+
+		"or a prefix (127.0.0.0/28), so a capture shows a farm of distinct clients; default: the system's choice")
 	startAt := fs.String("start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
@@ -90,6 +93,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *startAt != "" {
 		if start, err = parseStartAt(*startAt, time.Now()); err != nil {
 			return usageError(stderr, "load", "%v", err)
+		}
+	}
+	var sources []netip.Addr
+	if *sourceAddrs != "" {
+		if sources, err = loadgen.ParseSourceAddrs(*sourceAddrs); err != nil {
+			return usageError(stderr, "load", "--source-addrs: %v", err)
 		}
 	}
 	if len(targets) == 0 {
@@ -134,7 +143,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
 		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),
 		FaultProxy: *faultProxy, Shard: shard, StartAt: start, SteadyStart: *steady, Log: stderr,
-		Addr: func(i int) string { return started[i].Addr() },
+		Addr:        func(i int) string { return started[i].Addr() },
+		SourceAddrs: sources,
 	}
 	for _, t := range started {
 		cfg.Targets = append(cfg.Targets, t.Addr())

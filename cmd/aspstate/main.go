@@ -37,6 +37,8 @@ func commands() []command {
 		{"plan", "find the highest rate a state server sustains within SLOs, and a capacity sheet", runPlan},
 		{"compare", "compare result directories with a noise-aware verdict and thresholds", runCompare},
 		{"merge", "combine the results of load shards into one (lossless histogram merge)", runMerge},
+		{"trace", "read captures of real state-server traffic: trace inspect FILE…", runTrace},
+		{"record", "a recording proxy: forward to a state server and write the traffic as pcapng", runRecord},
 		{"image", "build the reference server container image (FROM scratch)", runImage},
 		{"version", "print the aspstate version", runVersion},
 	}

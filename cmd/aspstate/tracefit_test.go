@@ -1,0 +1,413 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
+)
+
+func TestTraceFitBadInput(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := runTraceFit(context.Background(), nil, &out, &errb); code != 2 {
+		t.Errorf("no files: exit %d, want 2", code)
+	}
+	errb.Reset()
+	if code := runTraceFit(context.Background(), []string{"x.pcap", "--name", "Bad Name"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--name") {
+		t.Errorf("bad --name: exit %d: %s", code, errb.String())
+	}
+	errb.Reset()
+	if code := runTraceFit(context.Background(), []string{filepath.Join(t.TempDir(), "missing.pcap"), "--out", "x.yaml"}, &out, &errb); code != 2 {
+		t.Errorf("missing file: exit %d: %s", code, errb.String())
+	}
+}
+
+func TestFlagsFirst(t *testing.T) {
+	t.Parallel()
+	fs := newFlagSet("x", "", "", &bytes.Buffer{})
+	fs.String("out", "", "")
+	fs.Bool("v", false, "")
+	got := flagsFirst(fs, []string{"a.pcap", "--out", "f.yaml", "b.pcap", "-v", "--port=1"})
+	want := []string{"--out", "f.yaml", "-v", "--port=1", "--", "a.pcap", "b.pcap"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}
+
+// The round trip of issue 15: run a builtin scenario against `aspstate serve`
+// (a real process) with --source-addrs, capture it with tcpdump, fit a
+// scenario to the capture and compare it with the original; then run the
+// fitted scenario and compare its request mix per second with the
+// capture's. ASPSTATE_TRACE_SCENARIOS picks the builtins (default two, run
+// at once; `make trace-check` runs all six), ASPSTATE_TRACE_DURATION the run
+// length (default 20s).
+func TestTraceFitRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("round trip of 2 × 20 s runs: not in -short")
+	}
+	tcpdump, err := exec.LookPath("tcpdump")
+	if err != nil {
+		t.Skip("tcpdump not installed (apt-get install tcpdump): the round trip captures loopback traffic")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("capturing on lo needs root (or CAP_NET_RAW for tcpdump)")
+	}
+	// The two of make test: short sessions (6 and 8 pages, 1-2 s apart), so
+	// a 20 s capture sees enough of them end; the others are in
+	// `make trace-check`.
+	names := []string{"read-mostly-portal", "recycle-storm"}
+	if s := os.Getenv("ASPSTATE_TRACE_SCENARIOS"); s != "" {
+		names = strings.Split(s, ",")
+	}
+	dur := 20 * time.Second
+	if s := os.Getenv("ASPSTATE_TRACE_DURATION"); s != "" {
+		if dur, err = time.ParseDuration(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "aspstate")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var mu sync.Mutex
+	var report []string
+	t.Cleanup(func() {
+		if p := os.Getenv("ASPSTATE_TRACE_REPORT"); p != "" {
+			os.WriteFile(p, []byte(strings.Join(report, "\n")+"\n"), 0o644)
+		}
+	})
+	for i, name := range names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			lines := roundTrip(t, bin, tcpdump, name, i, dur)
+			mu.Lock()
+			report = append(report, lines...)
+			mu.Unlock()
+		})
+	}
+}
+
+// roundTrip runs one scenario's round trip; i gives it its own loopback
+// addresses (server 127.0.i+1.1, web servers 127.0.i+1.2-9).
+func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration) []string {
+	dir := t.TempDir()
+	orig, err := scenarios.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.%d.1", i+1)
+	sources := fmt.Sprintf("127.0.%d.2-127.0.%d.9", i+1, i+1)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*dur+2*time.Minute)
+	defer cancel()
+
+	serve := exec.CommandContext(ctx, bin, "serve", "--listen", addr+":0")
+	serveOut := &syncBuffer{}
+	serve.Stdout, serve.Stderr = serveOut, serveOut
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Kill(); serve.Wait() })
+	listen := waitLine(t, serveOut, "listening on ")
+	port := listen[strings.LastIndexByte(listen, ':')+1:]
+
+	// Connections from 127.0.0.1 (or the server's own address) are the
+	// harness's readiness pings, not web servers.
+	pcap := filepath.Join(dir, name+".pcap")
+	filter := fmt.Sprintf("tcp port %s and host %s and not host 127.0.0.1 and not (src host %s and dst host %s)", port, addr, addr, addr)
+	// A 64 MiB buffer: large sessions on a busy machine overflow the default.
+	td := exec.Command(tcpdump, "-i", "lo", "-B", "65536", "-U", "-w", pcap, filter)
+	tdOut := &syncBuffer{}
+	td.Stdout, td.Stderr = tdOut, tdOut
+	if err := td.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { td.Process.Kill(); td.Wait() })
+	waitLine(t, tdOut, "listening on")
+
+	target := "tcp://" + addr + ":" + port
+	load := func(scenario, out string) *results.Run {
+		cmd := exec.CommandContext(ctx, bin, "load", "--scenario", scenario, "--target", target, "--duration", dur.String(),
+			"--source-addrs", sources, "--out", out)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aspstate load --scenario %s: %v\n%s", scenario, err, b)
+		}
+		r, err := results.Read(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// A network fault routes the load through the in-process fault proxy,
+	// whose upstream connections come from 127.0.0.1, not from the web
+	// servers' addresses: run the scenario without its network faults (faults
+	// are not fitted; a recycle stays).
+	first := name
+	if kept := withoutNetworkFaults(orig); len(kept.Faults) != len(orig.Faults) {
+		b, err := kept.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		first = filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(first, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The load generator's page timers fire late on a busy machine, which
+	// lengthens every execution time the capture holds: measure it here,
+	// at the same time, as the yardstick of the exec-time comparison.
+	lateness := make(chan time.Duration, 1)
+	go func() { lateness <- timerLateness(ctx, orig.Pages.ExecTime, dur) }()
+	first0 := load(first, filepath.Join(dir, "run"))
+	late := <-lateness
+	if first0.Config.Mode != results.ModeClosedLoop && first0.Rate.Intended > 0 && first0.Rate.Completed < int64(0.9*first0.Rate.Intended*dur.Seconds()) {
+		t.Errorf("%s: the load generator fell behind (%d pages completed of %.0f intended): this machine cannot run the scenario at its rate, so its capture is not the scenario's",
+			name, first0.Rate.Completed, first0.Rate.Intended*dur.Seconds())
+	}
+	time.Sleep(500 * time.Millisecond) // the last replies reach tcpdump's buffer
+	td.Process.Signal(os.Interrupt)
+	td.Wait()
+
+	// The built binary fits (not runTraceFit in this test process: under
+	// the race detector reading a 20 s capture takes minutes).
+	yaml := filepath.Join(dir, "fitted.yaml")
+	var out, errb bytes.Buffer
+	fitCmd := exec.CommandContext(ctx, bin, "trace", "fit", pcap, "--port", port, "--out", yaml, "--name", "fitted-"+name)
+	fitCmd.Stdout, fitCmd.Stderr = &out, &errb
+	if err := fitCmd.Run(); err != nil {
+		t.Fatalf("trace fit: %v: %s", err, errb.String())
+	}
+	t.Logf("%s: %s", name, strings.TrimSpace(out.String()))
+	fit, err := scenarios.Load(yaml)
+	if err != nil {
+		t.Fatalf("the strict loader refuses the fitted scenario: %v", err)
+	}
+	orig.Duration = scenarios.Duration(dur)
+	var rows []string
+	check := func(field string, want, got float64, ok bool, tol string) {
+		mark := "ok"
+		if !ok {
+			mark = "FAIL"
+			t.Errorf("%s: %s: original %.4g, fitted %.4g (tolerance %s)", name, field, want, got, tol)
+		}
+		rows = append(rows, fmt.Sprintf("%-20s %-24s %12.4g %12.4g  %-6s %s", name, field, want, got, tol, mark))
+	}
+	rel := func(field string, want, got, tol float64) {
+		check(field, want, got, math.Abs(got-want) <= tol*math.Abs(want), fmt.Sprintf("±%.0f%%", tol*100))
+	}
+	abs := func(field string, want, got, tol float64) {
+		check(field, want, got, math.Abs(got-want) <= tol, fmt.Sprintf("±%.2g", tol))
+	}
+	exact := func(field string, want, got float64) { check(field, want, got, want == got, "exact") }
+
+	rel("page rate /s", meanRate(orig), meanRate(fit), 0.05)
+	ws, gs := kindShares(orig), kindShares(fit)
+	for _, k := range []scenarios.PageKind{scenarios.PageModify, scenarios.PageReadUnchanged, scenarios.PageReadOnly, scenarios.PageSessionless, scenarios.PageAbandon} {
+		if ws[k] > 0 || gs[k] > 0 {
+			abs("share "+string(k), ws[k], gs[k], 0.03)
+		}
+	}
+	exact("web servers", float64(orig.Farm.WebServers), float64(fit.Farm.WebServers))
+	exact("apps", float64(len(orig.Farm.Apps)), float64(len(fit.Farm.Apps)))
+	for _, a := range orig.Farm.Apps {
+		found := false
+		for _, b := range fit.Farm.Apps {
+			if b.ID == a.ID {
+				found = true
+				rel("weight "+a.ID, a.Weight/appWeights(orig), b.Weight/appWeights(fit), 0.10)
+			}
+		}
+		if !found {
+			t.Errorf("%s: app %s missing from the fitted farm", name, a.ID)
+		}
+	}
+	check("load balancing ("+string(orig.Farm.LoadBalancing)+")", 1, b2f(fit.Farm.LoadBalancing == orig.Farm.LoadBalancing),
+		fit.Farm.LoadBalancing == orig.Farm.LoadBalancing, "exact")
+	rel("pages per session", orig.Users.MeanPages(), fit.Users.MeanPages(), 0.15)
+	rel("think time s", orig.Users.ThinkTime.Mean(), fit.Users.ThinkTime.Mean(), 0.15)
+	rel(fmt.Sprintf("exec time s (+%s late)", late.Round(10*time.Microsecond)), orig.Pages.ExecTime.Mean()+late.Seconds(), fit.Pages.ExecTime.Mean(), 0.15)
+	rel("session size B", orig.Session.Size.Mean(), fit.Session.Size.Mean(), 0.15)
+	abs("burst probability", orig.Pages.Burst.Probability, fit.Pages.Burst.Probability, 0.05)
+	abs("abandon fraction", endsInAbandon(orig), fit.Users.AbandonFraction, 0.05)
+
+	// The fitted farm offers the capture's request mix.
+	capRates := captureOpRates(t, ctx, bin, pcap, port)
+	run := load(yaml, filepath.Join(dir, "refit"))
+	secs := run.End.Sub(run.Start).Seconds() // from the first page to the drain's end, as the capture's span
+	var total float64
+	for _, r := range capRates {
+		total += r
+	}
+	for op, want := range capRates {
+		if want < 0.03*total {
+			continue // too few to compare at 10 %
+		}
+		got := 0.0
+		if s := run.Ops[op]; s != nil {
+			got = float64(s.Count) / secs
+		}
+		rel("requests/s "+op, want, got, 0.10)
+	}
+	t.Logf("round trip of %s:\n%s", name, strings.Join(rows, "\n"))
+	return rows
+}
+
+// waitLine waits until out holds a line beginning with prefix and returns
+// the rest of it.
+func waitLine(t *testing.T, out *syncBuffer, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if i := strings.Index(l, prefix); i >= 0 {
+				return strings.TrimSpace(l[i+len(prefix):])
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no %q line in: %s", prefix, out.String())
+	return ""
+}
+
+// captureOpRates counts a capture's exchanges per operation per second of
+// its span, from the result directory of `trace inspect --out`.
+func captureOpRates(t *testing.T, ctx context.Context, bin, pcap, port string) map[string]float64 {
+	dir := filepath.Join(t.TempDir(), "capture")
+	if b, err := exec.CommandContext(ctx, bin, "trace", "inspect", "--port", port, "--out", dir, pcap).CombinedOutput(); err != nil {
+		t.Fatalf("trace inspect: %v\n%s", err, b)
+	}
+	r, err := results.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := r.End.Sub(r.Start).Seconds()
+	n := map[string]float64{}
+	for op, s := range r.Ops {
+		n[op] = float64(s.Count) / span
+	}
+	return n
+}
+
+// kindShares is a scenario's expected share of each page kind among all
+// pages: main pages by the mix (the last page of a share abandon_fraction of
+// the sessions abandons), burst pages by the burst mix.
+func kindShares(sc *scenarios.Scenario) map[scenarios.PageKind]float64 {
+	m := 1 / sc.RequestsPerPage()
+	af := sc.Users.AbandonFraction / sc.Users.MeanPages()
+	out := map[scenarios.PageKind]float64{}
+	for _, k := range sc.Pages.Mix.Kinds() {
+		out[k] += m * (1 - af) * sc.Pages.Mix.Fraction(k)
+	}
+	out[scenarios.PageAbandon] += m * af
+	if sc.Pages.Burst.Probability > 0 {
+		bm := sc.Pages.BurstMix()
+		for _, k := range bm.Kinds() {
+			out[k] += (1 - m) * bm.Fraction(k)
+		}
+	}
+	return out
+}
+
+// endsInAbandon is the share of a scenario's sessions that end with an
+// abandon page: its last page by abandon_fraction, or an earlier one by the
+// mix (which ends the session), estimated over 100000 sampled sessions.
+func endsInAbandon(sc *scenarios.Scenario) float64 {
+	a := sc.Pages.Mix.Fraction(scenarios.PageAbandon)
+	if a == 0 {
+		return sc.Users.AbandonFraction
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	sum := 0.0
+	for range 100000 {
+		n := sc.Users.SamplePages(r)
+		sum += 1 - math.Pow(1-a, float64(n))*(1-sc.Users.AbandonFraction)
+	}
+	return sum / 100000
+}
+
+func appWeights(sc *scenarios.Scenario) float64 {
+	s := 0.0
+	for _, a := range sc.Farm.Apps {
+		s += a.Weight
+	}
+	return s
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// withoutNetworkFaults returns sc without the faults that need the fault
+// proxy.
+func withoutNetworkFaults(sc *scenarios.Scenario) *scenarios.Scenario {
+	c := sc.Clone()
+	c.Faults = nil
+	for _, f := range sc.Faults {
+		switch f.Kind {
+		case scenarios.FaultLatency, scenarios.FaultBlackhole, scenarios.FaultResetConnections:
+		default:
+			c.Faults = append(c.Faults, f)
+		}
+	}
+	return c
+}
+
+// timerLateness sleeps for durations drawn from exec for about d and
+// returns how late the timers fired on average.
+func timerLateness(ctx context.Context, exec scenarios.Dist, d time.Duration) time.Duration {
+	r := rand.New(rand.NewPCG(2, 3))
+	var late time.Duration
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end) && ctx.Err() == nil; n++ {
+		want := min(exec.SampleDuration(r), time.Second)
+		t0 := time.Now()
+		time.Sleep(want)
+		late += time.Since(t0) - want
+	}
+	if n == 0 {
+		return 0
+	}
+	return late / time.Duration(n)
+}
+
+// A capture in testdata (aspstate load of small-intranet, 3 s, tcpdump on
+// lo) fits to a scenario the strict loader reads, with a comment per field.
+func TestTraceFitTestdataCapture(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "farm.yaml")
+	var stdout, stderr bytes.Buffer
+	if code := runTraceFit(context.Background(), []string{filepath.Join("..", "..", "trace", "testdata", "farm-lo.pcap"), "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	sc, err := scenarios.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	if sc.Name != "farm" || sc.Rate.PagesPerSecond <= 0 || sc.Pages.Mix.Fraction(scenarios.PageReadUnchanged) == 0 ||
+		!strings.Contains(string(b), "# distinct client addresses") || !strings.Contains(stdout.String(), "wrote "+out) {
+		t.Fatalf("%+v\n%s\n%s", sc, b, stdout.String())
+	}
+	// A port carrying HTTP holds no page: exit 1 with the reader's reason.
+	stderr.Reset()
+	if code := runTraceFit(context.Background(), []string{filepath.Join("..", "..", "trace", "testdata", "http-on-42424.pcapng")}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "HTTP") {
+		t.Fatalf("HTTP capture: exit %d: %s", code, stderr.String())
+	}
+}
