@@ -90,7 +90,6 @@ func simulate(sc *scenarios.Scenario, warm, capture time.Duration, seed uint64) 
 		size    int
 		cookie  int32
 		gone    bool
-		putDone time.Time
 	}
 	st := map[int]*sessState{}
 	var out []*Exchange

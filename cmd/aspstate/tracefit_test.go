@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testbin"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 )
@@ -79,11 +79,7 @@ func TestTraceFitRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "aspstate")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Static(t)
 	var mu sync.Mutex
 	var report []string
 	t.Cleanup(func() {
