@@ -85,11 +85,11 @@ func simulate(sc *scenarios.Scenario, warm, capture time.Duration, seed uint64) 
 	}
 	// Sessions in page order: the lock, the store, the wire.
 	type sessState struct {
-		free    time.Time // when the lock is free
-		exists  bool
-		size    int
-		cookie  int32
-		gone    bool
+		free   time.Time // when the lock is free
+		exists bool
+		size   int
+		cookie int32
+		gone   bool
 	}
 	st := map[int]*sessState{}
 	var out []*Exchange
