@@ -169,7 +169,10 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		}
 	}
 
-	if err := sleepCtx(ctx, s.exec); err != nil {
+	execStart := time.Now()
+	err := sleepCtx(ctx, s.exec)
+	rec.exec = time.Since(execStart)
+	if err != nil {
 		return &pageError{kind: ErrCanceled, err: err}
 	}
 

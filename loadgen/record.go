@@ -23,18 +23,22 @@ type opRecord struct {
 // hands it to the collector, which alone touches the histograms
 // (hdrhistogram-go is not safe for concurrent use).
 type pageRecord struct {
-	id        int64
-	kind      string
-	intended  time.Time // from the schedule (= start in closed-loop mode)
-	start     time.Time // when a worker began it
-	end       time.Time
-	errKind   string
-	ops       []opRecord
-	acquire   bool // a writable page (one exclusive acquire)
-	waited    bool
-	locked    int // 423 replies
-	polls     int
-	lockWait  time.Duration
+	id       int64
+	kind     string
+	intended time.Time // from the schedule (= start in closed-loop mode)
+	start    time.Time // when a worker began it
+	end      time.Time
+	errKind  string
+	ops      []opRecord
+	acquire  bool // a writable page (one exclusive acquire)
+	waited   bool
+	locked   int // 423 replies
+	polls    int
+	lockWait time.Duration
+	// exec is the time the page spent in its emulated execution (the
+	// handler's own work between acquire and write-back), as slept; the
+	// page's state time (page-state) is its latency less this.
+	exec      time.Duration
 	forced    int
 	gaveUp    bool
 	lostWrite bool
@@ -149,6 +153,8 @@ type collector struct {
 	errors   map[string]int64
 	lockWait *hdrhistogram.Histogram
 	pageTags map[string]string
+	// stateTags are "page-state." + kind, built once per kind.
+	stateTags map[string]string
 
 	ivStart                       time.Time
 	ivAll                         *tagHists // every page of the interval
@@ -171,7 +177,7 @@ func newCollector(start time.Time, late time.Duration, closedLoop bool) *collect
 		start: start, threshold: late, ivStart: start, closedLoop: closedLoop,
 		total: map[string]*tagHists{}, interval: map[string]*tagHists{}, counts: map[string]*counts{},
 		errors: map[string]int64{}, lockWait: results.NewHistogram(), ivAll: newTagHists(),
-		pageTags: map[string]string{},
+		pageTags: map[string]string{}, stateTags: map[string]string{},
 	}
 }
 
@@ -219,6 +225,16 @@ func (c *collector) pageTag(kind string) string {
 	return t
 }
 
+// stateTag returns results.PageStateTagPrefix + kind, built once per kind.
+func (c *collector) stateTag(kind string) string {
+	t, ok := c.stateTags[kind]
+	if !ok {
+		t = results.PageStateTagPrefix + kind
+		c.stateTags[kind] = t
+	}
+	return t
+}
+
 // add records one page.
 func (c *collector) add(r *pageRecord) {
 	c.completed++
@@ -242,6 +258,12 @@ func (c *collector) add(r *pageRecord) {
 	c.hists(ptag).record(corr, uncorr)
 	c.ivAll.record(corr, uncorr)
 	c.count(ptag).add(r.errKind, 0)
+	// The page's state time: what is left of its latency without its
+	// emulated execution, i.e. its state-server calls, lock waits and (for
+	// the corrected figure) its start delay.
+	stag := c.stateTag(r.kind)
+	c.hists(stag).record(corr-r.exec, uncorr-r.exec)
+	c.count(stag).add(r.errKind, 0)
 	c.ivPages++
 	if r.errKind != "" {
 		c.errors[r.errKind]++
@@ -338,7 +360,8 @@ func (c *collector) flush(now time.Time) {
 	c.ivStart = now
 }
 
-// stats builds the per-tag results with the given prefix ("page." or "op.").
+// stats builds the per-tag results with the given prefix ("page.",
+// "page-state." or "op.").
 func (c *collector) stats(prefix string) (map[string]*results.Stats, error) {
 	out := map[string]*results.Stats{}
 	for tag, n := range c.counts {

@@ -690,6 +690,9 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	if run.Pages, err = c.stats("page."); err != nil {
 		return nil, err
 	}
+	if run.PageState, err = c.stats(results.PageStateTagPrefix); err != nil {
+		return nil, err
+	}
 	wait, err := results.NewLatency(c.lockWait)
 	if err != nil {
 		return nil, err

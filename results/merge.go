@@ -88,6 +88,12 @@ func Merge(runs []*Run) (*Run, error) {
 	if out.Pages, err = mergeStats(runs, func(r *Run) map[string]*Stats { return r.Pages }); err != nil {
 		return nil, err
 	}
+	if out.PageState, err = mergeStats(runs, func(r *Run) map[string]*Stats { return r.PageState }); err != nil {
+		return nil, err
+	}
+	if len(out.PageState) == 0 {
+		out.PageState = nil
+	}
 	if out.Locks, err = mergeLocks(runs); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,10 @@ const (
 	ModeClosedLoop = "closed-loop-saturation"
 )
 
+// PageStateTagPrefix starts the .hlog tag of a page kind's state time
+// ("page-state.modify"); page latency is "page.KIND", operations "op.NAME".
+const PageStateTagPrefix = "page-state."
+
 // Histogram geometry shared by every recorder and reader: 1 µs to 1 hour in
 // nanoseconds, 3 significant digits.
 const (
@@ -91,6 +95,12 @@ type Run struct {
 	Ops map[string]*Stats `json:"ops"`
 	// Pages holds statistics per page type (end to end, lock waits included).
 	Pages map[string]*Stats `json:"pages"`
+	// PageState holds statistics per page type of the page's state time:
+	// its latency less its emulated execution time, i.e. the time the page
+	// spent in state-server calls and lock waits (and, corrected, its start
+	// delay). This is the server's share of a page. Absent in results
+	// written before it was recorded.
+	PageState map[string]*Stats `json:"page_state,omitempty"`
 	// Rate compares the intended and the achieved rate.
 	Rate Rate `json:"rate"`
 	// Schema is the format version, Schema for this package.
@@ -366,7 +376,7 @@ type Interval struct {
 type LogEntry struct {
 	// Corrected selects corrected.hlog (true) or uncorrected.hlog.
 	Corrected bool
-	// Tag is "op.NAME" or "page.NAME".
+	// Tag is "op.NAME", "page.KIND" or "page-state.KIND".
 	Tag string
 	// Start and End bound the interval.
 	Start, End time.Time
@@ -465,6 +475,7 @@ func (r *Run) Validate() error {
 	}
 	check("ops", r.Ops)
 	check("pages", r.Pages)
+	check("page_state", r.PageState)
 	return errors.Join(errs...)
 }
 

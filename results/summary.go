@@ -68,6 +68,9 @@ func Summary(w io.Writer, r *Run) {
 	for _, k := range sortedKeys(r.Pages) {
 		row("page "+k, r.Pages[k])
 	}
+	for _, k := range sortedKeys(r.PageState) {
+		row("page-state "+k, r.PageState[k])
+	}
 	for _, k := range sortedKeys(r.Ops) {
 		row("op "+k, r.Ops[k])
 	}

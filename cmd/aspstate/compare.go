@@ -29,12 +29,13 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			"throughput and error rate from BASE to NEW, with a noise-aware verdict (Mann–Whitney U over\n"+
 			"per-interval values, like benchstat): regression, improvement or no change. BASE and NEW are\n"+
 			"result directories or quoted globs ('runs/base-*'); several runs per side are pooled.\n"+
-			"Thresholds: 'p99 < 5ms', 'op:get p99.9 < 2ms', 'errors < 0.1%', 'page:modify p99 <= +10%'.\n"+
+			"Thresholds: 'page-state p99 < 50ms', 'op p99 < 10ms', 'op:get p99.9 < 2ms', 'errors < 0.1%',\n"+
+			"'page-state:modify p99 <= +10%' (page-state: the pages' time in state-server calls and lock waits).\n"+
 			"Exit 0 pass, 1 a regression or a broken threshold, 2 usage or unreadable results.", stderr)
 	var bases, news, thresholds compareList
 	fs.Var(&bases, "base", "BASE result directory or glob (repeat for several runs)")
 	fs.Var(&news, "new", "NEW result directory or glob (repeat for several runs)")
-	fs.Var(&thresholds, "threshold", "a limit, such as 'p99 < 5ms' or 'page:modify p99 <= +10%' (repeatable)")
+	fs.Var(&thresholds, "threshold", "a limit, such as 'page-state p99 < 50ms' or 'page-state:modify p99 <= +10%' (repeatable)")
 	format := fs.String("format", "text", "output: text or markdown (for a pull-request comment)")
 	junit := fs.String("junit", "", "also write JUnit XML to this file, for CI")
 	alpha := fs.Float64("alpha", compare.DefaultOptions().Alpha, "significance level of the tests")

@@ -65,7 +65,7 @@ func TestParseSLO(t *testing.T) {
 
 func TestCheckScenario(t *testing.T) {
 	sc := scenarios.DefaultScenario()
-	slos, err := ParseSLOs([]string{"page:modify p99 < 5ms", "op:remove p99 < 5ms"})
+	slos, err := ParseSLOs([]string{"page:modify p99 < 1s", "page-state:modify p99 < 5ms", "op:remove p99 < 5ms"})
 	if err != nil {
 		t.Fatal(err)
 	}

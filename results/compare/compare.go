@@ -81,21 +81,50 @@ const (
 	ScopeAll  = "all"
 	ScopePage = "page"
 	ScopeOp   = "op"
+	// ScopePageState is a page's state time (results.Run.PageState): with
+	// no Name every page together, else one page type.
+	ScopePageState = "page-state"
 )
 
 // Scope selects what a metric is measured over: every page together
-// (Kind ScopeAll), one page type, or one protocol operation.
+// (Kind ScopeAll), one page type, one protocol operation, or the state time
+// of every page (Kind ScopePageState, no Name) or of one page type.
 type Scope struct {
 	Kind string
 	Name string
 }
 
-// String spells the scope as thresholds do: "all", "page:modify", "op:get".
+// String spells the scope as thresholds do: "all", "page:modify", "op:get",
+// "page-state", "page-state:modify".
 func (s Scope) String() string {
-	if s.Kind == ScopeAll {
-		return ScopeAll
+	if s.Kind == ScopeAll || s.Name == "" {
+		return s.Kind
 	}
 	return s.Kind + ":" + s.Name
+}
+
+// TagScopes returns the scopes an .hlog tag's histogram counts in: "page.K"
+// in page:K and all, "page-state.K" in page-state:K and page-state, "op.N"
+// in op:N; none for another tag.
+func TagScopes(tag string) []Scope {
+	kind, name, ok := strings.Cut(tag, ".")
+	if !ok {
+		return nil
+	}
+	return kindScopes(kind, name)
+}
+
+// kindScopes is TagScopes for a tag's kind and name.
+func kindScopes(kind, name string) []Scope {
+	switch kind {
+	case ScopePage:
+		return []Scope{{Kind: ScopePage, Name: name}, {Kind: ScopeAll}}
+	case ScopePageState:
+		return []Scope{{Kind: ScopePageState, Name: name}, {Kind: ScopePageState}}
+	case ScopeOp:
+		return []Scope{{Kind: ScopeOp, Name: name}}
+	}
+	return nil
 }
 
 // Verdict is the decision on one metric.
@@ -288,7 +317,6 @@ func collect(runs []*results.Run) (*sideData, error) {
 		total: map[Scope]*hdrhistogram.Histogram{}, count: map[Scope]int64{}, errs: map[Scope]int64{},
 		interval: map[Scope][]*hdrhistogram.Histogram{},
 	}
-	all := Scope{Kind: ScopeAll}
 	for ri, r := range runs {
 		if r == nil {
 			return nil, fmt.Errorf("run %d is nil", ri+1)
@@ -298,10 +326,13 @@ func collect(runs []*results.Run) (*sideData, error) {
 			w = r.End.Sub(r.Start).Seconds()
 		}
 		d.window += w
-		for _, kind := range []string{ScopePage, ScopeOp} {
+		for _, kind := range []string{ScopePage, ScopePageState, ScopeOp} {
 			m := r.Ops
-			if kind == ScopePage {
+			switch kind {
+			case ScopePage:
 				m = r.Pages
+			case ScopePageState:
+				m = r.PageState
 			}
 			for name, st := range m {
 				if st == nil || st.Count == 0 {
@@ -311,11 +342,7 @@ func collect(runs []*results.Run) (*sideData, error) {
 				if err != nil {
 					return nil, fmt.Errorf("run %d %s %s: %w", ri+1, kind, name, err)
 				}
-				scs := []Scope{{Kind: kind, Name: name}}
-				if kind == ScopePage {
-					scs = append(scs, all)
-				}
-				for _, s := range scs {
+				for _, s := range kindScopes(kind, name) {
 					mergeInto(d.total, s, h)
 					d.count[s] += st.Count
 					for _, e := range st.Errors {
@@ -353,8 +380,8 @@ func (d *sideData) addIntervals(r *results.Run) error {
 		if !e.Corrected {
 			continue
 		}
-		kind, name, ok := strings.Cut(e.Tag, ".")
-		if !ok || (kind != ScopePage && kind != ScopeOp) {
+		scs := TagScopes(e.Tag)
+		if len(scs) == 0 {
 			continue
 		}
 		h, err := e.Decode()
@@ -368,9 +395,8 @@ func (d *sideData) addIntervals(r *results.Run) error {
 			byKey[k] = m
 			keys = append(keys, k)
 		}
-		mergeInto(m, Scope{Kind: kind, Name: name}, h)
-		if kind == ScopePage {
-			mergeInto(m, Scope{Kind: ScopeAll}, h)
+		for _, s := range scs {
+			mergeInto(m, s, h)
 		}
 	}
 	slices.SortFunc(keys, func(a, b key) int { return a.start.Compare(b.start) })
@@ -419,8 +445,44 @@ func (d *sideData) samples(s Scope, m Metric) []float64 {
 	return out
 }
 
+// EachOp reports whether s is the scope of every operation taken one by
+// one ("op p99 < 10ms" holds when it holds for each operation).
+func (s Scope) EachOp() bool { return s.Kind == ScopeOp && s.Name == "" }
+
+// Worst returns the worst value of m among the scopes (the highest, or the
+// lowest for throughput) that value answers for, and whether any did.
+func Worst(scopes []Scope, m Metric, value func(Scope, Metric) (float64, bool)) (float64, bool) {
+	var w float64
+	found := false
+	for _, s := range scopes {
+		v, ok := value(s, m)
+		if !ok {
+			continue
+		}
+		if !found || (m.HigherIsBetter() && v < w) || (!m.HigherIsBetter() && v > w) {
+			w, found = v, true
+		}
+	}
+	return w, found
+}
+
+// opScopes lists the operation scopes among the keys of m.
+func opScopes[V any](m map[Scope]V) []Scope {
+	var out []Scope
+	for s := range m {
+		if s.Kind == ScopeOp && s.Name != "" {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareScopes)
+	return out
+}
+
 // value returns the side's point value of m for s and whether it has one.
 func (d *sideData) value(s Scope, m Metric) (float64, bool) {
+	if s.EachOp() {
+		return Worst(opScopes(d.count), m, d.value)
+	}
 	n := d.count[s]
 	switch {
 	case n == 0:
@@ -456,7 +518,7 @@ func scopes(sides ...*sideData) []Scope {
 	return out
 }
 
-var kindOrder = map[string]int{ScopeAll: 0, ScopePage: 1, ScopeOp: 2}
+var kindOrder = map[string]int{ScopeAll: 0, ScopePage: 1, ScopePageState: 2, ScopeOp: 3}
 
 func compareScopes(a, b Scope) int {
 	return cmp.Or(cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]), cmp.Compare(pageRank(a), pageRank(b)),
@@ -471,7 +533,10 @@ var PageKinds = []string{
 }
 
 func pageRank(s Scope) int {
-	if s.Kind == ScopePage {
+	if s.Kind == ScopePage || s.Kind == ScopePageState {
+		if s.Name == "" {
+			return -1
+		}
 		if i := slices.Index(PageKinds, s.Name); i >= 0 {
 			return i
 		}
