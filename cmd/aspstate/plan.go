@@ -186,8 +186,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Start: *start, Factor: *factor, Max: *maxRate, Tolerance: *tolerance, MaxSteps: *maxSteps,
 		MaxTime: budget, StepCost: *warmup + *step + time.Second, // the drain is short unless the step fails
 		OnStep: func(st capacity.StepResult) {
-			line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  p99 %9s ms  errors %.3f%%  late %.2f%%  ",
-				st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.P99)/1e6), st.ErrorRate*100, st.LateFraction*100)
+			line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  page-state p99 %9s ms  page p99 %9s ms  errors %.3f%%  late %.2f%%  ",
+				st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.StateP99)/1e6), fmt.Sprintf("%.3f", float64(st.P99)/1e6),
+				st.ErrorRate*100, st.LateFraction*100)
 			if st.Pass {
 				line += "pass"
 			} else {

@@ -110,7 +110,7 @@ func TestPlanUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no scenario", []string{"--slo", "p99 < 5ms"}, "--scenario is required"},
-		{"no slo", []string{"--scenario", sc}, "at least one --slo"},
+		{"page objective below the exec time", []string{"--scenario", "small-intranet", "--slo", "page p99 < 1ms"}, "use 'page-state p99 < 1ms'"},
 		{"unknown metric", []string{"--scenario", sc, "--slo", "page p98 < 5ms"}, `unknown metric "p98"`},
 		{"unknown page", []string{"--scenario", sc, "--slo", "page:checkout p99 < 5ms"}, `unknown page type "checkout"`},
 		{"page not in the mix", []string{"--scenario", sc, "--slo", "page:abandon p99 < 5ms"}, "has no abandon pages"},

@@ -210,6 +210,10 @@ func Judge(run *results.Run, rate float64, c Criteria) (StepResult, error) {
 		res.P999 = time.Duration(h.ValueAtQuantile(99.9))
 		res.Max = time.Duration(h.Max())
 	}
+	if h := w.hist[compare.Scope{Kind: compare.ScopePageState}]; h != nil && h.TotalCount() > 0 {
+		res.StateP50 = time.Duration(h.ValueAtQuantile(50))
+		res.StateP99 = time.Duration(h.ValueAtQuantile(99))
+	}
 	res.Pages, res.Window = w.pages, w.length
 	if secs := w.length.Seconds(); secs > 0 {
 		res.Achieved = float64(w.pages) / secs

@@ -62,6 +62,11 @@ type StepResult struct {
 	P99  time.Duration `json:"p99_ns"`
 	P999 time.Duration `json:"p99_9_ns"`
 	Max  time.Duration `json:"max_ns"`
+	// StateP50 and StateP99 are the page-state latency of every page
+	// together: the pages' time in state-server calls and lock waits, their
+	// emulated execution left out (0 for steps recorded before it was).
+	StateP50 time.Duration `json:"state_p50_ns,omitempty"`
+	StateP99 time.Duration `json:"state_p99_ns,omitempty"`
 	// Pages is the pages completed in the measured window; Window its length.
 	Pages  int64         `json:"pages"`
 	Window time.Duration `json:"window_ns"`

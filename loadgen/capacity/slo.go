@@ -56,7 +56,10 @@ type SLOResult struct {
 	Text string `json:"text"`
 }
 
-var pagesScope = regexp.MustCompile(`(?i)^\s*pages?\s+`)
+var (
+	pagesScope      = regexp.MustCompile(`(?i)^\s*pages?\s+`)
+	pageScopePrefix = regexp.MustCompile(`(?i)^\s*(?:all|pages?(?::\S+)?)\s+`)
+)
 
 // ParseSLO parses one SLO (see SLO for the syntax). Relative limits ("+10%")
 // are refused: a plan has no base run to compare with.
@@ -149,8 +152,8 @@ func checkExecTime(s SLO, sc *scenarios.Scenario) error {
 		state += ":" + s.Scope.Name
 	}
 	return fmt.Errorf("--slo %q: the scenario's own emulated page execution time already has a %s of %s over %s (pages.exec_time), "+
-		"so no server can meet it; use '%s %s %s %s' to judge the page's time in state-server calls and lock waits",
-		s.Text, s.Metric, compare.FormatValue(s.Metric, float64(q)), scope, state, s.Metric, s.Op, compare.FormatValue(s.Metric, s.Limit))
+		"so no server can meet it; use '%s %s' to judge the page's time in state-server calls and lock waits",
+		s.Text, s.Metric, compare.FormatValue(s.Metric, float64(q)), scope, state, pageScopePrefix.ReplaceAllString(s.Text, ""))
 }
 
 // ExecQuantile estimates metric m (a percentile, or max as p99.99) of the
