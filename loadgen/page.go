@@ -169,6 +169,7 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		}
 	}
 
+	rec.execPlanned = s.exec
 	execStart := time.Now()
 	err := sleepCtx(ctx, s.exec)
 	rec.exec = time.Since(execStart)

@@ -38,10 +38,14 @@ type pageRecord struct {
 	// exec is the time the page spent in its emulated execution (the
 	// handler's own work between acquire and write-back), as slept; the
 	// page's state time (page-state) is its latency less this.
-	exec      time.Duration
-	forced    int
-	gaveUp    bool
-	lostWrite bool
+	exec time.Duration
+	// execPlanned is the execution time the schedule drew; exec −
+	// execPlanned is how late the sleep's timer fired (the machine's
+	// scheduling delay, compare's yardstick).
+	execPlanned time.Duration
+	forced      int
+	gaveUp      bool
+	lostWrite   bool
 
 	// The page's last reply and its body, copied out of the Conn (which
 	// reuses its own) so the connection can go back to the pool at once.
@@ -152,6 +156,7 @@ type collector struct {
 	counts   map[string]*counts
 	errors   map[string]int64
 	lockWait *hdrhistogram.Histogram
+	timerLag *hdrhistogram.Histogram // how late execution sleeps ended
 	pageTags map[string]string
 	// stateTags are "page-state." + kind, built once per kind.
 	stateTags map[string]string
@@ -176,7 +181,7 @@ func newCollector(start time.Time, late time.Duration, closedLoop bool) *collect
 	return &collector{
 		start: start, threshold: late, ivStart: start, closedLoop: closedLoop,
 		total: map[string]*tagHists{}, interval: map[string]*tagHists{}, counts: map[string]*counts{},
-		errors: map[string]int64{}, lockWait: results.NewHistogram(), ivAll: newTagHists(),
+		errors: map[string]int64{}, lockWait: results.NewHistogram(), timerLag: results.NewHistogram(), ivAll: newTagHists(),
 		pageTags: map[string]string{}, stateTags: map[string]string{},
 	}
 }
@@ -286,6 +291,9 @@ func (c *collector) add(r *pageRecord) {
 		if o.status == protocol.StatusLocked {
 			c.ivLock++
 		}
+	}
+	if r.execPlanned > 0 && r.exec >= r.execPlanned && r.errKind == "" {
+		_ = c.timerLag.RecordValue(clampNS(r.exec - r.execPlanned))
 	}
 	if r.acquire {
 		c.acquires++

@@ -697,6 +697,13 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	if err != nil {
 		return nil, err
 	}
+	if c.timerLag.TotalCount() > 0 {
+		lag, err := results.NewLatency(c.timerLag)
+		if err != nil {
+			return nil, err
+		}
+		run.Machine = &results.Machine{TimerLag: lag}
+	}
 	run.Locks = results.Locks{Acquires: c.acquires, Waited: c.waited, Locked: c.locked, Polls: c.polls,
 		MaxPollsPerAcquire: c.maxPolls, ForcedBreaks: c.forced, WaitTimeouts: c.gaveUp, Wait: wait}
 	if c.acquires > 0 {

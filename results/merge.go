@@ -94,6 +94,19 @@ func Merge(runs []*Run) (*Run, error) {
 	if len(out.PageState) == 0 {
 		out.PageState = nil
 	}
+	var lags []Latency
+	for _, r := range runs {
+		if r.Machine != nil {
+			lags = append(lags, r.Machine.TimerLag)
+		}
+	}
+	if len(lags) > 0 {
+		lag, err := MergeLatency(lags...)
+		if err != nil {
+			return nil, fmt.Errorf("machine timer lag: %w", err)
+		}
+		out.Machine = &Machine{TimerLag: lag}
+	}
 	if out.Locks, err = mergeLocks(runs); err != nil {
 		return nil, err
 	}

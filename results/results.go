@@ -91,6 +91,9 @@ type Run struct {
 	Linearizability *Linearizability `json:"linearizability,omitempty"`
 	// Locks holds the lock metrics.
 	Locks Locks `json:"locks"`
+	// Machine is what the run saw of the machine it ran on; absent in
+	// results written before it was recorded.
+	Machine *Machine `json:"machine,omitempty"`
 	// Ops holds statistics per protocol operation, keyed by protocol.Op.String().
 	Ops map[string]*Stats `json:"ops"`
 	// Pages holds statistics per page type (end to end, lock waits included).
@@ -155,6 +158,15 @@ type FaultEvent struct {
 	Targets []int `json:"targets"`
 	// WebServer is the 1-based web server a recycle hit (0 otherwise).
 	WebServer int `json:"web_server,omitempty"`
+}
+
+// Machine is the state of the machine over a run, as the load generator saw
+// it: compare's yardstick for telling a slower build from a busier machine.
+type Machine struct {
+	// TimerLag is how late the timers of the emulated page executions fired
+	// (slept − planned, per page that ran one): the scheduling delay every
+	// thread on the machine, the server's included, suffered.
+	TimerLag Latency `json:"timer_lag"`
 }
 
 // Generator is what the load generator process used over a run.

@@ -39,7 +39,8 @@ func (r *Result) method() string {
 		corr = "q = p (no correction for the number of metrics)"
 	}
 	return fmt.Sprintf("test: Mann–Whitney U over per-interval values (errors: two-proportion z-test over counts); %s\n"+
-		"change: q < %g and |delta| >= %s; latency is corrected (from the intended start)", corr, r.Options.Alpha, pct(r.Options.MinEffect))
+		"change: q < %g and at least the minimum effect (%s); open-model throughput against the offered rate;\n"+
+		"latency is corrected (from the intended start)", corr, r.Options.Alpha, r.Options.EffectsText())
 }
 
 func pText(p float64) string {
