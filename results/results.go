@@ -326,6 +326,9 @@ type Linearizability struct {
 	Unknown int64 `json:"unknown"`
 	// Violations counts sessions whose history is not linearizable.
 	Violations int64 `json:"violations"`
+	// SmallestHistory is the smallest failing session's history, one
+	// operation a line in call order; absent when none failed.
+	SmallestHistory []string `json:"smallest_history,omitempty"`
 	// Visualization is the path of the porcupine HTML visualisation of one
 	// failing session, "" when none failed.
 	Visualization string `json:"visualization"`

@@ -319,6 +319,10 @@ type Result struct {
 	Base, New  Side
 	Rows       []Row
 	Thresholds []ThresholdResult
+	// NoYardstick is set when a side did not record the machine's timer
+	// lag (a result of an older harness): its latency verdicts cannot tell
+	// a busier machine from a slower build.
+	NoYardstick bool
 }
 
 // Count returns how many rows have verdict v.
@@ -380,7 +384,7 @@ func Compare(base, new Side, opts Options, thresholds []Threshold) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
 	}
-	res := &Result{Options: opts, Base: base, New: new}
+	res := &Result{Options: opts, Base: base, New: new, NoYardstick: b.lag == nil || n.lag == nil}
 	for _, s := range scopes(b, n) {
 		for _, m := range Metrics {
 			res.Rows = append(res.Rows, testOne(s, m, b, n, opts))
