@@ -94,6 +94,9 @@ type Run struct {
 	// Machine is what the run saw of the machine it ran on; absent in
 	// results written before it was recorded.
 	Machine *Machine `json:"machine,omitempty"`
+	// Objectives are the thresholds the run was held to (aspstate load
+	// --threshold) and their outcome at its end; absent when none were set.
+	Objectives []Objective `json:"objectives,omitempty"`
 	// Ops holds statistics per protocol operation, keyed by protocol.Op.String().
 	Ops map[string]*Stats `json:"ops"`
 	// Pages holds statistics per page type (end to end, lock waits included).
@@ -114,6 +117,20 @@ type Run struct {
 	// Logs are the interval histograms written to the .hlog files. They are
 	// not part of result.json; Read fills them from the .hlog files.
 	Logs []LogEntry `json:"-"`
+}
+
+// Objective is one threshold a run was held to and its outcome.
+type Objective struct {
+	// Text is the threshold as written ("page-state p99 < 50ms").
+	Text string `json:"text"`
+	// Pass reports that it held.
+	Pass bool `json:"pass"`
+	// Value is what was measured, with its unit ("12.345ms", "0.01%"), or
+	// why nothing was ("no samples").
+	Value string `json:"value"`
+	// Aborted marks the threshold that stopped the run early
+	// (--abort-on-fail).
+	Aborted bool `json:"aborted,omitempty"`
 }
 
 // Faults is the fault block of a run.
