@@ -168,6 +168,7 @@ type collector struct {
 
 	acquires, waited, locked, polls, maxPolls, forced, gaveUp, lostWrites int64
 	completed, late, started                                              int64
+	cutOff                                                                int64 // pages cut off by the run's end, not recorded
 	failed                                                                int64 // completed pages that ended with an error
 	maxLateness                                                           time.Duration
 	firstStart, lastEnd                                                   time.Time
@@ -240,10 +241,17 @@ func (c *collector) stateTag(kind string) string {
 	return t
 }
 
-// add records one page.
+// add records one page. A page cut off by the end of the run (Ctrl-C, an
+// abort, or the end of the drain) is counted as such and nothing else: it
+// neither completed nor failed, and its latency is only as long as the run
+// let it be.
 func (c *collector) add(r *pageRecord) {
-	c.completed++
 	c.started++
+	if r.errKind == ErrCanceled {
+		c.cutOff++
+		return
+	}
+	c.completed++
 	lateness := r.start.Sub(r.intended)
 	if lateness > c.threshold {
 		c.late++

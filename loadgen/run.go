@@ -114,6 +114,14 @@ type Progress struct {
 	Pages, Errors  int64
 	LockWaits      int64 // 423 replies so far
 	Violations     int64
+	// Planned is how many pages the schedule holds over the whole run (0
+	// without a fixed schedule: population and closed-loop runs).
+	Planned int64
+	// Failed is the pages so far that ended with an error.
+	Failed int64
+	// Logs are the interval's histograms, the entries the .hlog files get.
+	// They belong to the run: read them, do not keep or change them.
+	Logs []results.LogEntry
 }
 
 // DefaultConfig returns the defaults for the optional fields.
@@ -300,6 +308,9 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
 		fl: &faultLog{}, nf: nf, seeded: seeded}
+	if sched != nil {
+		r.planned = int64(math.Round(sched.MeanRate() * cfg.Duration.Seconds()))
+	}
 	st.onLost = r.fl.sessionLost
 	// Pages get their own context: the run's end (or ctx) stops new pages at
 	// once, and cuts in-progress pages off only after the drain time.
@@ -367,6 +378,7 @@ type runner struct {
 	nf                                *netFaults // fault proxies, nil without
 	pagesDone, errorsDone, locksSoFar atomic.Int64
 	seeded                            *seedReport // steady start, nil for a cold one
+	planned                           int64       // pages the schedule holds, 0 without one
 }
 
 // exec runs one page that was due at intended and started at start, hands
@@ -523,6 +535,7 @@ func (r *runner) collect(ctx context.Context) {
 	poll := time.NewTicker(collectPoll)
 	defer poll.Stop()
 	total := r.cfg.Duration
+	logsSeen := 0 // log entries already handed to Progress
 	// drain adds every queued record; false once the queue is closed and empty.
 	drain := func() bool {
 		for {
@@ -554,6 +567,8 @@ func (r *runner) collect(ctx context.Context) {
 			}
 			if r.cfg.Progress != nil {
 				iv := r.col.intervals[len(r.col.intervals)-1]
+				logs := r.col.logs[logsSeen:]
+				logsSeen = len(r.col.logs)
 				_, _, nv := r.st.snapshotViolations()
 				var errs int64
 				for _, n := range r.col.errors {
@@ -561,7 +576,7 @@ func (r *runner) collect(ctx context.Context) {
 				}
 				r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Total: total, ClosedLoop: r.cfg.ClosedLoop,
 					Rate: iv.Throughput, P99: time.Duration(iv.P99), Pages: r.col.completed, Errors: errs,
-					LockWaits: r.col.locked, Violations: nv})
+					LockWaits: r.col.locked, Violations: nv, Planned: r.planned, Failed: r.col.failed, Logs: logs})
 			}
 		}
 	}
@@ -719,7 +734,7 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		window = max(c.lastEnd.Sub(r.start), cfg.Duration)
 	}
 	run.Rate = results.Rate{
-		Intended: intendedRate, Scheduled: r.scheduled.Load(), Started: c.started, Completed: c.completed,
+		Intended: intendedRate, Scheduled: r.scheduled.Load(), Started: c.started, Completed: c.completed, CutOff: c.cutOff,
 		Dropped: r.dropped.Load(), NoWorker: r.noWorker.Load(), Late: c.late,
 		LateThreshold: results.Duration(cfg.LateThreshold), MaxLateness: results.Duration(c.maxLateness),
 		Window: results.Duration(window),

@@ -468,6 +468,7 @@ func mergeRate(runs []*Run, mode string) Rate {
 		x := r.Rate
 		m.Scheduled += x.Scheduled
 		m.Started += x.Started
+		m.CutOff += x.CutOff
 		m.Completed += x.Completed
 		m.Dropped += x.Dropped
 		m.NoWorker += x.NoWorker

@@ -359,6 +359,10 @@ type Rate struct {
 	Achieved float64 `json:"achieved_per_s"`
 	// Completed is how many page requests finished.
 	Completed int64 `json:"completed"`
+	// CutOff is how many pages were still in flight when the run was
+	// stopped (Ctrl-C, an abort, the end of the drain): neither completed
+	// nor failed, they are in no latency and no error count.
+	CutOff int64 `json:"cut_off,omitempty"`
 	// Dropped is how many slots were never started (queue full or run ended).
 	Dropped int64 `json:"dropped"`
 	// Intended is Scheduled per second of the planned duration (0 in closed-loop mode).

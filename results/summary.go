@@ -32,10 +32,20 @@ func Summary(w io.Writer, r *Run) {
 	if r.Failure != "" {
 		fmt.Fprintf(w, "FAILED: %s\n", r.Failure)
 	}
+	for _, o := range r.Objectives {
+		verdict := "PASS"
+		if !o.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "threshold %s  %s  (measured %s)\n", verdict, o.Text, o.Value)
+	}
 	rt := r.Rate
 	if c.Mode == ModeOpen {
 		fmt.Fprintf(w, "rate: intended %.1f/s, achieved %.1f/s over %s; %d scheduled, %d started, %d completed, %d dropped\n",
 			rt.Intended, rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Scheduled, rt.Started, rt.Completed, rt.Dropped)
+		if rt.CutOff > 0 {
+			fmt.Fprintf(w, "cut off: %d pages in flight when the run stopped (not counted as completed or failed)\n", rt.CutOff)
+		}
 		fmt.Fprintf(w, "schedule: %d slots late (> %s), %d found no free worker, worst start delay %s\n",
 			rt.Late, time.Duration(rt.LateThreshold), rt.NoWorker, time.Duration(rt.MaxLateness).Round(time.Microsecond))
 	} else {

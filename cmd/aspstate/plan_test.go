@@ -29,11 +29,7 @@ session:
 
 func writePlanScenario(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "plan-test.yaml")
-	if err := os.WriteFile(p, []byte(planScenario), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return writeScenario(t, planScenario)
 }
 
 func TestPlanInProcess(t *testing.T) {

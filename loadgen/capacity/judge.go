@@ -104,25 +104,34 @@ func measure(run *results.Run, warmup time.Duration) (*window, error) {
 		if e.Start.Sub(first) < warmup-ivLen/2 {
 			continue
 		}
-		scs := compare.TagScopes(e.Tag)
-		if len(scs) == 0 {
-			continue
-		}
-		h, err := e.Decode()
-		if err != nil {
-			return nil, fmt.Errorf("interval log %s: %w", e.Tag, err)
-		}
-		for _, s := range scs {
-			if w.hist[s] == nil {
-				w.hist[s] = results.NewHistogram()
-			}
-			w.hist[s].Merge(h)
+		if err := mergeEntry(w.hist, e); err != nil {
+			return nil, err
 		}
 	}
 	for s, h := range w.hist {
 		w.scopeCnt[s] = h.TotalCount()
 	}
 	return w, nil
+}
+
+// mergeEntry merges a corrected interval histogram into every scope its tag
+// counts in (compare.TagScopes).
+func mergeEntry(hist map[compare.Scope]*hdrhistogram.Histogram, e results.LogEntry) error {
+	scs := compare.TagScopes(e.Tag)
+	if len(scs) == 0 {
+		return nil
+	}
+	h, err := e.Decode()
+	if err != nil {
+		return fmt.Errorf("interval log %s: %w", e.Tag, err)
+	}
+	for _, s := range scs {
+		if hist[s] == nil {
+			hist[s] = results.NewHistogram()
+		}
+		hist[s].Merge(h)
+	}
+	return nil
 }
 
 // value is the step's value of metric m in scope s, and whether it had samples.

@@ -175,7 +175,7 @@ func ExecQuantile(sc *scenarios.Scenario, scope compare.Scope, m compare.Metric)
 	if share <= 0 {
 		return 0
 	}
-	quant := map[compare.Metric]float64{compare.P50: 50, compare.P90: 90, compare.P99: 99, compare.P999: 99.9, compare.Max: 99.99}[m]
+	quant := min(m.Quantile(), 99.99)
 	// The quantile of the mixture: pages without execution time take the
 	// bottom 1 - share of it.
 	level := (quant/100 - (1 - share)) / share

@@ -62,8 +62,8 @@ func (m Metric) IsLatency() bool {
 // HigherIsBetter reports whether a larger value of m is an improvement.
 func (m Metric) HigherIsBetter() bool { return m == Throughput }
 
-// quantile is the 0–100 quantile of a percentile metric (100 for max).
-func (m Metric) quantile() float64 {
+// Quantile is the 0–100 quantile of a percentile metric (100 for max).
+func (m Metric) Quantile() float64 {
 	switch m {
 	case P50:
 		return 50
@@ -556,7 +556,7 @@ func (d *sideData) samples(s Scope, m Metric) []float64 {
 		case m == Max:
 			out = append(out, float64(h.Max()))
 		default:
-			out = append(out, float64(h.ValueAtQuantile(m.quantile())))
+			out = append(out, float64(h.ValueAtQuantile(m.Quantile())))
 		}
 	}
 	return out
@@ -614,7 +614,7 @@ func (d *sideData) value(s Scope, m Metric) (float64, bool) {
 	case m == Max:
 		return float64(d.total[s].Max()), true
 	}
-	return float64(d.total[s].ValueAtQuantile(m.quantile())), true
+	return float64(d.total[s].ValueAtQuantile(m.Quantile())), true
 }
 
 // scopes lists the scopes either side recorded: all, pages, operations.
@@ -706,7 +706,7 @@ func testOne(s Scope, m Metric, b, n *sideData, o Options) Row {
 	}
 	row.Test = "mann-whitney"
 	if m.IsLatency() && b.lag != nil && n.lag != nil && b.lag.TotalCount() > 0 && n.lag.TotalCount() > 0 {
-		row.Machine = MachineFactor * float64(max(n.lag.ValueAtQuantile(m.quantile()), b.lag.ValueAtQuantile(m.quantile())))
+		row.Machine = MachineFactor * float64(max(n.lag.ValueAtQuantile(m.Quantile()), b.lag.ValueAtQuantile(m.Quantile())))
 	}
 	xs, ys := b.samples(s, m), n.samples(s, m)
 	row.NBase, row.NNew = int64(len(xs)), int64(len(ys))
