@@ -71,8 +71,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	steady := fs.Bool("steady-start", true, "start every step from the steady state: write the sessions a farm at the step's rate holds\n"+
 		"(rate × mean think time) before its schedule, unmeasured; --steady-start=false starts from an empty store (a cold farm)")
 	seed := fs.Uint64("seed", 1, "seed of every step's plan")
-	metrics := fs.String("metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step")
-	overhead := fs.Float64("overhead", capacity.DefaultOverheadBytes, "the server's memory per stored session beyond its body, bytes (default: the reference server's)")
+	metrics := fs.String("target-metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step:\n"+
+		"session counts, and memory per session from process_resident_memory_bytes")
+	fs.StringVar(metrics, "metrics", "", "the same as --target-metrics")
+	overhead := fs.Float64("overhead", 0, "the server's memory per stored session beyond its body, bytes (default: the reference server's\n"+
+		"for the reference server, measured from --target-metrics when it can be, else unknown for this target)")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
 	}
@@ -213,7 +216,14 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Saturation: capacity.FindSaturation(outcome.Steps, capacity.DefaultMinAchieved),
 	}
 	if at, ok := plan.Answer(); ok {
-		sheet := capacity.NewSheet(sc, at, *overhead)
+		mem := capacity.TargetMemory(at)
+		switch {
+		case *overhead > 0:
+			mem = capacity.GivenMemory(*overhead)
+		case inproc:
+			mem = capacity.ReferenceMemory("in-process")
+		}
+		sheet := capacity.NewSheet(sc, at, mem, len(specs))
 		plan.Sheet = &sheet
 	}
 	if len(outcome.Steps) > 0 {

@@ -175,8 +175,13 @@ func (s *Sheet) rows() [][2]string {
 		{"new sessions per second", fmt.Sprintf("%.1f (%.2f pages per session)", s.SessionsPerSecond, s.PagesPerSession)},
 		{"sessions active (in use)", fmt.Sprintf("%.0f (life %s)", s.SessionsActive, s.SessionLife.Round(time.Second))},
 		{"sessions held in the store", fmt.Sprintf("%.0f (timeout %s)", s.SessionsHeld, s.SessionTimeout)},
-		{"bytes per session", fmt.Sprintf("%.0f body + %.0f server overhead", s.BytesPerSession, s.OverheadBytes)},
-		{"memory for session state", mib(s.MemoryBytes)},
+	}
+	if s.Memory.Known {
+		r = append(r, [2]string{"bytes per session", fmt.Sprintf("%.0f body + %.0f server overhead", s.BytesPerSession, s.OverheadBytes)},
+			[2]string{"memory for session state", mib(s.MemoryBytes)})
+	} else {
+		r = append(r, [2]string{"bytes per session", fmt.Sprintf("%.0f body; server overhead unknown for this target", s.BytesPerSession)},
+			[2]string{"memory for session state", "unknown for this target (session bodies alone: " + mib(s.BodyBytes) + ")"})
 	}
 	if o := s.Observed; o != nil {
 		seeded := ""

@@ -109,6 +109,14 @@ type ServerSample struct {
 	// Requests is the requests the server answered during the step (the
 	// seeding's PUTs included).
 	Requests int64 `json:"requests"`
+	// Reference reports that the counters came from the reference server
+	// (its in-process Stats, or an endpoint with aspstate_ metrics).
+	Reference bool `json:"reference,omitempty"`
+	// ResidentBefore and ResidentAfter are the target process's resident
+	// memory (process_resident_memory_bytes) before and after the step,
+	// 0 when its metrics do not expose it.
+	ResidentBefore int64 `json:"resident_before,omitempty"`
+	ResidentAfter  int64 `json:"resident_after,omitempty"`
 }
 
 // Runner runs one fixed-rate step. index numbers the steps from 0; phase says
