@@ -197,11 +197,13 @@ func headline(v verdict, r *results.Run) string {
 	return out + " — " + strings.Join(figs, " · ")
 }
 
-// msUnit formats nanoseconds as milliseconds with a unit, three significant
-// digits.
+// msUnit formats nanoseconds as milliseconds (seconds from 1 s) with a
+// unit, three significant digits.
 func msUnit(ns int64) string {
 	ms := float64(ns) / 1e6
 	switch {
+	case ms >= 1000:
+		return fmt.Sprintf("%.2f s", ms/1000)
 	case ms >= 100:
 		return fmt.Sprintf("%.0f ms", ms)
 	case ms >= 10:
