@@ -247,7 +247,7 @@ func (h *History) Check(ctx context.Context, o CheckOptions) (*results.Lineariza
 		Checker: "porcupine " + PorcupineVersion, Sessions: int64(res.Sessions), Operations: int64(res.Operations),
 		Indeterminate: int64(res.Indeterminate), Violations: int64(res.Illegal), Unknown: int64(res.Unknown),
 		SkippedSessions: int64(skipped), Failing: res.Failing, Examples: res.Examples,
-		Visualization: res.Visualization, CheckTime: results.Duration(res.Elapsed),
+		Visualization: res.Visualization, SmallestHistory: res.Smallest, CheckTime: results.Duration(res.Elapsed),
 	}
 	return lin, err
 }

@@ -169,7 +169,11 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 		}
 	}
 
-	if err := sleepCtx(ctx, s.exec); err != nil {
+	rec.execPlanned = s.exec
+	execStart := time.Now()
+	err := sleepCtx(ctx, s.exec)
+	rec.exec = time.Since(execStart)
+	if err != nil {
 		return &pageError{kind: ErrCanceled, err: err}
 	}
 

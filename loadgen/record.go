@@ -23,21 +23,29 @@ type opRecord struct {
 // hands it to the collector, which alone touches the histograms
 // (hdrhistogram-go is not safe for concurrent use).
 type pageRecord struct {
-	id        int64
-	kind      string
-	intended  time.Time // from the schedule (= start in closed-loop mode)
-	start     time.Time // when a worker began it
-	end       time.Time
-	errKind   string
-	ops       []opRecord
-	acquire   bool // a writable page (one exclusive acquire)
-	waited    bool
-	locked    int // 423 replies
-	polls     int
-	lockWait  time.Duration
-	forced    int
-	gaveUp    bool
-	lostWrite bool
+	id       int64
+	kind     string
+	intended time.Time // from the schedule (= start in closed-loop mode)
+	start    time.Time // when a worker began it
+	end      time.Time
+	errKind  string
+	ops      []opRecord
+	acquire  bool // a writable page (one exclusive acquire)
+	waited   bool
+	locked   int // 423 replies
+	polls    int
+	lockWait time.Duration
+	// exec is the time the page spent in its emulated execution (the
+	// handler's own work between acquire and write-back), as slept; the
+	// page's state time (page-state) is its latency less this.
+	exec time.Duration
+	// execPlanned is the execution time the schedule drew; exec −
+	// execPlanned is how late the sleep's timer fired (the machine's
+	// scheduling delay, compare's yardstick).
+	execPlanned time.Duration
+	forced      int
+	gaveUp      bool
+	lostWrite   bool
 
 	// The page's last reply and its body, copied out of the Conn (which
 	// reuses its own) so the connection can go back to the pool at once.
@@ -148,7 +156,10 @@ type collector struct {
 	counts   map[string]*counts
 	errors   map[string]int64
 	lockWait *hdrhistogram.Histogram
+	timerLag *hdrhistogram.Histogram // how late execution sleeps ended
 	pageTags map[string]string
+	// stateTags are "page-state." + kind, built once per kind.
+	stateTags map[string]string
 
 	ivStart                       time.Time
 	ivAll                         *tagHists // every page of the interval
@@ -157,6 +168,7 @@ type collector struct {
 
 	acquires, waited, locked, polls, maxPolls, forced, gaveUp, lostWrites int64
 	completed, late, started                                              int64
+	cutOff                                                                int64 // pages cut off by the run's end, not recorded
 	failed                                                                int64 // completed pages that ended with an error
 	maxLateness                                                           time.Duration
 	firstStart, lastEnd                                                   time.Time
@@ -170,8 +182,8 @@ func newCollector(start time.Time, late time.Duration, closedLoop bool) *collect
 	return &collector{
 		start: start, threshold: late, ivStart: start, closedLoop: closedLoop,
 		total: map[string]*tagHists{}, interval: map[string]*tagHists{}, counts: map[string]*counts{},
-		errors: map[string]int64{}, lockWait: results.NewHistogram(), ivAll: newTagHists(),
-		pageTags: map[string]string{},
+		errors: map[string]int64{}, lockWait: results.NewHistogram(), timerLag: results.NewHistogram(), ivAll: newTagHists(),
+		pageTags: map[string]string{}, stateTags: map[string]string{},
 	}
 }
 
@@ -219,10 +231,27 @@ func (c *collector) pageTag(kind string) string {
 	return t
 }
 
-// add records one page.
+// stateTag returns results.PageStateTagPrefix + kind, built once per kind.
+func (c *collector) stateTag(kind string) string {
+	t, ok := c.stateTags[kind]
+	if !ok {
+		t = results.PageStateTagPrefix + kind
+		c.stateTags[kind] = t
+	}
+	return t
+}
+
+// add records one page. A page cut off by the end of the run (Ctrl-C, an
+// abort, or the end of the drain) is counted as such and nothing else: it
+// neither completed nor failed, and its latency is only as long as the run
+// let it be.
 func (c *collector) add(r *pageRecord) {
-	c.completed++
 	c.started++
+	if r.errKind == ErrCanceled {
+		c.cutOff++
+		return
+	}
+	c.completed++
 	lateness := r.start.Sub(r.intended)
 	if lateness > c.threshold {
 		c.late++
@@ -242,6 +271,12 @@ func (c *collector) add(r *pageRecord) {
 	c.hists(ptag).record(corr, uncorr)
 	c.ivAll.record(corr, uncorr)
 	c.count(ptag).add(r.errKind, 0)
+	// The page's state time: what is left of its latency without its
+	// emulated execution, i.e. its state-server calls, lock waits and (for
+	// the corrected figure) its start delay.
+	stag := c.stateTag(r.kind)
+	c.hists(stag).record(corr-r.exec, uncorr-r.exec)
+	c.count(stag).add(r.errKind, 0)
 	c.ivPages++
 	if r.errKind != "" {
 		c.errors[r.errKind]++
@@ -264,6 +299,9 @@ func (c *collector) add(r *pageRecord) {
 		if o.status == protocol.StatusLocked {
 			c.ivLock++
 		}
+	}
+	if r.execPlanned > 0 && r.exec >= r.execPlanned && r.errKind == "" {
+		_ = c.timerLag.RecordValue(clampNS(r.exec - r.execPlanned))
 	}
 	if r.acquire {
 		c.acquires++
@@ -338,7 +376,8 @@ func (c *collector) flush(now time.Time) {
 	c.ivStart = now
 }
 
-// stats builds the per-tag results with the given prefix ("page." or "op.").
+// stats builds the per-tag results with the given prefix ("page.",
+// "page-state." or "op.").
 func (c *collector) stats(prefix string) (map[string]*results.Stats, error) {
 	out := map[string]*results.Stats{}
 	for tag, n := range c.counts {

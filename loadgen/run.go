@@ -120,6 +120,14 @@ type Progress struct {
 	Pages, Errors  int64
 	LockWaits      int64 // 423 replies so far
 	Violations     int64
+	// Planned is how many pages the schedule holds over the whole run (0
+	// without a fixed schedule: population and closed-loop runs).
+	Planned int64
+	// Failed is the pages so far that ended with an error.
+	Failed int64
+	// Logs are the interval's histograms, the entries the .hlog files get.
+	// They belong to the run: read them, do not keep or change them.
+	Logs []results.LogEntry
 }
 
 // DefaultConfig returns the defaults for the optional fields.
@@ -304,6 +312,9 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
 		fl: &faultLog{}, nf: nf, seeded: seeded}
+	if sched != nil {
+		r.planned = int64(math.Round(sched.MeanRate() * cfg.Duration.Seconds()))
+	}
 	st.onLost = r.fl.sessionLost
 	// Pages get their own context: the run's end (or ctx) stops new pages at
 	// once, and cuts in-progress pages off only after the drain time.
@@ -370,6 +381,7 @@ type runner struct {
 	fl                           *faultLog   // fault events
 	nf                           *netFaults  // fault proxies, nil without
 	seeded                       *seedReport // steady start, nil for a cold one
+	planned                      int64       // pages the schedule holds, 0 without one
 }
 
 // exec runs one page that was due at intended and started at start, hands
@@ -530,6 +542,7 @@ func (r *runner) collect(ctx context.Context) {
 	poll := time.NewTicker(collectPoll)
 	defer poll.Stop()
 	total := r.cfg.Duration
+	logsSeen := 0 // log entries already handed to Progress
 	// drain adds every queued record; false once the queue is closed and empty.
 	drain := func() bool {
 		for {
@@ -561,6 +574,8 @@ func (r *runner) collect(ctx context.Context) {
 			}
 			if r.cfg.Progress != nil {
 				iv := r.col.intervals[len(r.col.intervals)-1]
+				logs := r.col.logs[logsSeen:]
+				logsSeen = len(r.col.logs)
 				_, _, nv := r.st.snapshotViolations()
 				var errs int64
 				for _, n := range r.col.errors {
@@ -568,7 +583,7 @@ func (r *runner) collect(ctx context.Context) {
 				}
 				r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Total: total, ClosedLoop: r.cfg.ClosedLoop,
 					Rate: iv.Throughput, P99: time.Duration(iv.P99), Pages: r.col.completed, Errors: errs,
-					LockWaits: r.col.locked, Violations: nv})
+					LockWaits: r.col.locked, Violations: nv, Planned: r.planned, Failed: r.col.failed, Logs: logs})
 			}
 		}
 	}
@@ -704,9 +719,19 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	if run.Pages, err = c.stats("page."); err != nil {
 		return nil, err
 	}
+	if run.PageState, err = c.stats(results.PageStateTagPrefix); err != nil {
+		return nil, err
+	}
 	wait, err := results.NewLatency(c.lockWait)
 	if err != nil {
 		return nil, err
+	}
+	if c.timerLag.TotalCount() > 0 {
+		lag, err := results.NewLatency(c.timerLag)
+		if err != nil {
+			return nil, err
+		}
+		run.Machine = &results.Machine{TimerLag: lag}
 	}
 	run.Locks = results.Locks{Acquires: c.acquires, Waited: c.waited, Locked: c.locked, Polls: c.polls,
 		MaxPollsPerAcquire: c.maxPolls, ForcedBreaks: c.forced, WaitTimeouts: c.gaveUp, Wait: wait}
@@ -723,7 +748,7 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		window = max(c.lastEnd.Sub(r.start), cfg.Duration)
 	}
 	run.Rate = results.Rate{
-		Intended: intendedRate, Scheduled: r.scheduled.Load(), Started: c.started, Completed: c.completed,
+		Intended: intendedRate, Scheduled: r.scheduled.Load(), Started: c.started, Completed: c.completed, CutOff: c.cutOff,
 		Dropped: r.dropped.Load(), NoWorker: r.noWorker.Load(), Late: c.late,
 		LateThreshold: results.Duration(cfg.LateThreshold), MaxLateness: results.Duration(c.maxLateness),
 		Window: results.Duration(window),

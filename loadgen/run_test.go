@@ -79,3 +79,44 @@ func TestEveryBuiltinRunsWithoutViolations(t *testing.T) {
 		})
 	}
 }
+
+// TestPageStateLeavesExecutionTimeOut runs pages whose execution time is a
+// constant 40ms: their page latency includes it, their page-state latency
+// (state-server calls and lock waits) does not.
+func TestPageStateLeavesExecutionTimeOut(t *testing.T) {
+	sc := scenarios.DefaultScenario()
+	sc.Pages.ExecTime = scenarios.Dist{Kind: scenarios.DistConstant, Value: 0.040}
+	tg, _ := startServer(t, 0)
+	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Duration: time.Second, Rate: 50, Drain: 5 * time.Second})
+	page, state := run.Pages["modify"], run.PageState["modify"]
+	if page == nil || state == nil || page.Count == 0 {
+		t.Fatalf("no modify pages recorded: pages %v, page-state %v", page, state)
+	}
+	if state.Count != page.Count {
+		t.Errorf("page-state counts %d pages, page %d", state.Count, page.Count)
+	}
+	for _, l := range []struct {
+		name        string
+		page, state results.Latency
+	}{{"corrected", page.Corrected, state.Corrected}, {"uncorrected", page.Uncorrected, state.Uncorrected}} {
+		if l.page.P50 < int64(40*time.Millisecond) {
+			t.Errorf("%s page p50 %s: want at least the 40ms execution time", l.name, time.Duration(l.page.P50))
+		}
+		// The difference is the execution time as slept: at least 40ms
+		// (a timer never fires early), whatever the machine's load.
+		if d := l.page.P50 - l.state.P50; d < int64(39*time.Millisecond) {
+			t.Errorf("%s page p50 %s − page-state p50 %s = %s: want about the 40ms execution time",
+				l.name, time.Duration(l.page.P50), time.Duration(l.state.P50), time.Duration(d))
+		}
+	}
+	if ro, st := run.Pages["read-only"], run.PageState["read-only"]; ro != nil && st != nil && ro.Corrected.P50 != st.Corrected.P50 {
+		t.Errorf("read-only pages run no execution time: page p50 %d, page-state p50 %d", ro.Corrected.P50, st.Corrected.P50)
+	}
+	var tagged bool
+	for _, e := range run.Logs {
+		tagged = tagged || e.Tag == results.PageStateTagPrefix+"modify"
+	}
+	if !tagged {
+		t.Error("no page-state.modify interval histograms in the logs")
+	}
+}

@@ -518,8 +518,8 @@ func TestCollectorMergesIntervals(t *testing.T) {
 	if len(c.intervals) != 2 || c.intervals[0].Pages != 100 || c.intervals[1].Late != 100 {
 		t.Fatalf("intervals %+v", c.intervals)
 	}
-	if len(c.logs) != 2*2*2 { // 2 intervals × 2 tags × corrected/uncorrected
-		t.Fatalf("%d log entries, want 8", len(c.logs))
+	if len(c.logs) != 2*3*2 { // 2 intervals × 3 tags (page, page-state, op) × corrected/uncorrected
+		t.Fatalf("%d log entries, want 12", len(c.logs))
 	}
 }
 

@@ -88,6 +88,25 @@ func Merge(runs []*Run) (*Run, error) {
 	if out.Pages, err = mergeStats(runs, func(r *Run) map[string]*Stats { return r.Pages }); err != nil {
 		return nil, err
 	}
+	if out.PageState, err = mergeStats(runs, func(r *Run) map[string]*Stats { return r.PageState }); err != nil {
+		return nil, err
+	}
+	if len(out.PageState) == 0 {
+		out.PageState = nil
+	}
+	var lags []Latency
+	for _, r := range runs {
+		if r.Machine != nil {
+			lags = append(lags, r.Machine.TimerLag)
+		}
+	}
+	if len(lags) > 0 {
+		lag, err := MergeLatency(lags...)
+		if err != nil {
+			return nil, fmt.Errorf("machine timer lag: %w", err)
+		}
+		out.Machine = &Machine{TimerLag: lag}
+	}
 	if out.Locks, err = mergeLocks(runs); err != nil {
 		return nil, err
 	}
@@ -449,6 +468,7 @@ func mergeRate(runs []*Run, mode string) Rate {
 		x := r.Rate
 		m.Scheduled += x.Scheduled
 		m.Started += x.Started
+		m.CutOff += x.CutOff
 		m.Completed += x.Completed
 		m.Dropped += x.Dropped
 		m.NoWorker += x.NoWorker

@@ -46,6 +46,10 @@ const (
 	ModeCapture = "capture"
 )
 
+// PageStateTagPrefix starts the .hlog tag of a page kind's state time
+// ("page-state.modify"); page latency is "page.KIND", operations "op.NAME".
+const PageStateTagPrefix = "page-state."
+
 // Histogram geometry shared by every recorder and reader: 1 µs to 1 hour in
 // nanoseconds, 3 significant digits.
 const (
@@ -92,10 +96,22 @@ type Run struct {
 	Linearizability *Linearizability `json:"linearizability,omitempty"`
 	// Locks holds the lock metrics.
 	Locks Locks `json:"locks"`
+	// Machine is what the run saw of the machine it ran on; absent in
+	// results written before it was recorded.
+	Machine *Machine `json:"machine,omitempty"`
+	// Objectives are the thresholds the run was held to (aspstate load
+	// --threshold) and their outcome at its end; absent when none were set.
+	Objectives []Objective `json:"objectives,omitempty"`
 	// Ops holds statistics per protocol operation, keyed by protocol.Op.String().
 	Ops map[string]*Stats `json:"ops"`
 	// Pages holds statistics per page type (end to end, lock waits included).
 	Pages map[string]*Stats `json:"pages"`
+	// PageState holds statistics per page type of the page's state time:
+	// its latency less its emulated execution time, i.e. the time the page
+	// spent in state-server calls and lock waits (and, corrected, its start
+	// delay). This is the server's share of a page. Absent in results
+	// written before it was recorded.
+	PageState map[string]*Stats `json:"page_state,omitempty"`
 	// Rate compares the intended and the achieved rate.
 	Rate Rate `json:"rate"`
 	// Schema is the format version, Schema for this package.
@@ -106,6 +122,20 @@ type Run struct {
 	// Logs are the interval histograms written to the .hlog files. They are
 	// not part of result.json; Read fills them from the .hlog files.
 	Logs []LogEntry `json:"-"`
+}
+
+// Objective is one threshold a run was held to and its outcome.
+type Objective struct {
+	// Text is the threshold as written ("page-state p99 < 50ms").
+	Text string `json:"text"`
+	// Pass reports that it held.
+	Pass bool `json:"pass"`
+	// Value is what was measured, with its unit ("12.345ms", "0.01%"), or
+	// why nothing was ("no samples").
+	Value string `json:"value"`
+	// Aborted marks the threshold that stopped the run early
+	// (--abort-on-fail).
+	Aborted bool `json:"aborted,omitempty"`
 }
 
 // Faults is the fault block of a run.
@@ -150,6 +180,15 @@ type FaultEvent struct {
 	Targets []int `json:"targets"`
 	// WebServer is the 1-based web server a recycle hit (0 otherwise).
 	WebServer int `json:"web_server,omitempty"`
+}
+
+// Machine is the state of the machine over a run, as the load generator saw
+// it: compare's yardstick for telling a slower build from a busier machine.
+type Machine struct {
+	// TimerLag is how late the timers of the emulated page executions fired
+	// (slept − planned, per page that ran one): the scheduling delay every
+	// thread on the machine, the server's included, suffered.
+	TimerLag Latency `json:"timer_lag"`
 }
 
 // Generator is what the load generator process used over a run.
@@ -309,6 +348,9 @@ type Linearizability struct {
 	Unknown int64 `json:"unknown"`
 	// Violations counts sessions whose history is not linearizable.
 	Violations int64 `json:"violations"`
+	// SmallestHistory is the smallest failing session's history, one
+	// operation a line in call order; absent when none failed.
+	SmallestHistory []string `json:"smallest_history,omitempty"`
 	// Visualization is the path of the porcupine HTML visualisation of one
 	// failing session, "" when none failed.
 	Visualization string `json:"visualization"`
@@ -322,6 +364,10 @@ type Rate struct {
 	Achieved float64 `json:"achieved_per_s"`
 	// Completed is how many page requests finished.
 	Completed int64 `json:"completed"`
+	// CutOff is how many pages were still in flight when the run was
+	// stopped (Ctrl-C, an abort, the end of the drain): neither completed
+	// nor failed, they are in no latency and no error count.
+	CutOff int64 `json:"cut_off,omitempty"`
 	// Dropped is how many slots were never started (queue full or run ended).
 	Dropped int64 `json:"dropped"`
 	// Intended is Scheduled per second of the planned duration (0 in closed-loop mode).
@@ -371,7 +417,7 @@ type Interval struct {
 type LogEntry struct {
 	// Corrected selects corrected.hlog (true) or uncorrected.hlog.
 	Corrected bool
-	// Tag is "op.NAME" or "page.NAME".
+	// Tag is "op.NAME", "page.KIND" or "page-state.KIND".
 	Tag string
 	// Start and End bound the interval.
 	Start, End time.Time
@@ -470,6 +516,7 @@ func (r *Run) Validate() error {
 	}
 	check("ops", r.Ops)
 	check("pages", r.Pages)
+	check("page_state", r.PageState)
 	return errors.Join(errs...)
 }
 

@@ -121,14 +121,7 @@ func TestSchemaMatchesGoType(t *testing.T) {
 }
 
 func TestMarshalledRunValidatesAgainstSchema(t *testing.T) {
-	b, err := os.ReadFile(schemaPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var schema map[string]any
-	if err := json.Unmarshal(b, &schema); err != nil {
-		t.Fatal(err)
-	}
+	schema := readSchema(t)
 	for _, r := range []*Run{sampleRun(t), {Schema: Schema, Config: Config{Mode: ModeClosedLoop}}} {
 		js, err := Marshal(r)
 		if err != nil {
@@ -268,4 +261,53 @@ func TestMarshalIsDeterministic(t *testing.T) {
 	if i, j := bytes.Index(a, []byte(`"alpha"`)), bytes.Index(a, []byte(`"zeta"`)); i < 0 || j < 0 || i > j {
 		t.Fatalf("scenario keys not sorted in:\n%s", a)
 	}
+}
+
+// TestResultWithoutNewerFieldsStillDecodes: a result.json written before
+// page_state was recorded (and without any other optional block) still
+// matches the schema, reads back and validates.
+func TestResultWithoutNewerFieldsStillDecodes(t *testing.T) {
+	schema := readSchema(t)
+	r := sampleRun(t)
+	r.PageState = map[string]*Stats{"modify": r.Pages["modify"]}
+	js, err := Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := doc["page_state"]; !ok {
+		t.Fatal("page_state was not written")
+	}
+	delete(doc, "page_state")
+	if errs := validate(schema, schema, doc, "$"); len(errs) > 0 {
+		t.Fatalf("an older result breaks the schema:\n%s", strings.Join(errs, "\n"))
+	}
+	old, _ := json.Marshal(doc)
+	var back Run
+	if err := json.Unmarshal(old, &back); err != nil {
+		t.Fatal(err)
+	}
+	if err := back.Validate(); err != nil {
+		t.Fatalf("an older result does not validate: %v", err)
+	}
+	if back.PageState != nil {
+		t.Errorf("PageState of an older result: %v, want none", back.PageState)
+	}
+}
+
+// readSchema reads the committed JSON Schema of result.json.
+func readSchema(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(schemaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	return schema
 }

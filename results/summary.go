@@ -35,10 +35,20 @@ func Summary(w io.Writer, r *Run) {
 	if r.Failure != "" {
 		fmt.Fprintf(w, "FAILED: %s\n", r.Failure)
 	}
+	for _, o := range r.Objectives {
+		verdict := "PASS"
+		if !o.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "threshold %s  %s  (measured %s)\n", verdict, o.Text, o.Value)
+	}
 	rt := r.Rate
 	if c.Mode == ModeOpen {
 		fmt.Fprintf(w, "rate: intended %.1f/s, achieved %.1f/s over %s; %d scheduled, %d started, %d completed, %d dropped\n",
 			rt.Intended, rt.Achieved, time.Duration(rt.Window).Round(time.Millisecond), rt.Scheduled, rt.Started, rt.Completed, rt.Dropped)
+		if rt.CutOff > 0 {
+			fmt.Fprintf(w, "cut off: %d pages in flight when the run stopped (not counted as completed or failed)\n", rt.CutOff)
+		}
 		fmt.Fprintf(w, "schedule: %d slots late (> %s), %d found no free worker, worst start delay %s\n",
 			rt.Late, time.Duration(rt.LateThreshold), rt.NoWorker, time.Duration(rt.MaxLateness).Round(time.Microsecond))
 	} else if c.Mode == ModeClosedLoop {
@@ -70,6 +80,9 @@ func Summary(w io.Writer, r *Run) {
 	}
 	for _, k := range sortedKeys(r.Pages) {
 		row("page "+k, r.Pages[k])
+	}
+	for _, k := range sortedKeys(r.PageState) {
+		row("page-state "+k, r.PageState[k])
 	}
 	for _, k := range sortedKeys(r.Ops) {
 		row("op "+k, r.Ops[k])

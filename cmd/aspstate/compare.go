@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/aspstate/aspstate/results"
@@ -29,16 +28,24 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			"throughput and error rate from BASE to NEW, with a noise-aware verdict (Mann–Whitney U over\n"+
 			"per-interval values, like benchstat): regression, improvement or no change. BASE and NEW are\n"+
 			"result directories or quoted globs ('runs/base-*'); several runs per side are pooled.\n"+
-			"Thresholds: 'p99 < 5ms', 'op:get p99.9 < 2ms', 'errors < 0.1%', 'page:modify p99 <= +10%'.\n"+
-			"Exit 0 pass, 1 a regression or a broken threshold, 2 usage or unreadable results.", stderr)
+			"Thresholds: 'page-state p99 < 50ms', 'op p99 < 10ms', 'op:get p99.9 < 2ms', 'errors < 0.1%',\n"+
+			"'page-state:modify p99 <= +10%' (page-state: the pages' time in state-server calls and lock waits).\n"+
+			"BASE and NEW must have run the same workload (scenario content, model, offered rate or population,\n"+
+			"duration); a difference is refused with exit 2 unless --allow-different names it. A change is a\n"+
+			"regression only when significant and at least the metric's minimum effect (--min-effect); open-model\n"+
+			"throughput is judged against the offered rate.\n"+
+			"Exit 0 pass, 1 a regression or a broken threshold, 2 usage, unreadable results or different workloads.", stderr)
 	var bases, news, thresholds compareList
 	fs.Var(&bases, "base", "BASE result directory or glob (repeat for several runs)")
 	fs.Var(&news, "new", "NEW result directory or glob (repeat for several runs)")
-	fs.Var(&thresholds, "threshold", "a limit, such as 'p99 < 5ms' or 'page:modify p99 <= +10%' (repeatable)")
+	fs.Var(&thresholds, "threshold", "a limit, such as 'page-state p99 < 50ms' or 'page-state:modify p99 <= +10%' (repeatable)")
 	format := fs.String("format", "text", "output: text or markdown (for a pull-request comment)")
 	junit := fs.String("junit", "", "also write JUnit XML to this file, for CI")
 	alpha := fs.Float64("alpha", compare.DefaultOptions().Alpha, "significance level of the tests")
-	minEffect := fs.String("min-effect", "5%", "smallest relative change called a regression or improvement")
+	minEffect := fs.String("min-effect", "", "smallest change called a regression or improvement, per metric: [METRIC=]REL[+ABS],…\n"+
+		"(e.g. 'p99=30%+2ms,throughput=5%'; '5%' alone: any 5% change of any metric); default "+compare.DefaultOptions().EffectsText())
+	var allow compareList
+	fs.Var(&allow, "allow-different", "compare runs whose workloads differ in these fields: "+strings.Join(compare.WorkloadFields, ", ")+" or all (comma-separated, repeatable)")
 	correction := fs.String("correction", compare.CorrectionBH,
 		"p-value correction for the many metrics tested: bh (Benjamini–Hochberg) or none (each metric alone, as benchstat)")
 	pos, done, code := parseInterspersed(fs, args)
@@ -62,11 +69,14 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	opts := compare.DefaultOptions()
 	opts.Alpha = *alpha
-	me, err := parsePercent(*minEffect)
+	me, err := compare.ParseMinEffects(*minEffect)
 	if err != nil {
-		return usageError(stderr, "compare", "--min-effect %q: %v", *minEffect, err)
+		return usageError(stderr, "compare", "--min-effect: %v", err)
 	}
-	opts.MinEffect = me
+	opts.MinEffects = me
+	if opts.AllowDifferent, err = compare.ParseAllowDifferent(strings.Join(allow, ",")); err != nil {
+		return usageError(stderr, "compare", "--allow-different: %v", err)
+	}
 	opts.Correction = *correction
 	if err := opts.Validate(); err != nil {
 		return usageError(stderr, "compare", "%v", err)
@@ -128,22 +138,6 @@ func writeJUnit(path string, res *compare.Result) error {
 		return err
 	}
 	return f.Close()
-}
-
-// parsePercent reads "5%" or a fraction "0.05".
-func parsePercent(s string) (float64, error) {
-	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
-		f, err := strconv.ParseFloat(p, 64)
-		if err != nil {
-			return 0, fmt.Errorf("not a percentage such as 5%%")
-		}
-		return f / 100, nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("not a percentage such as 5%% or a fraction such as 0.05")
-	}
-	return f, nil
 }
 
 // loadSide expands globs and reads every result directory of one side,

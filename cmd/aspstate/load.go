@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/loadgen"
+	"github.com/aspstate/aspstate/loadgen/capacity"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
@@ -32,8 +33,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("load", "--scenario NAME|FILE [flags]",
 		"Replay a web-farm scenario against a state server (open model: latency from the intended\n"+
 			"start, coordinated omission corrected) and write result.json, .hlog files and summary.txt.\n"+
-			"Several --target values are partitions. Exit 0 ok, 1 correctness violations or run failure,\n"+
-			"2 usage or target error.", stderr)
+			"Several --target values are partitions. --threshold checks an objective at the end of the run\n"+
+			"('page-state p99 < 50ms', 'op p99 < 10ms', 'errors < 0.1%'); --abort-on-fail stops the run once one\n"+
+			"is broken beyond recovery, keeping what was recorded. Ctrl-C stops the run and keeps its results,\n"+
+			"marked interrupted. Exit 0 ok, 1 a broken threshold, correctness violations or run failure,\n"+
+			"2 usage or target error, 130 interrupted.", stderr)
 	var targets targetList
 	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see --list)")
 	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc)")
@@ -58,6 +62,10 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	shardFlag := fs.String("shard", "", "run shard I/N of the farm: its share of the web servers and rate (auto/N: JOB_COMPLETION_INDEX+1); merge the shards with aspstate merge")
 	sourceAddrs := fs.String("source-addrs", "", "bind emulated web server i to its own local address, from a range (127.0.0.2-127.0.0.9)\n"+
 		"or a prefix (127.0.0.0/28), so a capture shows a farm of distinct clients; default: the system's choice")
+	var thresholds sloList
+	fs.Var(&thresholds, "threshold", "objective checked at the end of the run, e.g. 'page-state p99 < 50ms', 'op p99 < 10ms', 'errors < 0.1%'\n"+
+		"(repeatable; syntax of aspstate plan --slo); a broken one exits 1")
+	abortOnFail := fs.Bool("abort-on-fail", false, "stop the run as soon as a --threshold is broken beyond recovery (k6's abortOnFail), keeping what was recorded")
 	startAt := fs.String("start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
@@ -78,6 +86,16 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 2
+	}
+	slos, err := capacity.ParseSLOs(thresholds)
+	if err == nil {
+		err = capacity.CheckScenario(slos, sc)
+	}
+	if err != nil {
+		return usageError(stderr, "load", "%s", strings.ReplaceAll(err.Error(), "--slo", "--threshold"))
+	}
+	if *abortOnFail && len(slos) == 0 {
+		return usageError(stderr, "load", "--abort-on-fail needs at least one --threshold to watch")
 	}
 	if *minute != 0 && *minute < 60*time.Millisecond {
 		return usageError(stderr, "load", "--minute %s: want at least 60ms", *minute)
@@ -157,6 +175,29 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "load", "%v", err)
 	}
 	cfg.Progress = progressPrinter(stderr)
+	// --abort-on-fail: the collector hands every interval to a Watch; a
+	// threshold lost for good cancels the run, which then ends as an
+	// interrupted one does, its results kept.
+	runCtx, abort := context.WithCancel(ctx)
+	defer abort()
+	var lost *abortReason
+	if *abortOnFail {
+		watch, show := capacity.NewWatch(slos), cfg.Progress
+		cfg.Progress = func(p loadgen.Progress) {
+			show(p)
+			if lost != nil {
+				return
+			}
+			if err := watch.Add(p.Logs, p.Pages, p.Failed, p.Planned); err != nil {
+				fmt.Fprintf(stderr, "aspstate load: --abort-on-fail: %v\n", err)
+				return
+			}
+			if s, why, ok := watch.Lost(); ok {
+				lost = &abortReason{slo: s.Text, why: why}
+				abort()
+			}
+		}
+	}
 	if *checkLin {
 		cfg.History = loadgen.NewHistory(0)
 	}
@@ -165,7 +206,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if dir == "" {
 		dir = filepath.Join("results", "runs", sc.Name+"-"+time.Now().Format("20060102-150405"))
 	}
-	run, err := loadgen.Run(ctx, cfg)
+	run, err := loadgen.Run(runCtx, cfg)
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintln(stderr) // end the progress line
 	}
@@ -182,13 +223,39 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		run.Linearizability = lin
 	}
+	if len(slos) > 0 {
+		if run.Objectives, err = capacity.Evaluate(run, slos); err != nil {
+			fmt.Fprintf(stderr, "aspstate load: thresholds: %v\n", err)
+			return 1
+		}
+	}
+	if lost != nil {
+		for i := range run.Objectives {
+			if run.Objectives[i].Text == lost.slo {
+				run.Objectives[i].Aborted = true
+			}
+		}
+		run.Failure = fmt.Sprintf("aborted: threshold %q broken beyond recovery (%s)", lost.slo, lost.why)
+	}
 	if err := results.Write(dir, run); err != nil {
 		fmt.Fprintf(stderr, "aspstate load: writing results: %v\n", err)
 		return 1
 	}
 	results.Summary(stdout, run)
 	fmt.Fprintf(stdout, "\nresults: %s\n", dir)
+	broken := 0
+	for _, o := range run.Objectives {
+		if !o.Pass {
+			broken++
+		}
+	}
 	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintln(stderr, "aspstate load: interrupted; the results so far are kept, marked interrupted")
+		return 130
+	case broken > 0:
+		fmt.Fprintf(stderr, "aspstate load: %d of %d thresholds broken\n", broken, len(run.Objectives))
+		return 1
 	case run.Correctness.Total > 0:
 		fmt.Fprintf(stderr, "aspstate load: %d correctness violations\n", run.Correctness.Total)
 		return 1
@@ -203,6 +270,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// abortReason is the threshold --abort-on-fail stopped a run for.
+type abortReason struct{ slo, why string }
 
 // progressPrinter shows progress: one updating line on a terminal, a plain
 // line every five intervals otherwise.

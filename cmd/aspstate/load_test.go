@@ -125,12 +125,21 @@ func TestLoadInterruptedStillWritesResults(t *testing.T) {
 	code := runLoad(ctx, []string{"--scenario", "large-sessions", "--rate", "20", "--duration", "30s", "--minute", "600ms", "--out", out}, &stdout, w)
 	w.Close()
 	cancel()
-	if code != 0 {
-		t.Fatalf("exit %d\n%s", code, stdout.String())
+	if code != 130 {
+		t.Fatalf("exit %d, want 130 (interrupted)\n%s", code, stdout.String())
 	}
 	run, err := results.Read(out)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var pageErrs int64
+	for _, s := range run.Pages {
+		for _, n := range s.Errors {
+			pageErrs += n
+		}
+	}
+	if run.Errors["canceled"] != 0 || pageErrs != 0 {
+		t.Errorf("pages in flight at the interrupt counted as errors: %v, %d page errors", run.Errors, pageErrs)
 	}
 	if !run.Interrupted || !strings.Contains(stdout.String(), "INTERRUPTED") {
 		t.Fatalf("run not marked interrupted (interrupted=%v)", run.Interrupted)

@@ -34,7 +34,7 @@ func (s *sloList) Set(v string) error {
 // sheet.
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	t0 := time.Now()
-	fs := newFlagSet("plan", "--scenario NAME|FILE --slo 'page p99 < 50ms' [--slo 'errors < 0.1%'] [flags]",
+	fs := newFlagSet("plan", "--scenario NAME|FILE [--slo 'page-state p99 < 50ms'] [--slo 'op p99 < 10ms'] [--slo 'errors < 0.1%'] [flags]",
 		"Find the highest page rate a state server sustains within the objectives: fixed-rate steps of\n"+
 			"the open model (the scenario's pages at a constant rate), an exponential ramp, then bisection.\n"+
 			"A step fails on a broken objective, on dropped or late schedule slots (the generator could not\n"+
@@ -43,12 +43,16 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"Prints the answer, the knee and a capacity sheet (users, pages per web server, sessions held,\n"+
 			"memory) and writes plan.json, plan.md, plan.txt, latency-throughput.png/.svg and every step's\n"+
 			"result directory under --out. Objectives use the threshold syntax of 'aspstate compare'\n"+
-			"([SCOPE] METRIC OP VALUE; SCOPE page (all pages), page:KIND or op:NAME).\n"+
+			"([SCOPE] METRIC OP VALUE; SCOPE page-state (the pages' time in state-server calls and lock waits,\n"+
+			"their emulated execution time left out), page-state:KIND, op (each operation), op:NAME, page\n"+
+			"(whole pages, execution time included) or page:KIND). Default objectives:\n"+
+			"  "+strings.Join(capacity.DefaultSLOs, "; ")+"\n"+
 			"Exit 0 with an answer, 1 when no rate passed or a step could not run, 2 usage or target error.", stderr)
 	var targets targetList
 	var slos sloList
 	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see aspstate load --list)")
-	fs.Var(&slos, "slo", "objective every step must meet, e.g. 'page p99 < 50ms', 'page:modify p99.9 < 200ms', 'errors < 0.1%' (repeatable; at least one)")
+	fs.Var(&slos, "slo", "objective every step must meet, e.g. 'page-state p99 < 50ms', 'op p99 < 10ms', 'page-state:modify p99.9 < 200ms',\n"+
+		"'errors < 0.1%' (repeatable; default: "+strings.Join(capacity.DefaultSLOs, ", ")+")")
 	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc, started afresh for every step)")
 	out := fs.String("out", "", "plan directory (default results/runs/plan-<scenario>-<timestamp>)")
 	step := fs.Duration("step", 10*time.Second, "measured length of each step")
@@ -67,8 +71,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	steady := fs.Bool("steady-start", true, "start every step from the steady state: write the sessions a farm at the step's rate holds\n"+
 		"(rate × mean think time) before its schedule, unmeasured; --steady-start=false starts from an empty store (a cold farm)")
 	seed := fs.Uint64("seed", 1, "seed of every step's plan")
-	metrics := fs.String("metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step")
-	overhead := fs.Float64("overhead", capacity.DefaultOverheadBytes, "the server's memory per stored session beyond its body, bytes (default: the reference server's)")
+	metrics := fs.String("target-metrics", "", "Prometheus endpoint of the target (aspstate serve --metrics ADDR → http://ADDR/metrics), read around every step:\n"+
+		"session counts, and memory per session from process_resident_memory_bytes")
+	fs.StringVar(metrics, "metrics", "", "the same as --target-metrics")
+	overhead := fs.Float64("overhead", 0, "the server's memory per stored session beyond its body, bytes (default: the reference server's\n"+
+		"for the reference server, measured from --target-metrics when it can be, else unknown for this target)")
 	if done, code := parseFlags(fs, args, false); done {
 		return code
 	}
@@ -76,7 +83,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, "plan", "--scenario is required (a builtin name from 'aspstate load --list', or a YAML file)")
 	}
 	if len(slos) == 0 {
-		return usageError(stderr, "plan", "give at least one --slo, e.g. --slo 'page p99 < 50ms' --slo 'errors < 0.1%%'")
+		slos = append(slos, capacity.DefaultSLOs...)
 	}
 	var problems []string
 	if *step < time.Second {
@@ -182,8 +189,9 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Start: *start, Factor: *factor, Max: *maxRate, Tolerance: *tolerance, MaxSteps: *maxSteps,
 		MaxTime: budget, StepCost: *warmup + *step + time.Second, // the drain is short unless the step fails
 		OnStep: func(st capacity.StepResult) {
-			line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  p99 %9s ms  errors %.3f%%  late %.2f%%  ",
-				st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.P99)/1e6), st.ErrorRate*100, st.LateFraction*100)
+			line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  page-state p99 %9s ms  page p99 %9s ms  errors %.3f%%  late %.2f%%  ",
+				st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.StateP99)/1e6), fmt.Sprintf("%.3f", float64(st.P99)/1e6),
+				st.ErrorRate*100, st.LateFraction*100)
 			if st.Pass {
 				line += "pass"
 			} else {
@@ -208,7 +216,14 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Saturation: capacity.FindSaturation(outcome.Steps, capacity.DefaultMinAchieved),
 	}
 	if at, ok := plan.Answer(); ok {
-		sheet := capacity.NewSheet(sc, at, *overhead)
+		mem := capacity.TargetMemory(at)
+		switch {
+		case *overhead > 0:
+			mem = capacity.GivenMemory(*overhead)
+		case inproc:
+			mem = capacity.ReferenceMemory("in-process")
+		}
+		sheet := capacity.NewSheet(sc, at, mem, len(specs))
 		plan.Sheet = &sheet
 	}
 	if len(outcome.Steps) > 0 {

@@ -17,8 +17,8 @@ func testReportOne(t *testing.T, dir string) {
 	if last := lines[len(lines)-1]; last != filepath.Join(dir, "report.html") {
 		t.Errorf("last line %q, want the path of report.html", last)
 	}
-	for _, f := range []string{"report.html", "report.md", "latency-page-modify.png", "latency-op-get-exclusive.png",
-		"latency-over-time.png", "throughput.png", "lock-wait.png", "errors.png"} {
+	for _, f := range []string{"report.html", "report.md", "latency-page-state.png", "latency-op.png", "latency-page.png",
+		"latency-over-time.png", "throughput.png"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s missing or empty (%v)", f, err)
 		}

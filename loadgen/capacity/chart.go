@@ -18,6 +18,7 @@ var (
 	vermilion = color.RGBA{0xD5, 0x5E, 0x00, 0xff}
 	green     = color.RGBA{0x00, 0x9E, 0x73, 0xff}
 	purple    = color.RGBA{0xCC, 0x79, 0xA7, 0xff}
+	orange    = color.RGBA{0xE6, 0x9F, 0x00, 0xff}
 	grey      = color.Gray{0x80}
 	sans      = font.Font{Typeface: "Liberation", Variant: "Sans"}
 	dashes    = []vg.Length{vg.Points(5), vg.Points(3)}
@@ -58,6 +59,7 @@ func (p *Plan) Chart(format string) ([]byte, error) {
 		{"p50", green, func(s StepResult) float64 { return float64(s.P50) / 1e6 }},
 		{"p99", blue, func(s StepResult) float64 { return float64(s.P99) / 1e6 }},
 		{"p99.9", purple, func(s StepResult) float64 { return float64(s.P999) / 1e6 }},
+		{"page-state p99", orange, func(s StepResult) float64 { return float64(s.StateP99) / 1e6 }},
 	} {
 		var pts, bad plotter.XYs
 		for _, st := range curve {

@@ -104,23 +104,8 @@ func measure(run *results.Run, warmup time.Duration) (*window, error) {
 		if e.Start.Sub(first) < warmup-ivLen/2 {
 			continue
 		}
-		kind, name, ok := strings.Cut(e.Tag, ".")
-		if !ok || (kind != compare.ScopePage && kind != compare.ScopeOp) {
-			continue
-		}
-		h, err := e.Decode()
-		if err != nil {
-			return nil, fmt.Errorf("interval log %s: %w", e.Tag, err)
-		}
-		scs := []compare.Scope{{Kind: kind, Name: name}}
-		if kind == compare.ScopePage {
-			scs = append(scs, compare.Scope{Kind: compare.ScopeAll})
-		}
-		for _, s := range scs {
-			if w.hist[s] == nil {
-				w.hist[s] = results.NewHistogram()
-			}
-			w.hist[s].Merge(h)
+		if err := mergeEntry(w.hist, e); err != nil {
+			return nil, err
 		}
 	}
 	for s, h := range w.hist {
@@ -129,8 +114,35 @@ func measure(run *results.Run, warmup time.Duration) (*window, error) {
 	return w, nil
 }
 
+// mergeEntry merges a corrected interval histogram into every scope its tag
+// counts in (compare.TagScopes).
+func mergeEntry(hist map[compare.Scope]*hdrhistogram.Histogram, e results.LogEntry) error {
+	scs := compare.TagScopes(e.Tag)
+	if len(scs) == 0 {
+		return nil
+	}
+	h, err := e.Decode()
+	if err != nil {
+		return fmt.Errorf("interval log %s: %w", e.Tag, err)
+	}
+	for _, s := range scs {
+		if hist[s] == nil {
+			hist[s] = results.NewHistogram()
+		}
+		hist[s].Merge(h)
+	}
+	return nil
+}
+
 // value is the step's value of metric m in scope s, and whether it had samples.
 func (w *window) value(run *results.Run, s compare.Scope, m compare.Metric) (float64, bool) {
+	if s.EachOp() {
+		var ops []compare.Scope
+		for name := range run.Ops {
+			ops = append(ops, compare.Scope{Kind: compare.ScopeOp, Name: name})
+		}
+		return compare.Worst(ops, m, func(s compare.Scope, m compare.Metric) (float64, bool) { return w.value(run, s, m) })
+	}
 	if m == compare.Errors {
 		var n, bad int64
 		add := func(st *results.Stats) {
@@ -142,12 +154,12 @@ func (w *window) value(run *results.Run, s compare.Scope, m compare.Metric) (flo
 				bad += e
 			}
 		}
-		switch s.Kind {
-		case compare.ScopeAll:
+		switch {
+		case s.Kind == compare.ScopeAll || (s.Kind == compare.ScopePageState && s.Name == ""):
 			for _, st := range run.Pages {
 				add(st)
 			}
-		case compare.ScopePage:
+		case s.Kind == compare.ScopePage || s.Kind == compare.ScopePageState:
 			add(run.Pages[s.Name])
 		default:
 			add(run.Ops[s.Name])
@@ -167,7 +179,7 @@ func (w *window) value(run *results.Run, s compare.Scope, m compare.Metric) (flo
 		if secs <= 0 {
 			return 0, false
 		}
-		if s.Kind == compare.ScopeAll {
+		if s.Kind == compare.ScopeAll || (s.Kind == compare.ScopePageState && s.Name == "") {
 			return float64(w.pages) / secs, true
 		}
 		return float64(h.TotalCount()) / secs, true
@@ -206,6 +218,10 @@ func Judge(run *results.Run, rate float64, c Criteria) (StepResult, error) {
 		res.P99 = time.Duration(h.ValueAtQuantile(99))
 		res.P999 = time.Duration(h.ValueAtQuantile(99.9))
 		res.Max = time.Duration(h.Max())
+	}
+	if h := w.hist[compare.Scope{Kind: compare.ScopePageState}]; h != nil && h.TotalCount() > 0 {
+		res.StateP50 = time.Duration(h.ValueAtQuantile(50))
+		res.StateP99 = time.Duration(h.ValueAtQuantile(99))
 	}
 	res.Pages, res.Window = w.pages, w.length
 	if secs := w.length.Seconds(); secs > 0 {

@@ -65,7 +65,7 @@ func TestParseSLO(t *testing.T) {
 
 func TestCheckScenario(t *testing.T) {
 	sc := scenarios.DefaultScenario()
-	slos, err := ParseSLOs([]string{"page:modify p99 < 5ms", "op:remove p99 < 5ms"})
+	slos, err := ParseSLOs([]string{"page:modify p99 < 1s", "page-state:modify p99 < 5ms", "op:remove p99 < 5ms"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,11 +222,15 @@ aspstate_requests_total{op="get",status="200"} 7
 aspstate_requests_total{op="set",status="200"} 5
 `
 	m, err := parseMetrics(strings.NewReader(text))
-	if err != nil || m != (Metrics{SessionsTotal: 50, SessionsActive: 42, Requests: 12}) {
+	if err != nil || m != (Metrics{SessionsTotal: 50, SessionsActive: 42, Requests: 12, Reference: true}) {
 		t.Fatalf("got %+v, %v", m, err)
 	}
 	if _, err := parseMetrics(strings.NewReader("go_goroutines 3\n")); err == nil {
-		t.Fatal("an endpoint without aspstate metrics should be an error")
+		t.Fatal("an endpoint with neither aspstate metrics nor resident memory should be an error")
+	}
+	m, err = parseMetrics(strings.NewReader("process_resident_memory_bytes 1.5e+08\n"))
+	if err != nil || m != (Metrics{ResidentBytes: 150000000}) {
+		t.Fatalf("another server's process metrics: %+v, %v", m, err)
 	}
 }
 
@@ -248,7 +252,7 @@ client:
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSheet(sc, StepResult{Rate: 1000, Achieved: 1000, RequestsPerSecond: 1500}, DefaultOverheadBytes)
+	s := NewSheet(sc, StepResult{Rate: 1000, Achieved: 1000, RequestsPerSecond: 1500}, ReferenceMemory("in-process"), 1)
 	near := func(name string, got, want float64) {
 		t.Helper()
 		if d := got - want; d > want*1e-9 || d < -want*1e-9 {
@@ -264,12 +268,12 @@ client:
 	near("bytes per session", s.BytesPerSession, 1024)
 	near("memory", s.MemoryBytes, 5*(199+1200)*(1024+308))
 	all := strings.Join(s.Assumptions, "\n")
-	for _, want := range []string{"Little's law", "session timeout, 20m0s", "308 B", "no counters", "empty store"} {
+	for _, want := range []string{"Little's law", "session timeout, 20m0s", "308 B", "no counters", "empty store", "Go heap", "1 partition:"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("assumptions do not mention %q:\n%s", want, all)
 		}
 	}
-	steady := NewSheet(sc, StepResult{Rate: 1000, Achieved: 1000, RequestsPerSecond: 1500, SteadyStart: true}, DefaultOverheadBytes)
+	steady := NewSheet(sc, StepResult{Rate: 1000, Achieved: 1000, RequestsPerSecond: 1500, SteadyStart: true}, ReferenceMemory("in-process"), 1)
 	if all := strings.Join(steady.Assumptions, "\n"); !strings.Contains(all, "the 1000 sessions a farm at this rate holds") {
 		t.Errorf("a steady start's assumptions do not say what was seeded:\n%s", all)
 	}

@@ -127,10 +127,10 @@ func (p *Plan) Text(w io.Writer) error {
 	fmt.Fprintf(b, "steps: %s measured after a %s warm-up from a %s, late threshold %s; ramp from %.0f pages/s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
 		p.Settings.Step, p.Settings.Warmup, p.Settings.startName(), p.Settings.LateThreshold, p.Settings.Start, p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tphase\toffered/s\tachieved/s\tp50 ms\tp99 ms\tp99.9 ms\terrors\tlate\tverdict\t")
+	fmt.Fprintln(tw, "step\tphase\toffered/s\tachieved/s\tpage-state p99 ms\tpage p50 ms\tpage p99 ms\tpage p99.9 ms\terrors\tlate\tverdict\t")
 	for _, st := range p.Outcome.Steps {
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%.3f%%\t%.2f%%\t%s\t\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
-			ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
+		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.3f%%\t%.2f%%\t%s\t\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+			ms(st.StateP99), ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -175,8 +175,13 @@ func (s *Sheet) rows() [][2]string {
 		{"new sessions per second", fmt.Sprintf("%.1f (%.2f pages per session)", s.SessionsPerSecond, s.PagesPerSession)},
 		{"sessions active (in use)", fmt.Sprintf("%.0f (life %s)", s.SessionsActive, s.SessionLife.Round(time.Second))},
 		{"sessions held in the store", fmt.Sprintf("%.0f (timeout %s)", s.SessionsHeld, s.SessionTimeout)},
-		{"bytes per session", fmt.Sprintf("%.0f body + %.0f server overhead", s.BytesPerSession, s.OverheadBytes)},
-		{"memory for session state", mib(s.MemoryBytes)},
+	}
+	if s.Memory.Known {
+		r = append(r, [2]string{"bytes per session", fmt.Sprintf("%.0f body + %.0f server overhead", s.BytesPerSession, s.OverheadBytes)},
+			[2]string{"memory for session state", mib(s.MemoryBytes)})
+	} else {
+		r = append(r, [2]string{"bytes per session", fmt.Sprintf("%.0f body; server overhead unknown for this target", s.BytesPerSession)},
+			[2]string{"memory for session state", "unknown for this target (session bodies alone: " + mib(s.BodyBytes) + ")"})
 	}
 	if o := s.Observed; o != nil {
 		seeded := ""
@@ -210,11 +215,11 @@ func (p *Plan) Markdown(w io.Writer) error {
 		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup, p.Settings.startName(),
 		len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
 	fmt.Fprintf(b, "![latency vs throughput](%s.png)\n\n", ChartStem)
-	b.WriteString("| step | phase | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | errors | late | verdict |\n")
-	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	b.WriteString("| step | phase | offered/s | achieved/s | page-state p99 ms | page p50 ms | page p99 ms | page p99.9 ms | errors | late | verdict |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, st := range p.Outcome.Steps {
-		fmt.Fprintf(b, "| %d | %s | %.0f | %.0f | %s | %s | %s | %.3f%% | %.2f%% | %s |\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
-			ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
+		fmt.Fprintf(b, "| %d | %s | %.0f | %.0f | %s | %s | %s | %s | %.3f%% | %.2f%% | %s |\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+			ms(st.StateP99), ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
 	}
 	var reasons []string
 	for _, st := range p.Outcome.Steps {
@@ -285,13 +290,14 @@ func (p *Plan) Write(dir string) error {
 	return nil
 }
 
-// latencySLOs returns the latency objectives on every page together, drawn
+// latencySLOs returns the latency objectives on every page together (whole
+// pages or their state time), drawn
 // on the chart.
 func (p *Plan) latencySLOs() []SLO {
 	var out []SLO
 	for _, t := range p.SLOs {
 		s, err := ParseSLO(t)
-		if err == nil && s.Scope.Kind == compare.ScopeAll && s.Metric.IsLatency() {
+		if err == nil && (s.Scope.Kind == compare.ScopeAll || s.Scope == compare.Scope{Kind: compare.ScopePageState}) && s.Metric.IsLatency() {
 			out = append(out, s)
 		}
 	}

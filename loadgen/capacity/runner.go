@@ -186,7 +186,8 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 		if after, _, ok := l.sample(ctx); ok {
 			seeded, _ := strconv.ParseInt(run.Config.Options[results.SteadySessionsOption], 10, 64)
 			res.Server = &ServerSample{Source: src, SessionsCreated: after.created - before.created - seeded, Seeded: seeded,
-				SessionsInStore: after.inStore, Requests: after.requests - before.requests}
+				SessionsInStore: after.inStore, Requests: after.requests - before.requests, Reference: after.reference,
+				ResidentBefore: before.resident, ResidentAfter: after.resident}
 		}
 	}
 	if l.OutDir != "" {
@@ -200,7 +201,11 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 }
 
 // counters is one sample of the server's counters.
-type counters struct{ created, inStore, requests int64 }
+type counters struct {
+	created, inStore, requests int64
+	resident                   int64 // process_resident_memory_bytes, 0 unknown
+	reference                  bool  // the reference server's counters
+}
 
 // sample reads the server's counters: in-process Stats when the (single)
 // target is the in-process server, else the Prometheus endpoint when one was
@@ -209,7 +214,7 @@ func (l *LoadRunner) sample(ctx context.Context) (counters, string, bool) {
 	if len(l.targets) == 1 {
 		if ip, ok := l.targets[0].(target.InProcess); ok {
 			st := ip.Server().Stats()
-			return counters{st.SessionsTotal, st.SessionsActive, st.RequestsTotal()}, "in-process server Stats", true
+			return counters{created: st.SessionsTotal, inStore: st.SessionsActive, requests: st.RequestsTotal(), reference: true}, "in-process server Stats", true
 		}
 	}
 	if l.MetricsURL == "" {
@@ -222,18 +227,29 @@ func (l *LoadRunner) sample(ctx context.Context) (counters, string, bool) {
 	return c.counters(), "prometheus " + l.MetricsURL, true
 }
 
-// Metrics are the reference server's Prometheus counters a plan uses.
+// Metrics are the Prometheus metrics of a target a plan uses: the
+// reference server's aspstate_ counters, and the standard process metric
+// any Prometheus-instrumented server exposes.
 type Metrics struct {
 	SessionsTotal  int64
 	SessionsActive int64
 	Requests       int64
+	// Reference reports that the endpoint has the reference server's
+	// aspstate_ metrics.
+	Reference bool
+	// ResidentBytes is process_resident_memory_bytes, 0 when absent.
+	ResidentBytes int64
 }
 
-func (m Metrics) counters() counters { return counters{m.SessionsTotal, m.SessionsActive, m.Requests} }
+func (m Metrics) counters() counters {
+	return counters{created: m.SessionsTotal, inStore: m.SessionsActive, requests: m.Requests, resident: m.ResidentBytes, reference: m.Reference}
+}
 
-// ScrapeMetrics reads aspstate_sessions_total, aspstate_sessions_active and
-// the sum of aspstate_requests_total from a Prometheus text endpoint
-// (aspstate serve --metrics ADDR serves http://ADDR/metrics).
+// ScrapeMetrics reads aspstate_sessions_total, aspstate_sessions_active,
+// the sum of aspstate_requests_total and process_resident_memory_bytes from
+// a Prometheus text endpoint (aspstate serve --metrics ADDR serves
+// http://ADDR/metrics). An endpoint with neither the aspstate_ metrics nor
+// the resident memory is an error.
 func ScrapeMetrics(ctx context.Context, url string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -275,7 +291,9 @@ func parseMetrics(r io.Reader) (Metrics, error) {
 		}
 		switch name {
 		case "aspstate_sessions_total":
-			m.SessionsTotal, seen = int64(v), true
+			m.SessionsTotal, m.Reference, seen = int64(v), true, true
+		case "process_resident_memory_bytes":
+			m.ResidentBytes, seen = int64(v), true
 		case "aspstate_sessions_active":
 			m.SessionsActive = int64(v)
 		case "aspstate_requests_total":
@@ -286,7 +304,7 @@ func parseMetrics(r io.Reader) (Metrics, error) {
 		return m, err
 	}
 	if !seen {
-		return m, errors.New("no aspstate_sessions_total metric: is this an aspstate serve --metrics endpoint?")
+		return m, errors.New("neither aspstate_sessions_total nor process_resident_memory_bytes: is this the target's Prometheus endpoint?")
 	}
 	return m, nil
 }

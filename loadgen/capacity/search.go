@@ -62,6 +62,11 @@ type StepResult struct {
 	P99  time.Duration `json:"p99_ns"`
 	P999 time.Duration `json:"p99_9_ns"`
 	Max  time.Duration `json:"max_ns"`
+	// StateP50 and StateP99 are the page-state latency of every page
+	// together: the pages' time in state-server calls and lock waits, their
+	// emulated execution left out (0 for steps recorded before it was).
+	StateP50 time.Duration `json:"state_p50_ns,omitempty"`
+	StateP99 time.Duration `json:"state_p99_ns,omitempty"`
 	// Pages is the pages completed in the measured window; Window its length.
 	Pages  int64         `json:"pages"`
 	Window time.Duration `json:"window_ns"`
@@ -104,6 +109,14 @@ type ServerSample struct {
 	// Requests is the requests the server answered during the step (the
 	// seeding's PUTs included).
 	Requests int64 `json:"requests"`
+	// Reference reports that the counters came from the reference server
+	// (its in-process Stats, or an endpoint with aspstate_ metrics).
+	Reference bool `json:"reference,omitempty"`
+	// ResidentBefore and ResidentAfter are the target process's resident
+	// memory (process_resident_memory_bytes) before and after the step,
+	// 0 when its metrics do not expose it.
+	ResidentBefore int64 `json:"resident_before,omitempty"`
+	ResidentAfter  int64 `json:"resident_after,omitempty"`
 }
 
 // Runner runs one fixed-rate step. index numbers the steps from 0; phase says

@@ -24,7 +24,7 @@ type Sheet struct {
 	// Rate, and RequestsPerPage its ratio to pages.
 	RequestsPerSecond float64 `json:"requests_per_s"`
 	RequestsPerPage   float64 `json:"requests_per_page"`
-	// Partitions is the scenario's state-server partitions.
+	// Partitions is the state-server partitions: the targets given.
 	Partitions int `json:"partitions"`
 	// ThinkTime is the mean time between two pages of a user; ConcurrentUsers
 	// = Rate × ThinkTime (Little's law).
@@ -50,23 +50,79 @@ type Sheet struct {
 	BytesPerSession float64 `json:"bytes_per_session"`
 	OverheadBytes   float64 `json:"overhead_bytes"`
 	MemoryBytes     float64 `json:"memory_bytes"`
+	// BodyBytes is SessionsHeld × BytesPerSession: the session bodies alone.
+	BodyBytes float64 `json:"body_bytes"`
+	// Memory is what is known of the target's memory per session; when it
+	// is not Known, MemoryBytes and OverheadBytes are 0.
+	Memory Memory `json:"memory"`
 	// Observed is what the server's counters said during the step at Rate.
 	Observed *ServerSample `json:"observed,omitempty"`
 	// Assumptions lists every assumption the figures rest on.
 	Assumptions []string `json:"assumptions"`
 }
 
+// Memory is what the plan knows of the target's memory per stored session.
+type Memory struct {
+	// Known reports that OverheadBytes is the target's own figure.
+	Known bool `json:"known"`
+	// OverheadBytes is the server's memory per stored session beyond its
+	// body (when Known).
+	OverheadBytes float64 `json:"overhead_bytes"`
+	// Source says where the figure comes from, or why there is none.
+	Source string `json:"source"`
+	// Reference marks the reference server: its Go-heap advice applies.
+	Reference bool `json:"reference"`
+	// PerSession, when > 0, is a measured total per session (body
+	// included): NewSheet derives OverheadBytes from it.
+	PerSession float64 `json:"per_session,omitempty"`
+}
+
+// ReferenceMemory is the reference server's figure (TestMemory1M).
+func ReferenceMemory(how string) Memory {
+	return Memory{Known: true, OverheadBytes: DefaultOverheadBytes, Reference: true,
+		Source: fmt.Sprintf("the reference server (%s): 1332 B RSS per 1 KiB session with 1M sessions, TestMemory1M", how)}
+}
+
+// GivenMemory is a figure the user gave (aspstate plan --overhead).
+func GivenMemory(overhead float64) Memory {
+	return Memory{Known: true, OverheadBytes: overhead, Source: "given with --overhead"}
+}
+
+// TargetMemory decides what the plan knows of the target's memory: the
+// reference server's figure when the answer step's counters came from it,
+// a figure measured from the target's resident memory across the step when
+// its metrics expose one and enough sessions were added to tell, else
+// unknown, saying why.
+func TargetMemory(at StepResult) Memory {
+	o := at.Server
+	switch {
+	case o == nil:
+		return Memory{Source: "unknown for this target (no metrics: give --target-metrics URL of its Prometheus endpoint)"}
+	case o.Reference:
+		return ReferenceMemory(o.Source)
+	case o.ResidentAfter > 0 && o.SessionsCreated >= 1000:
+		per := float64(o.ResidentAfter-o.ResidentBefore) / float64(o.SessionsCreated)
+		if per > 0 {
+			return Memory{Known: true, PerSession: per, Source: fmt.Sprintf(
+				"measured from %s: resident memory grew %s while %d sessions were created in the step at the answer (rough: other allocations count too)",
+				o.Source, mib(float64(o.ResidentAfter-o.ResidentBefore)), o.SessionsCreated)}
+		}
+	}
+	return Memory{Source: fmt.Sprintf("unknown for this target (%s gives no resident memory that grew with the step's sessions)", o.Source)}
+}
+
 // NewSheet computes the capacity sheet for the step at the answer rate of a
 // plan of base (the scenario as given; see StepScenario for what a step
-// changes). overhead is the server's bytes per session beyond the body.
-func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
+// changes), against partitions targets, with what is known of the target's
+// memory (TargetMemory; mem.Known false: memory is unknown for this target).
+func NewSheet(base *scenarios.Scenario, at StepResult, mem Memory, partitions int) Sheet {
 	sc := base.Clone()
 	sc.Users.Population = 0
 	sc.Rate = scenarios.Rate{Shape: scenarios.ShapeConstant, PagesPerSecond: at.Rate}
 	sc.ApplyDefaults()
 	r := at.Rate
-	s := Sheet{Rate: r, WebServers: sc.Farm.WebServers, Partitions: sc.Farm.Partitions, OverheadBytes: overhead,
-		RequestsPerSecond: at.RequestsPerSecond, Observed: at.Server}
+	s := Sheet{Rate: r, WebServers: sc.Farm.WebServers, Partitions: max(1, partitions), OverheadBytes: mem.OverheadBytes,
+		RequestsPerSecond: at.RequestsPerSecond, Observed: at.Server, Memory: mem}
 	s.PagesPerWebServer = r / float64(max(1, s.WebServers))
 	if at.Achieved > 0 {
 		s.RequestsPerPage = at.RequestsPerSecond / at.Achieved
@@ -91,7 +147,14 @@ func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
 		grown = math.Min(size+(modifies-1)*growth/2, float64(sc.Session.MaxBytes))
 	}
 	s.BytesPerSession = grown
-	s.MemoryBytes = s.SessionsHeld * (s.BytesPerSession + s.OverheadBytes)
+	s.BodyBytes = s.SessionsHeld * s.BytesPerSession
+	if mem.PerSession > 0 {
+		s.OverheadBytes = max(0, mem.PerSession-s.BytesPerSession)
+		s.Memory.OverheadBytes = s.OverheadBytes
+	}
+	if mem.Known {
+		s.MemoryBytes = s.SessionsHeld * (s.BytesPerSession + s.OverheadBytes)
+	}
 
 	a := func(format string, args ...any) { s.Assumptions = append(s.Assumptions, fmt.Sprintf(format, args...)) }
 	a("the rate is the highest offered page rate that met every objective in the search (open model, constant rate%s), measured on this machine with the load generator beside the target", poissonNote(base))
@@ -115,14 +178,21 @@ func NewSheet(base *scenarios.Scenario, at StepResult, overhead float64) Sheet {
 	} else {
 		a("bytes per session = the mean of the scenario's session size distribution, %.0f B", size)
 	}
-	a("server overhead %.0f B per stored session (the reference server: 1332 B RSS per 1 KiB session with 1M sessions, TestMemory1M); another server's overhead differs", overhead)
+	if mem.Known {
+		a("server overhead %.0f B per stored session: %s", s.OverheadBytes, mem.Source)
+	} else {
+		a("the server's own memory per session is %s; the sheet gives the session bodies alone", mem.Source)
+	}
+	a("%s: the scenario's sessions spread over the targets given", plural(s.Partitions, "partition"))
 	if at.Server != nil {
 		a("the server's counters (%s) give session counts, not bytes, so memory is modelled from sizes; the %s step created %d sessions and left %d in the store (a short step is not the steady state, and a server that runs on between steps still holds the sessions of earlier ones)",
 			at.Server.Source, at.Window.Round(time.Second), at.Server.SessionsCreated, at.Server.SessionsInStore)
 	} else {
 		a("the target exposes no counters the plan can read (give --metrics for aspstate serve --metrics), so sessions and memory are modelled from the scenario")
 	}
-	a("memory counts session state only: add the runtime's headroom (the Go heap may grow to about twice the live data under churn without a memory limit)")
+	if mem.Reference {
+		a("memory counts session state only: add the runtime's headroom (the reference server's Go heap may grow to about twice the live data under churn without a memory limit)")
+	}
 	return s
 }
 

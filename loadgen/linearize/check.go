@@ -49,11 +49,34 @@ type Result struct {
 	Examples []string
 	// Visualization is the path of the HTML visualisation written, or "".
 	Visualization string
+	// Smallest is the history of the smallest failing session, one
+	// operation a line in call order ("+1.2ms client 0: get-exclusive → 423
+	// …"), at most maxHistoryLines; nil when every session passed.
+	Smallest []string
 	// Elapsed is how long the check took.
 	Elapsed time.Duration
 }
 
 const maxFailingKeys = 20
+
+// maxHistoryLines bounds Result.Smallest.
+const maxHistoryLines = 60
+
+// sessionHistory lists s's operations in call order, one a line.
+func sessionHistory(s *session) []string {
+	ops := renumberClients(s.ops)
+	t0 := ops[0].Call
+	var out []string
+	for i, op := range ops {
+		if i == maxHistoryLines {
+			out = append(out, fmt.Sprintf("… %d more operations", len(ops)-i))
+			break
+		}
+		out = append(out, fmt.Sprintf("+%s client %d: %s", time.Duration(op.Call-t0).Round(time.Microsecond), op.ClientId,
+			DescribeOperation(op.Input.(Input), op.Output.(Output))))
+	}
+	return out
+}
 
 type session struct {
 	key    string
@@ -213,6 +236,9 @@ feed:
 			continue
 		}
 		res.Examples = append(res.Examples, explain(s.cfg, s, info))
+		if i == 0 {
+			res.Smallest = sessionHistory(s)
+		}
 		if i == 0 && opts.VisualizationPath != "" {
 			if err := os.MkdirAll(filepath.Dir(opts.VisualizationPath), 0o755); err != nil {
 				return res, fmt.Errorf("linearize: visualisation: %w", err)

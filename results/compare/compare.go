@@ -22,6 +22,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -61,8 +62,8 @@ func (m Metric) IsLatency() bool {
 // HigherIsBetter reports whether a larger value of m is an improvement.
 func (m Metric) HigherIsBetter() bool { return m == Throughput }
 
-// quantile is the 0–100 quantile of a percentile metric (100 for max).
-func (m Metric) quantile() float64 {
+// Quantile is the 0–100 quantile of a percentile metric (100 for max).
+func (m Metric) Quantile() float64 {
 	switch m {
 	case P50:
 		return 50
@@ -81,21 +82,50 @@ const (
 	ScopeAll  = "all"
 	ScopePage = "page"
 	ScopeOp   = "op"
+	// ScopePageState is a page's state time (results.Run.PageState): with
+	// no Name every page together, else one page type.
+	ScopePageState = "page-state"
 )
 
 // Scope selects what a metric is measured over: every page together
-// (Kind ScopeAll), one page type, or one protocol operation.
+// (Kind ScopeAll), one page type, one protocol operation, or the state time
+// of every page (Kind ScopePageState, no Name) or of one page type.
 type Scope struct {
 	Kind string
 	Name string
 }
 
-// String spells the scope as thresholds do: "all", "page:modify", "op:get".
+// String spells the scope as thresholds do: "all", "page:modify", "op:get",
+// "page-state", "page-state:modify".
 func (s Scope) String() string {
-	if s.Kind == ScopeAll {
-		return ScopeAll
+	if s.Kind == ScopeAll || s.Name == "" {
+		return s.Kind
 	}
 	return s.Kind + ":" + s.Name
+}
+
+// TagScopes returns the scopes an .hlog tag's histogram counts in: "page.K"
+// in page:K and all, "page-state.K" in page-state:K and page-state, "op.N"
+// in op:N; none for another tag.
+func TagScopes(tag string) []Scope {
+	kind, name, ok := strings.Cut(tag, ".")
+	if !ok {
+		return nil
+	}
+	return kindScopes(kind, name)
+}
+
+// kindScopes is TagScopes for a tag's kind and name.
+func kindScopes(kind, name string) []Scope {
+	switch kind {
+	case ScopePage:
+		return []Scope{{Kind: ScopePage, Name: name}, {Kind: ScopeAll}}
+	case ScopePageState:
+		return []Scope{{Kind: ScopePageState, Name: name}, {Kind: ScopePageState}}
+	case ScopeOp:
+		return []Scope{{Kind: ScopeOp, Name: name}}
+	}
+	return nil
 }
 
 // Verdict is the decision on one metric.
@@ -135,23 +165,103 @@ type Row struct {
 	Verdict Verdict
 	Note    string
 
+	// Machine is how much of a latency change the machine explains:
+	// MachineFactor × the machine's timer lag at the same percentile, the
+	// larger of the two sides' (0 when a side did not record it). A latency
+	// change must exceed it as well as the minimum effect.
+	Machine float64
+
 	// dir is the direction the samples moved (> 0: NEW higher).
 	dir float64
 }
+
+// MachineFactor is how many scheduling delays a latency is taken to suffer:
+// a page crosses several threads several times (the client's writes, the
+// server's reads and replies, the client's reads, its lock polls), each
+// delayed by up to the machine's timer lag, so on a machine whose timers lag
+// by d a latency may move by MachineFactor × d for no reason of the build's.
+const MachineFactor = 8
 
 // Options tune the verdict.
 type Options struct {
 	// Alpha is the significance level (default 0.05).
 	Alpha float64
-	// MinEffect is the smallest relative change reported as a regression
-	// or an improvement (default 0.05 = 5%).
-	MinEffect float64
+	// MinEffects are the smallest changes, per metric, reported as a
+	// regression or an improvement (practical significance); a metric not
+	// listed has none. DefaultEffects are the defaults.
+	MinEffects map[Metric]Effect
 	// MinSamples is the fewest samples per side a test needs (default 3);
 	// with fewer the verdict is no change, "too few samples".
 	MinSamples int
 	// Correction is how p-values are adjusted for the many rows tested at
 	// once: CorrectionBH (default) or CorrectionNone.
 	Correction string
+	// AllowDifferent lists the workload fields (WorkloadFields, or "all")
+	// on which BASE and NEW may differ; by default Compare refuses runs of
+	// different workloads with a MismatchError.
+	AllowDifferent []string
+}
+
+// Effect is a minimum effect: a change counts only when it is at least Rel
+// relative to BASE and at least Abs in the metric's unit (nanoseconds for
+// latency, pages per second for throughput, a fraction of requests for
+// errors).
+type Effect struct {
+	Rel float64
+	Abs float64
+}
+
+// DefaultEffects are the minimum effects of the default verdict, chosen so
+// that two runs of one build on a shared 2-core machine compare as no
+// change: tail percentiles move far more with the machine's other work than
+// medians do, and sub-millisecond latencies move by large fractions.
+//
+//	p50        +15% and 0.5ms
+//	p90        +20% and 1ms
+//	p99, p99.9, max  reported, not judged: on a shared machine they move
+//	           tenfold with the other tenants' work (lock polls of 500 ms
+//	           start when pages slow down); judge them with a threshold,
+//	           or with --min-effect p99=50%+5ms on a dedicated machine
+//	throughput 10% (closed loop; an open model is judged against its offered rate)
+//	errors     0.1 percentage points
+//
+// Beside these, a latency change must exceed what the machine explains
+// (Row.Machine).
+var DefaultEffects = map[Metric]Effect{
+	P50:        {Rel: 0.15, Abs: 0.5e6},
+	P90:        {Rel: 0.20, Abs: 1e6},
+	P99:        {Rel: math.Inf(1)},
+	P999:       {Rel: math.Inf(1)},
+	Max:        {Rel: math.Inf(1)},
+	Throughput: {Rel: 0.10},
+	Errors:     {Abs: 0.001},
+}
+
+// Text prints the effect of metric m: "15% and 500.0µs", "0.1%".
+func (e Effect) Text(m Metric) string {
+	var parts []string
+	if e.Rel > 0 {
+		parts = append(parts, pct(e.Rel))
+	}
+	if e.Abs > 0 {
+		parts = append(parts, FormatValue(m, e.Abs))
+	}
+	if math.IsInf(e.Rel, 1) {
+		return "not judged"
+	}
+	if len(parts) == 0 {
+		return "any"
+	}
+	return strings.Join(parts, " and ")
+}
+
+// EffectsText lists the minimum effects of every metric.
+func (o Options) EffectsText() string {
+	var parts []string
+	for _, m := range Metrics {
+		parts = append(parts, string(m)+" "+o.MinEffects[m].Text(m))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Multiple-comparison corrections.
@@ -167,10 +277,10 @@ const (
 	CorrectionNone = "none"
 )
 
-// DefaultOptions returns Alpha 0.05, MinEffect 5%, MinSamples 3 and the
-// Benjamini–Hochberg correction.
+// DefaultOptions returns Alpha 0.05, the DefaultEffects, MinSamples 3 and
+// the Benjamini–Hochberg correction.
 func DefaultOptions() Options {
-	return Options{Alpha: 0.05, MinEffect: 0.05, MinSamples: 3, Correction: CorrectionBH}
+	return Options{Alpha: 0.05, MinEffects: maps.Clone(DefaultEffects), MinSamples: 3, Correction: CorrectionBH}
 }
 
 // Validate reports bad options.
@@ -179,8 +289,14 @@ func (o Options) Validate() error {
 	if !(o.Alpha > 0 && o.Alpha < 1) {
 		errs = append(errs, fmt.Errorf("alpha %v: want a significance level between 0 and 1, such as 0.05", o.Alpha))
 	}
-	if !(o.MinEffect >= 0) || math.IsInf(o.MinEffect, 0) {
-		errs = append(errs, fmt.Errorf("minimum effect %v: want a fraction >= 0, such as 0.05 for 5%%", o.MinEffect))
+	for _, m := range Metrics {
+		e := o.MinEffects[m]
+		if !(e.Rel >= 0) || !(e.Abs >= 0) || math.IsInf(e.Abs, 0) {
+			errs = append(errs, fmt.Errorf("minimum effect of %s %+v: want fractions and amounts >= 0, such as 0.05 for 5%%", m, e))
+		}
+	}
+	if _, err := ParseAllowDifferent(strings.Join(o.AllowDifferent, ",")); err != nil {
+		errs = append(errs, err)
 	}
 	if o.Correction != CorrectionBH && o.Correction != CorrectionNone {
 		errs = append(errs, fmt.Errorf("correction %q: want %s or %s", o.Correction, CorrectionBH, CorrectionNone))
@@ -203,6 +319,10 @@ type Result struct {
 	Base, New  Side
 	Rows       []Row
 	Thresholds []ThresholdResult
+	// NoYardstick is set when a side did not record the machine's timer
+	// lag (a result of an older harness): its latency verdicts cannot tell
+	// a busier machine from a slower build.
+	NoYardstick bool
 }
 
 // Count returns how many rows have verdict v.
@@ -248,6 +368,14 @@ func Compare(base, new Side, opts Options, thresholds []Threshold) (*Result, err
 	if len(base.Runs) == 0 || len(new.Runs) == 0 {
 		return nil, errors.New("compare: each side needs at least one run")
 	}
+	for _, r := range append(slices.Clone(base.Runs), new.Runs...) {
+		if r == nil {
+			return nil, errors.New("compare: a run is nil")
+		}
+	}
+	if err := checkWorkloads(base, new, opts.AllowDifferent); err != nil {
+		return nil, err
+	}
 	b, err := collect(base.Runs)
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
@@ -256,7 +384,7 @@ func Compare(base, new Side, opts Options, thresholds []Threshold) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("new: %w", err)
 	}
-	res := &Result{Options: opts, Base: base, New: new}
+	res := &Result{Options: opts, Base: base, New: new, NoYardstick: b.lag == nil || n.lag == nil}
 	for _, s := range scopes(b, n) {
 		for _, m := range Metrics {
 			res.Rows = append(res.Rows, testOne(s, m, b, n, opts))
@@ -278,6 +406,9 @@ type sideData struct {
 	count    map[Scope]int64
 	errs     map[Scope]int64
 	window   float64                             // seconds measured, all runs
+	offered  float64                             // pages offered over the windows (open model), 0 otherwise
+	open     bool                                // every run is an open-model run with an offered rate
+	lag      *hdrhistogram.Histogram             // the machine's timer lag, all runs (nil: not recorded)
 	interval map[Scope][]*hdrhistogram.Histogram // per interval (nil: none), all runs
 	secs     []float64                           // length of each interval, same order
 }
@@ -288,7 +419,6 @@ func collect(runs []*results.Run) (*sideData, error) {
 		total: map[Scope]*hdrhistogram.Histogram{}, count: map[Scope]int64{}, errs: map[Scope]int64{},
 		interval: map[Scope][]*hdrhistogram.Histogram{},
 	}
-	all := Scope{Kind: ScopeAll}
 	for ri, r := range runs {
 		if r == nil {
 			return nil, fmt.Errorf("run %d is nil", ri+1)
@@ -298,10 +428,28 @@ func collect(runs []*results.Run) (*sideData, error) {
 			w = r.End.Sub(r.Start).Seconds()
 		}
 		d.window += w
-		for _, kind := range []string{ScopePage, ScopeOp} {
+		if r.Machine != nil {
+			h, err := r.Machine.TimerLag.Decode()
+			if err != nil {
+				return nil, fmt.Errorf("run %d machine timer lag: %w", ri+1, err)
+			}
+			if d.lag == nil {
+				d.lag = results.NewHistogram()
+			}
+			d.lag.Merge(h)
+		}
+		d.offered += r.Rate.Intended * w
+		if ri == 0 {
+			d.open = true
+		}
+		d.open = d.open && r.Config.Mode == results.ModeOpen && r.Rate.Intended > 0
+		for _, kind := range []string{ScopePage, ScopePageState, ScopeOp} {
 			m := r.Ops
-			if kind == ScopePage {
+			switch kind {
+			case ScopePage:
 				m = r.Pages
+			case ScopePageState:
+				m = r.PageState
 			}
 			for name, st := range m {
 				if st == nil || st.Count == 0 {
@@ -311,11 +459,7 @@ func collect(runs []*results.Run) (*sideData, error) {
 				if err != nil {
 					return nil, fmt.Errorf("run %d %s %s: %w", ri+1, kind, name, err)
 				}
-				scs := []Scope{{Kind: kind, Name: name}}
-				if kind == ScopePage {
-					scs = append(scs, all)
-				}
-				for _, s := range scs {
+				for _, s := range kindScopes(kind, name) {
 					mergeInto(d.total, s, h)
 					d.count[s] += st.Count
 					for _, e := range st.Errors {
@@ -353,8 +497,8 @@ func (d *sideData) addIntervals(r *results.Run) error {
 		if !e.Corrected {
 			continue
 		}
-		kind, name, ok := strings.Cut(e.Tag, ".")
-		if !ok || (kind != ScopePage && kind != ScopeOp) {
+		scs := TagScopes(e.Tag)
+		if len(scs) == 0 {
 			continue
 		}
 		h, err := e.Decode()
@@ -368,9 +512,8 @@ func (d *sideData) addIntervals(r *results.Run) error {
 			byKey[k] = m
 			keys = append(keys, k)
 		}
-		mergeInto(m, Scope{Kind: kind, Name: name}, h)
-		if kind == ScopePage {
-			mergeInto(m, Scope{Kind: ScopeAll}, h)
+		for _, s := range scs {
+			mergeInto(m, s, h)
 		}
 	}
 	slices.SortFunc(keys, func(a, b key) int { return a.start.Compare(b.start) })
@@ -413,14 +556,50 @@ func (d *sideData) samples(s Scope, m Metric) []float64 {
 		case m == Max:
 			out = append(out, float64(h.Max()))
 		default:
-			out = append(out, float64(h.ValueAtQuantile(m.quantile())))
+			out = append(out, float64(h.ValueAtQuantile(m.Quantile())))
 		}
 	}
 	return out
 }
 
+// EachOp reports whether s is the scope of every operation taken one by
+// one ("op p99 < 10ms" holds when it holds for each operation).
+func (s Scope) EachOp() bool { return s.Kind == ScopeOp && s.Name == "" }
+
+// Worst returns the worst value of m among the scopes (the highest, or the
+// lowest for throughput) that value answers for, and whether any did.
+func Worst(scopes []Scope, m Metric, value func(Scope, Metric) (float64, bool)) (float64, bool) {
+	var w float64
+	found := false
+	for _, s := range scopes {
+		v, ok := value(s, m)
+		if !ok {
+			continue
+		}
+		if !found || (m.HigherIsBetter() && v < w) || (!m.HigherIsBetter() && v > w) {
+			w, found = v, true
+		}
+	}
+	return w, found
+}
+
+// opScopes lists the operation scopes among the keys of m.
+func opScopes[V any](m map[Scope]V) []Scope {
+	var out []Scope
+	for s := range m {
+		if s.Kind == ScopeOp && s.Name != "" {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, compareScopes)
+	return out
+}
+
 // value returns the side's point value of m for s and whether it has one.
 func (d *sideData) value(s Scope, m Metric) (float64, bool) {
+	if s.EachOp() {
+		return Worst(opScopes(d.count), m, d.value)
+	}
 	n := d.count[s]
 	switch {
 	case n == 0:
@@ -435,7 +614,7 @@ func (d *sideData) value(s Scope, m Metric) (float64, bool) {
 	case m == Max:
 		return float64(d.total[s].Max()), true
 	}
-	return float64(d.total[s].ValueAtQuantile(m.quantile())), true
+	return float64(d.total[s].ValueAtQuantile(m.Quantile())), true
 }
 
 // scopes lists the scopes either side recorded: all, pages, operations.
@@ -456,7 +635,7 @@ func scopes(sides ...*sideData) []Scope {
 	return out
 }
 
-var kindOrder = map[string]int{ScopeAll: 0, ScopePage: 1, ScopeOp: 2}
+var kindOrder = map[string]int{ScopeAll: 0, ScopePage: 1, ScopePageState: 2, ScopeOp: 3}
 
 func compareScopes(a, b Scope) int {
 	return cmp.Or(cmp.Compare(kindOrder[a.Kind], kindOrder[b.Kind]), cmp.Compare(pageRank(a), pageRank(b)),
@@ -471,7 +650,10 @@ var PageKinds = []string{
 }
 
 func pageRank(s Scope) int {
-	if s.Kind == ScopePage {
+	if s.Kind == ScopePage || s.Kind == ScopePageState {
+		if s.Name == "" {
+			return -1
+		}
 		if i := slices.Index(PageKinds, s.Name); i >= 0 {
 			return i
 		}
@@ -511,6 +693,10 @@ func testOne(s Scope, m Metric, b, n *sideData, o Options) Row {
 		return row
 	}
 	row.Delta = relDelta(bv, nv)
+	if m == Throughput && b.open && n.open {
+		offeredRow(&row, b, n, o.MinEffects[Throughput])
+		return row
+	}
 	if m == Errors {
 		row.Test = "two-proportion-z"
 		row.NBase, row.NNew = b.count[s], n.count[s]
@@ -519,6 +705,9 @@ func testOne(s Scope, m Metric, b, n *sideData, o Options) Row {
 		return row
 	}
 	row.Test = "mann-whitney"
+	if m.IsLatency() && b.lag != nil && n.lag != nil && b.lag.TotalCount() > 0 && n.lag.TotalCount() > 0 {
+		row.Machine = MachineFactor * float64(max(n.lag.ValueAtQuantile(m.Quantile()), b.lag.ValueAtQuantile(m.Quantile())))
+	}
 	xs, ys := b.samples(s, m), n.samples(s, m)
 	row.NBase, row.NNew = int64(len(xs)), int64(len(ys))
 	if len(xs) < o.MinSamples || len(ys) < o.MinSamples {
@@ -533,6 +722,36 @@ func testOne(s Scope, m Metric, b, n *sideData, o Options) Row {
 	row.P = p
 	row.dir = median(ys) - median(xs)
 	return row
+}
+
+// offeredRow judges the throughput of two open-model sides: the offered
+// rate sets it, so a side is judged by the share of its offered rate it
+// achieved. NEW regressed only when it fell short of its own offered rate by
+// more than the minimum effect, and by that much more than BASE did (a run
+// that achieved its offered rate did not regress because BASE offered
+// more). Other scopes' throughput follows the offered page mix: no verdict.
+func offeredRow(row *Row, b, n *sideData, e Effect) {
+	row.Test = "offered-rate"
+	if row.Scope.Kind != ScopeAll {
+		row.Note = "open model: set by the offered rate"
+		return
+	}
+	bShare, nShare := 0.0, 0.0
+	if b.offered > 0 {
+		v, _ := b.value(row.Scope, Throughput)
+		bShare = v * b.window / b.offered
+	}
+	if n.offered > 0 {
+		v, _ := n.value(row.Scope, Throughput)
+		nShare = v * n.window / n.offered
+	}
+	row.Note = fmt.Sprintf("achieved %s of offered (base %s)", pct(nShare), pct(bShare))
+	switch {
+	case 1-nShare > e.Rel && bShare-nShare > e.Rel:
+		row.Verdict = Regression
+	case 1-bShare > e.Rel && nShare-bShare > e.Rel:
+		row.Verdict = Improvement
+	}
 }
 
 // adjust sets Q for every tested row: Benjamini–Hochberg adjusted p-values
@@ -575,8 +794,14 @@ func decide(row *Row, o Options) {
 		} else {
 			row.Note = fmt.Sprintf("p=%.3g", row.P)
 		}
-	case math.Abs(row.Delta) < o.MinEffect:
-		row.Note = fmt.Sprintf("|delta| < %s", pct(o.MinEffect))
+	case math.IsInf(o.MinEffects[row.Metric].Rel, 1):
+		row.Note = "not judged (reported; see --min-effect)"
+	case math.Abs(row.Delta) < o.MinEffects[row.Metric].Rel:
+		row.Note = fmt.Sprintf("|delta| < %s", pct(o.MinEffects[row.Metric].Rel))
+	case math.Abs(row.New-row.Base) < o.MinEffects[row.Metric].Abs:
+		row.Note = fmt.Sprintf("|change| < %s", FormatValue(row.Metric, o.MinEffects[row.Metric].Abs))
+	case math.Abs(row.New-row.Base) < row.Machine:
+		row.Note = fmt.Sprintf("|change| < %s the machine's timer lag explains", FormatValue(row.Metric, row.Machine))
 	case row.dir == 0 || (row.dir > 0) != (row.Delta > 0):
 		row.Note = "samples and totals disagree"
 	case (row.Delta > 0) != row.Metric.HigherIsBetter():

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -92,12 +93,10 @@ func makeRealPair() (base, slow *results.Run, err error) {
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range runs {
-		sc, err := scenarios.Parse([]byte(steadyScenario), "steady.yaml")
+		cfg, err := steadyConfig(tg.Addr(), uint64(7+i))
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg := loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()}, Interval: 500 * time.Millisecond,
-			Drain: 5 * time.Second, Seed: uint64(7 + i)}
 		if i == 1 {
 			cfg.Dial = func(ctx context.Context, addr string) (*protocol.Conn, error) {
 				var d net.Dialer
@@ -126,6 +125,62 @@ func makeRealPair() (base, slow *results.Run, err error) {
 		return nil, nil, err
 	}
 	return runs[0], runs[1], nil
+}
+
+// steadyConfig is a run of steadyScenario against addr.
+func steadyConfig(addr string, seed uint64) (loadgen.Config, error) {
+	sc, err := scenarios.Parse([]byte(steadyScenario), "steady.yaml")
+	if err != nil {
+		return loadgen.Config{}, err
+	}
+	return loadgen.Config{Scenario: sc, Targets: []string{addr}, Interval: 500 * time.Millisecond,
+		Drain: 5 * time.Second, Seed: seed}, nil
+}
+
+// TestSameBuildMadeApartIsNoChange compares two real runs of one build made
+// one after the other, each on a fresh server, as two CI jobs would: no
+// change either way, whatever else loads the machine in between.
+func TestSameBuildMadeApartIsNoChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load for a few seconds")
+	}
+	var runs [2]*results.Run
+	for i := range runs {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		cfg, err := steadyConfig(tg.Addr(), 7)
+		if err == nil {
+			runs[i], err = loadgen.Run(ctx, cfg)
+		}
+		tg.Close()
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := runs[i].Machine; m != nil {
+			t.Logf("run %d: timer lag p50 %s p90 %s p99 %s; %d lock waits; load average %s", i+1, time.Duration(m.TimerLag.P50),
+				time.Duration(m.TimerLag.P90), time.Duration(m.TimerLag.P99), runs[i].Locks.Waited, loadAvg())
+		}
+	}
+	for _, dir := range []struct {
+		name      string
+		base, new *results.Run
+	}{{"earlier → later", runs[0], runs[1]}, {"later → earlier", runs[1], runs[0]}} {
+		res, err := Compare(side("base", dir.base), side("new", dir.new), DefaultOptions(), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", dir.name, err)
+		}
+		var text bytes.Buffer
+		_ = res.Text(&text)
+		if res.Count(Regression) != 0 || res.Count(Improvement) != 0 || !res.Pass() {
+			t.Errorf("%s: want no change, got %d regressions, %d improvements\n%s", dir.name,
+				res.Count(Regression), res.Count(Improvement), text.String())
+		}
+	}
 }
 
 func side(name string, runs ...*results.Run) Side {
@@ -425,4 +480,9 @@ func TestCompareRejectsBadInput(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "alpha") || !strings.Contains(err.Error(), "minimum samples") {
 		t.Errorf("bad options: want both problems reported, got %v", err)
 	}
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
 }

@@ -40,7 +40,16 @@ func (r *Result) method() string {
 		corr = "q = p (no correction for the number of metrics)"
 	}
 	return fmt.Sprintf("test: Mann–Whitney U over per-interval values (errors: two-proportion z-test over counts); %s\n"+
-		"change: q < %g and |delta| >= %s; latency is corrected (from the intended start)", corr, r.Options.Alpha, pct(r.Options.MinEffect))
+		"change: q < %g and at least the minimum effect (%s); open-model throughput against the offered rate;\n"+
+		"latency is corrected (from the intended start)%s", corr, r.Options.Alpha, r.Options.EffectsText(), r.yardstickText())
+}
+
+// yardstickText warns when the machine's timer lag is missing on a side.
+func (r *Result) yardstickText() string {
+	if !r.NoYardstick {
+		return ""
+	}
+	return "\nwarning: a side has no record of the machine's timer lag (an older result): latency verdicts cannot tell a busier machine from a slower build; record the base again"
 }
 
 func pText(p float64) string {

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -114,20 +115,51 @@ func TestDecide(t *testing.T) {
 		row  Row
 		want Verdict
 	}{
-		{"slower", Row{Metric: P99, Q: 0.001, Delta: 0.5, dir: 1}, Regression},
-		{"faster", Row{Metric: P99, Q: 0.001, Delta: -0.5, dir: -1}, Improvement},
-		{"noise", Row{Metric: P99, Q: 0.2, Delta: 0.5, dir: 1}, NoChange},
-		{"tiny", Row{Metric: P99, Q: 0.001, Delta: 0.01, dir: 1}, NoChange},
-		{"disagree", Row{Metric: P99, Q: 0.001, Delta: 0.5, dir: -1}, NoChange},
-		{"less throughput", Row{Metric: Throughput, Q: 0.001, Delta: -0.5, dir: -1}, Regression},
-		{"more errors", Row{Metric: Errors, Q: 0.001, Delta: math.Inf(1), dir: 0.01}, Regression},
-		{"untested", Row{Metric: P99, Q: math.NaN(), Delta: 3}, NoChange},
+		{"slower", Row{Metric: P90, Base: 10e6, New: 16e6, Q: 0.001, Delta: 0.6, dir: 1}, Regression},
+		{"faster", Row{Metric: P90, Base: 16e6, New: 8e6, Q: 0.001, Delta: -0.5, dir: -1}, Improvement},
+		{"noise", Row{Metric: P90, Base: 10e6, New: 16e6, Q: 0.2, Delta: 0.6, dir: 1}, NoChange},
+		{"tiny", Row{Metric: P90, Base: 10e6, New: 10.1e6, Q: 0.001, Delta: 0.01, dir: 1}, NoChange},
+		{"p90 +10% is within the minimum effect", Row{Metric: P90, Base: 20e6, New: 22e6, Q: 0.001, Delta: 0.1, dir: 1}, NoChange},
+		{"p50 +30% is not", Row{Metric: P50, Base: 20e6, New: 26e6, Q: 0.001, Delta: 0.3, dir: 1}, Regression},
+		{"p99 is reported, not judged", Row{Metric: P99, Base: 20e6, New: 200e6, Q: 0.001, Delta: 9, dir: 1}, NoChange},
+		{"large but sub-millisecond", Row{Metric: P90, Base: 0.2e6, New: 0.8e6, Q: 0.001, Delta: 3, dir: 1}, NoChange},
+		{"what the busy machine explains", Row{Metric: P90, Base: 10e6, New: 30e6, Q: 0.001, Delta: 2, dir: 1, Machine: 40e6}, NoChange},
+		{"beyond what the machine explains", Row{Metric: P90, Base: 10e6, New: 60e6, Q: 0.001, Delta: 5, dir: 1, Machine: 40e6}, Regression},
+		{"disagree", Row{Metric: P90, Base: 10e6, New: 16e6, Q: 0.001, Delta: 0.6, dir: -1}, NoChange},
+		{"less throughput", Row{Metric: Throughput, Base: 100, New: 50, Q: 0.001, Delta: -0.5, dir: -1}, Regression},
+		{"more errors", Row{Metric: Errors, Base: 0, New: 0.01, Q: 0.001, Delta: math.Inf(1), dir: 0.01}, Regression},
+		{"one more error in 10000", Row{Metric: Errors, Base: 0, New: 0.0001, Q: 0.001, Delta: math.Inf(1), dir: 0.0001}, NoChange},
+		{"untested", Row{Metric: P90, Base: 10e6, New: 40e6, Q: math.NaN(), Delta: 3}, NoChange},
 	} {
 		row := tc.row
 		row.Verdict = NoChange
 		decide(&row, o)
 		if row.Verdict != tc.want {
 			t.Errorf("%s: verdict %q (%s), want %q", tc.name, row.Verdict, row.Note, tc.want)
+		}
+	}
+}
+
+func TestParseMinEffects(t *testing.T) {
+	t.Parallel()
+	e, err := ParseMinEffects("")
+	if err != nil || e[P99] != DefaultEffects[P99] {
+		t.Fatalf("default: %v %v", e, err)
+	}
+	e, err = ParseMinEffects("5%")
+	if err != nil || e[P99] != (Effect{Rel: 0.05}) || e[Errors] != (Effect{Rel: 0.05}) {
+		t.Fatalf("5%%: %v %v", e, err)
+	}
+	e, err = ParseMinEffects("p99=30%+2ms, throughput=5%, errors=0+0.5%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e[P99] != (Effect{Rel: 0.3, Abs: 2e6}) || e[Throughput] != (Effect{Rel: 0.05}) || e[Errors] != (Effect{Abs: 0.005}) || e[P50] != DefaultEffects[P50] {
+		t.Errorf("list: %v", e)
+	}
+	for _, bad := range []string{"p98=5%", "5%+1ms", "p99=x", "p99=5%+fast"} {
+		if _, err := ParseMinEffects(bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%q: want an error naming it, got %v", bad, err)
 		}
 	}
 }

@@ -16,7 +16,10 @@ import (
 //
 // Syntax: [SCOPE] METRIC OP VALUE, where
 //
-//	SCOPE  = all | page:KIND | op:NAME          (default all: every page)
+//	SCOPE  = all | page:KIND | op | op:NAME | page-state | page-state:KIND
+//	         (op: each operation, the worst one counts)
+//	         (default all: every page; page-state is the page's time in
+//	         state-server calls and lock waits, its execution time left out)
 //	METRIC = p50 | p90 | p99 | p99.9 | max | throughput | errors
 //	OP     = < | <= | > | >=
 //	VALUE  = a duration for latency (5ms, 500us, 1.5s),
@@ -48,7 +51,7 @@ type ThresholdResult struct {
 	Reason string
 }
 
-var thresholdRE = regexp.MustCompile(`^\s*(?:([A-Za-z]+(?::[^\s<>=]*)?)\s+)?([A-Za-z][A-Za-z0-9.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$`)
+var thresholdRE = regexp.MustCompile(`^\s*(?:([A-Za-z][A-Za-z-]*(?::[^\s<>=]*)?)\s+)?([A-Za-z][A-Za-z0-9.]*)\s*(<=|>=|<|>)\s*(\S+)\s*$`)
 
 // ParseThreshold parses one threshold (see Threshold for the syntax). The
 // scope must name a page type the load generator records or a protocol
@@ -60,7 +63,7 @@ func ParseThreshold(s string) (Threshold, error) {
 	}
 	m := thresholdRE.FindStringSubmatch(s)
 	if m == nil {
-		return bad("want [SCOPE] METRIC OP VALUE, such as 'p99 < 5ms', 'op:get p99.9 < 2ms', 'errors < 0.1%%' or 'page:modify p99 <= +10%%'")
+		return bad("want [SCOPE] METRIC OP VALUE, such as 'page-state p99 < 50ms', 'op:get p99.9 < 2ms', 'errors < 0.1%%' or 'page-state:modify p99 <= +10%%'")
 	}
 	scope, metric, op, value := m[1], strings.ToLower(m[2]), m[3], m[4]
 	var err error
@@ -126,18 +129,25 @@ func ParseThreshold(s string) (Threshold, error) {
 	return t, nil
 }
 
-// parseScope reads "", "all", "page:KIND" or "op:NAME".
+// parseScope reads "", "all", "page:KIND", "op:NAME", "page-state" or
+// "page-state:KIND".
 func parseScope(s string) (Scope, error) {
 	if s == "" || strings.EqualFold(s, ScopeAll) {
 		return Scope{Kind: ScopeAll}, nil
 	}
+	if strings.EqualFold(s, ScopePageState) {
+		return Scope{Kind: ScopePageState}, nil
+	}
+	if strings.EqualFold(s, ScopeOp) || strings.EqualFold(s, "ops") {
+		return Scope{Kind: ScopeOp}, nil
+	}
 	kind, name, ok := strings.Cut(s, ":")
 	kind = strings.ToLower(kind)
-	if !ok || (kind != ScopePage && kind != ScopeOp) {
-		return Scope{}, fmt.Errorf("unknown scope %q (want all, page:KIND or op:NAME)", s)
+	if !ok || (kind != ScopePage && kind != ScopeOp && kind != ScopePageState) {
+		return Scope{}, fmt.Errorf("unknown scope %q (want all, page:KIND, page-state, page-state:KIND, op or op:NAME)", s)
 	}
 	switch kind {
-	case ScopePage:
+	case ScopePage, ScopePageState:
 		for _, k := range PageKinds {
 			if k == name {
 				return Scope{Kind: kind, Name: name}, nil

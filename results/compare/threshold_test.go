@@ -65,3 +65,27 @@ func TestParseThresholdErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestParseThresholdPageStateAndEachOp(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]Scope{
+		"page-state p99 < 50ms":        {Kind: ScopePageState},
+		"page-state:modify p99 < 50ms": {Kind: ScopePageState, Name: "modify"},
+		"op p99 < 10ms":                {Kind: ScopeOp},
+	} {
+		th, err := ParseThreshold(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if th.Scope != want {
+			t.Errorf("%q: scope %+v, want %+v", in, th.Scope, want)
+		}
+		if got := th.Scope.String() + " p99"; !strings.HasPrefix(in, got) {
+			t.Errorf("%q: scope spelled %q", in, th.Scope.String())
+		}
+	}
+	if _, err := ParseThreshold("page-state:nosuch p99 < 5ms"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("unknown page kind accepted or not named: %v", err)
+	}
+}

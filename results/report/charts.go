@@ -11,6 +11,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type chart struct {
 	// title is the heading; caption says how to read the chart.
 	title, caption string
 	p              *plot.Plot
+	// curves counts the data curves drawn (grid and markers left out).
+	curves int
 }
 
 // renderedChart is a chart with its PNG file name and inline SVG.
@@ -40,10 +43,11 @@ type renderedChart struct {
 	svg template.HTML
 }
 
-// Chart size: wide enough for a legend of a few runs beside the curves.
+// Chart size: two charts side by side on a laptop screen, the report's
+// first screen holding the verdict and the charts over time.
 const (
-	chartWidth  = 8 * vg.Inch
-	chartHeight = 4.5 * vg.Inch
+	chartWidth  = 6.4 * vg.Inch
+	chartHeight = 3.9 * vg.Inch
 )
 
 // palette is the Okabe–Ito colour-blind-safe palette, yellow last (weak on
@@ -81,12 +85,15 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	}
 	p.X.Label.Text = xLabel
 	p.Y.Label.Text = yLabel
+	p.X.Tick.Marker = uniformTicks{}
+	p.Y.Tick.Marker = uniformTicks{}
 	p.Legend.TextStyle.Font = font.From(sansFont, 9)
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Legend.XOffs = vg.Points(6)
 	p.Legend.YOffs = -vg.Points(4)
 	p.Legend.ThumbnailWidth = vg.Points(22)
+	p.Legend.Padding = vg.Points(1.5)
 	grid := plotter.NewGrid()
 	grid.Vertical.Color = color.Gray{0xdd}
 	grid.Horizontal.Color = color.Gray{0xdd}
@@ -94,14 +101,46 @@ func newPlot(title, xLabel, yLabel string) *plot.Plot {
 	return p
 }
 
+// uniformTicks are gonum's default ticks with every label of an axis
+// printed with the same number of decimals ("0.0 2.5 5.0", not "0 2.5 5").
+type uniformTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (uniformTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	dec := 0
+	for _, t := range ts {
+		if t.Label != "" {
+			dec = max(dec, decimals(t.Value))
+		}
+	}
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', dec, 64)
+		}
+	}
+	return ts
+}
+
+// decimals is the fewest decimals that print v exactly (at most 6).
+func decimals(v float64) int {
+	for d := 0; d < 6; d++ {
+		x := v * math.Pow10(d)
+		if math.Abs(x-math.Round(x)) < 1e-6*math.Max(1, math.Abs(x)) {
+			return d
+		}
+	}
+	return 6
+}
+
 // render draws c as "svg" or "png".
 func render(c chart, format string) ([]byte, error) {
-	w, err := c.p.WriterTo(chartWidth, chartHeight, format)
+	wt, err := c.p.WriterTo(chartWidth, chartHeight, format)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	if _, err := w.WriteTo(&b); err != nil {
+	if _, err := wt.WriteTo(&b); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
@@ -116,12 +155,15 @@ func inlineSVG(svg []byte) template.HTML {
 	return template.HTML(xmlProlog.ReplaceAll(svg, nil)) //nolint:gosec // generated, escaped by the SVG writer
 }
 
-// line adds a polyline in the run's colour, solid or with a dash pattern,
-// and a legend entry when legend is not "".
-func line(p *plot.Plot, xys plotter.XYs, c color.Color, dash []vg.Length, legend string) error {
+// line adds a polyline in colour col, solid or with a dash pattern, and a
+// legend entry when legend is not "", and counts it among the chart's
+// curves.
+func (ch *chart) line(xys plotter.XYs, col color.Color, dash []vg.Length, legend string) error {
 	if len(xys) == 0 {
 		return nil
 	}
+	ch.curves++
+	p, c := ch.p, col
 	l, err := plotter.NewLine(xys)
 	if err != nil {
 		return err
@@ -136,7 +178,10 @@ func line(p *plot.Plot, xys plotter.XYs, c color.Color, dash []vg.Length, legend
 	return nil
 }
 
-// buildCharts makes every chart of the report, in reading order.
+// buildCharts makes every chart of the report, in reading order: latency
+// over time beside throughput; one percentile chart per family (page-state,
+// operations, whole pages), every kind overlaid; lock waits when a run
+// waited; errors when a run had any.
 func buildCharts(ctx context.Context, ins []Input) ([]chart, error) {
 	var out []chart
 	add := func(c chart, err error) error {
@@ -146,22 +191,103 @@ func buildCharts(ctx context.Context, ins []Input) ([]chart, error) {
 		out = append(out, c)
 		return ctx.Err()
 	}
-	for _, kind := range []string{"page", "op"} {
-		for _, name := range scopeNames(ins, kind) {
-			c, err := latencyChart(ins, kind, name)
-			if err := add(c, err); err != nil {
-				return nil, err
-			}
+	makers := []func([]Input) (chart, error){latencyOverTime, throughputOverTime}
+	for _, f := range families {
+		if len(scopeNames(ins, f.kind)) > 0 {
+			makers = append(makers, func(ins []Input) (chart, error) { return familyChart(ins, f) })
 		}
 	}
-	for _, f := range []func([]Input) (chart, error){
-		latencyOverTime, throughputOverTime, lockWaitChart, lockWaitsOverTime, errorsOverTime,
-	} {
+	var waited, locked, errs bool
+	for _, in := range ins {
+		waited = waited || in.Run.Locks.Waited > 0
+		for _, iv := range in.Run.Intervals {
+			locked = locked || iv.LockWaits > 0
+			errs = errs || iv.Errors > 0
+		}
+	}
+	if waited {
+		makers = append(makers, lockWaitChart)
+	}
+	if locked {
+		makers = append(makers, lockWaitsOverTime)
+	}
+	if errs {
+		makers = append(makers, errorsOverTime)
+	}
+	for _, f := range makers {
 		if err := add(f(ins)); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// family is a set of latencies drawn in one percentile chart.
+type family struct {
+	kind, title, caption string
+}
+
+// families are the percentile charts, in reading order.
+var families = []family{
+	{"page-state", "Page-state latency by percentile (the state server's share of each page)",
+		"Per page type: the page's time in state-server calls and lock waits, its emulated execution time left out; " +
+			"corrected (from the intended start). The x axis is 1/(1-q): each grid decade is one more nine."},
+	{"op", "Operation latency by percentile",
+		"Per protocol operation, corrected (its own latency plus its page's start delay)."},
+	{"page", "Whole-page latency by percentile (emulated execution time included)",
+		"Per page type, from the intended start to the end of the page, the scenario's own execution time included: " +
+			"it judges the scenario as much as the server."},
+}
+
+// runDashes tell runs apart where colour tells kinds apart.
+var runDashes = [][]vg.Length{nil, dashed, dotted}
+
+// familyChart draws the corrected percentile curve of every kind of a
+// family, a colour per kind and, for several runs, a dash pattern per run.
+func familyChart(ins []Input, f family) (chart, error) {
+	c := chart{name: "latency-" + f.kind, title: f.title, caption: f.caption}
+	c.p = newPlot(c.title, "percentile", "latency (ms)")
+	if len(ins) > 1 {
+		c.caption += " Runs: " + runDashText(ins) + "."
+	}
+	xmax, ymax := 1.0, 0.0
+	for k, name := range scopeNames(ins, f.kind) {
+		for i, in := range ins {
+			s := stats(in.Run, f.kind, name)
+			if s == nil {
+				continue
+			}
+			h, err := s.Corrected.Decode()
+			if err != nil {
+				return c, fmt.Errorf("%s %s %s: %w", in.Label, f.kind, name, err)
+			}
+			xys := percentileCurve(h)
+			if len(xys) == 0 {
+				continue
+			}
+			xmax = math.Max(xmax, xys[len(xys)-1].X)
+			ymax = math.Max(ymax, xys[len(xys)-1].Y)
+			legend := name
+			if len(ins) > 1 {
+				legend += " · " + in.Label
+			}
+			if err := c.line(xys, runColor(k), runDashes[i%len(runDashes)], legend); err != nil {
+				return c, err
+			}
+		}
+	}
+	percentileAxis(c.p, xmax, ymax)
+	return c, nil
+}
+
+// runDashText says which dash pattern is which run.
+func runDashText(ins []Input) string {
+	names := []string{"solid", "dashed", "dotted"}
+	var parts []string
+	for i, in := range ins {
+		parts = append(parts, names[i%len(names)]+" "+in.Label)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // pageOrder is the reading order of page kinds; others follow sorted.
@@ -175,11 +301,7 @@ var pageOrder = []string{
 func scopeNames(ins []Input, kind string) []string {
 	set := map[string]bool{}
 	for _, in := range ins {
-		m := in.Run.Ops
-		if kind == "page" {
-			m = in.Run.Pages
-		}
-		for k, s := range m {
+		for k, s := range statsOf(in.Run, kind) {
 			if s != nil && s.Count > 0 {
 				set[k] = true
 			}
@@ -190,7 +312,7 @@ func scopeNames(ins []Input, kind string) []string {
 		names = append(names, k)
 	}
 	rank := func(s string) int {
-		if kind == "page" {
+		if kind != "op" {
 			if i := slices.Index(pageOrder, s); i >= 0 {
 				return i
 			}
@@ -203,12 +325,18 @@ func scopeNames(ins []Input, kind string) []string {
 	return names
 }
 
-func stats(r *results.Run, kind, name string) *results.Stats {
-	m := r.Ops
-	if kind == "page" {
-		m = r.Pages
+func stats(r *results.Run, kind, name string) *results.Stats { return statsOf(r, kind)[name] }
+
+// statsOf returns the run's statistics of a family: "page", "page-state"
+// or "op".
+func statsOf(r *results.Run, kind string) map[string]*results.Stats {
+	switch kind {
+	case "page":
+		return r.Pages
+	case "page-state":
+		return r.PageState
 	}
-	return m[name]
+	return r.Ops
 }
 
 // maxPercentileX caps the percentile axis at 99.9999% (1/(1-q) = 1e6).
@@ -253,8 +381,9 @@ func percentileLabel(k int) string {
 }
 
 // percentileAxis sets x to the log percentile axis up to the decade that
-// holds xmax (at least 99.9%).
-func percentileAxis(p *plot.Plot, xmax float64) {
+// holds xmax (at least 99.9%), and y from 0 with head room above ymax so
+// that no curve runs along the top border.
+func percentileAxis(p *plot.Plot, xmax, ymax float64) {
 	decades := max(3, int(math.Ceil(math.Log10(math.Max(xmax, 1))-1e-9)))
 	var ticks []plot.Tick
 	for k := 0; k <= decades; k++ {
@@ -271,63 +400,25 @@ func percentileAxis(p *plot.Plot, xmax float64) {
 	p.X.Min = 1
 	p.X.Max = math.Pow(10, float64(decades))
 	p.Y.Min = 0
+	p.Y.Max = math.Max(ymax*headRoom, 1e-3)
 }
 
-// latencyChart draws the corrected (solid) and uncorrected (dashed)
-// percentile curves of one page type or operation for every run.
-func latencyChart(ins []Input, kind, name string) (chart, error) {
-	what := "page " + name
-	if kind == "op" {
-		what = "operation " + name
-	}
-	c := chart{
-		name:  "latency-" + kind + "-" + fileSafe(name),
-		title: "Latency by percentile: " + what,
-		caption: "Solid: corrected latency (from the intended start, coordinated omission corrected). " +
-			"Dashed: uncorrected (from the actual send). The x axis is 1/(1-q): each grid decade is one more nine.",
-	}
-	c.p = newPlot(c.title, "percentile", "latency (ms)")
-	xmax := 1.0
-	for i, in := range ins {
-		s := stats(in.Run, kind, name)
-		if s == nil {
-			continue
-		}
-		for _, corrected := range []bool{true, false} {
-			l := s.Uncorrected
-			dash, legend := dashed, in.Label+" (uncorrected)"
-			if corrected {
-				l, dash, legend = s.Corrected, nil, in.Label
-			}
-			h, err := l.Decode()
-			if err != nil {
-				return c, fmt.Errorf("%s %s: %w", in.Label, what, err)
-			}
-			xys := percentileCurve(h)
-			if len(xys) > 0 {
-				xmax = math.Max(xmax, xys[len(xys)-1].X)
-			}
-			if err := line(c.p, xys, runColor(i), dash, legend); err != nil {
-				return c, err
-			}
-		}
-	}
-	percentileAxis(c.p, xmax)
-	return c, nil
-}
+// headRoom is the share of an axis above the highest value: the legend
+// sits there, and no curve runs along the border.
+const headRoom = 1.3
 
 // lockWaitChart draws the distribution of the time pages waited for a lock
-// (per acquire that waited), on the percentile axis.
+// (per acquire that waited), on the percentile axis; only drawn when a run
+// waited.
 func lockWaitChart(ins []Input) (chart, error) {
 	c := chart{
 		name:  "lock-wait",
 		title: "Lock wait by percentile (acquires that waited)",
 		caption: "Time a writable page spent polling a locked session before it got the lock, " +
-			"for the acquires that saw at least one 423. A run without lock waits draws no curve.",
+			"for the acquires that saw at least one 423 (the client polls every 500 ms).",
 	}
 	c.p = newPlot(c.title, "percentile", "lock wait (ms)")
-	xmax := 1.0
-	none := true
+	xmax, ymax := 1.0, 0.0
 	for i, in := range ins {
 		h, err := in.Run.Locks.Wait.Decode()
 		if err != nil {
@@ -337,24 +428,22 @@ func lockWaitChart(ins []Input) (chart, error) {
 		if len(xys) == 0 {
 			continue
 		}
-		none = false
 		xmax = math.Max(xmax, xys[len(xys)-1].X)
+		ymax = math.Max(ymax, xys[len(xys)-1].Y)
 		legend := fmt.Sprintf("%s (%d waited)", in.Label, in.Run.Locks.Waited)
-		if err := line(c.p, xys, runColor(i), nil, legend); err != nil {
+		if err := c.line(xys, runColor(i), nil, legend); err != nil {
 			return c, err
 		}
 	}
-	if none {
-		c.p.Title.Text += " (no run waited for a lock)"
-		c.p.Y.Max = 1
-	}
-	percentileAxis(c.p, xmax)
+	percentileAxis(c.p, xmax, ymax)
 	return c, nil
 }
 
 // intervalSeconds returns the end of each interval and its length, in
-// seconds from the run start.
-func intervalSeconds(r *results.Run) (ends, lengths []float64) {
+// seconds from the run start, and whether it is a full interval: the last
+// one (the drain, or an interrupted end) is often a fraction of the others,
+// and its rate or percentile would draw a false cliff or spike.
+func intervalSeconds(r *results.Run) (ends, lengths []float64, full []bool) {
 	prev := 0.0
 	for _, iv := range r.Intervals {
 		e := time.Duration(iv.Elapsed).Seconds()
@@ -362,17 +451,33 @@ func intervalSeconds(r *results.Run) (ends, lengths []float64) {
 		lengths = append(lengths, math.Max(e-prev, 1e-9))
 		prev = e
 	}
-	return ends, lengths
+	typical := medianOf(lengths)
+	for _, l := range lengths {
+		full = append(full, l >= typical/2)
+	}
+	return ends, lengths, full
 }
 
-// pageP50Series merges the corrected page histograms of each logged interval
-// and returns their p50 at the interval ends (seconds from the start, ms).
-func pageP50Series(r *results.Run) (plotter.XYs, error) {
+// medianOf returns the median of xs (0 when empty).
+func medianOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// familySeries merges the corrected interval histograms of every tag with
+// prefix ("page-state.", "op.") and returns, per quantile, the series of
+// its values at the interval ends (seconds from the start, ms), partial
+// intervals left out.
+func familySeries(r *results.Run, prefix string, quantiles ...float64) ([]plotter.XYs, error) {
 	type key struct{ start, end time.Time }
 	merged := map[key]*hdrhistogram.Histogram{}
 	var keys []key
 	for _, e := range r.Logs {
-		if !e.Corrected || !strings.HasPrefix(e.Tag, "page.") {
+		if !e.Corrected || !strings.HasPrefix(e.Tag, prefix) {
 			continue
 		}
 		h, err := e.Decode()
@@ -387,86 +492,106 @@ func pageP50Series(r *results.Run) (plotter.XYs, error) {
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b key) int { return a.end.Compare(b.end) })
+	out := make([]plotter.XYs, len(quantiles))
 	if len(keys) == 0 {
-		return nil, nil
+		return out, nil
 	}
+	slices.SortFunc(keys, func(a, b key) int { return a.end.Compare(b.end) })
 	// The first interval begins at the run start. Anchor on it rather than
 	// on r.Start: the .hlog StartTime header holds whole seconds, so log
 	// times read back from a result directory lose the start's fraction of
 	// a second.
 	origin := keys[0].start
+	var lengths []float64
 	for _, k := range keys {
 		if k.start.Before(origin) {
 			origin = k.start
 		}
+		lengths = append(lengths, k.end.Sub(k.start).Seconds())
 	}
-	var xys plotter.XYs
-	for _, k := range keys {
+	typical := medianOf(lengths)
+	for i, k := range keys {
 		h := merged[k]
-		if h.TotalCount() == 0 {
+		if h.TotalCount() == 0 || lengths[i] < typical/2 {
 			continue
 		}
-		xys = append(xys, plotter.XY{X: k.end.Sub(origin).Seconds(), Y: ms(h.ValueAtQuantile(50))})
+		for j, q := range quantiles {
+			out[j] = append(out[j], plotter.XY{X: k.end.Sub(origin).Seconds(), Y: ms(h.ValueAtQuantile(q))})
+		}
 	}
-	return xys, nil
+	return out, nil
 }
 
-// latencyOverTime draws each run's per-interval p99 (solid) and p50
-// (dashed) of all pages, corrected.
+// latencyOverTime draws, per interval, the p99 (solid) and p50 (dashed) of
+// the pages' state time and of the protocol operations, corrected. Results
+// recorded before page-state fall back to whole pages.
 func latencyOverTime(ins []Input) (chart, error) {
 	c := chart{
 		name:  "latency-over-time",
-		title: "Page latency over time (corrected)",
-		caption: "Per interval, all page types together: p99 solid, p50 dashed, from the intended start. " +
+		title: "Latency over time: page-state and operations",
+		caption: "Per interval, corrected: p99 solid, p50 dashed; page-state is the pages' time in state-server calls " +
+			"and lock waits (their execution time left out), op every protocol call. The last, partial interval is left out. " +
 			"Grey dotted lines mark the scenario's faults.",
 	}
 	c.p = newPlot(c.title, "time since start (s)", "latency (ms)")
 	ymax, xmax := 0.0, 0.0
 	for i, in := range ins {
-		ends, _ := intervalSeconds(in.Run)
-		var p99 plotter.XYs
-		for j, iv := range in.Run.Intervals {
-			if iv.Pages == 0 {
-				continue
+		fams := []string{"page-state.", "op."}
+		if len(in.Run.PageState) == 0 {
+			fams[0] = "page."
+		}
+		for f, prefix := range fams {
+			series, err := familySeries(in.Run, prefix, 99, 50)
+			if err != nil {
+				return c, fmt.Errorf("%s: %w", in.Label, err)
 			}
-			p99 = append(p99, plotter.XY{X: ends[j], Y: ms(iv.P99)})
-			ymax = math.Max(ymax, ms(iv.P99))
-		}
-		if len(ends) > 0 {
-			xmax = math.Max(xmax, ends[len(ends)-1])
-		}
-		if err := line(c.p, p99, runColor(i), nil, in.Label+" p99"); err != nil {
-			return c, err
-		}
-		p50, err := pageP50Series(in.Run)
-		if err != nil {
-			return c, fmt.Errorf("%s: %w", in.Label, err)
-		}
-		if err := line(c.p, p50, runColor(i), dashed, in.Label+" p50"); err != nil {
-			return c, err
+			col := runColor(f)
+			name := strings.TrimSuffix(prefix, ".")
+			if len(ins) > 1 {
+				col, name = runColor(i), in.Label+" "+name
+				if f == 1 {
+					name += " (dotted)"
+				}
+			}
+			for j, xys := range series {
+				for _, xy := range xys {
+					ymax, xmax = math.Max(ymax, xy.Y), math.Max(xmax, xy.X)
+				}
+				dash := []vg.Length(nil)
+				if j == 1 {
+					dash = dashed
+				}
+				if len(ins) > 1 && f == 1 {
+					dash = dotted
+				}
+				if err := c.line(xys, col, dash, name+[]string{" p99", " p50"}[j]); err != nil {
+					return c, err
+				}
+			}
 		}
 	}
 	timeAxes(c.p, xmax, ymax)
 	return c, faultMarkers(c.p, ins, ymax)
 }
 
-// throughputOverTime draws achieved pages/s per interval (solid) and the
-// intended rate of the schedule (dashed), when the run had one.
+// throughputOverTime draws achieved pages/s per full interval (solid) and
+// the intended rate of the schedule (dashed), when the run had one.
 func throughputOverTime(ins []Input) (chart, error) {
 	c := chart{
 		name:  "throughput",
-		title: "Intended and achieved throughput",
-		caption: "Solid: pages completed per second in each interval. Dashed: the rate the schedule intended " +
-			"(the scenario's rate shape, scaled to the schedule's mean); not drawn for population and closed-loop runs, " +
-			"which have no fixed schedule.",
+		title: "Throughput: intended and achieved",
+		caption: "Solid: pages completed per second in each interval (the last, partial interval left out). Dashed: the rate " +
+			"the schedule intended; not drawn for population and closed-loop runs, which have no fixed schedule.",
 	}
 	c.p = newPlot(c.title, "time since start (s)", "pages per second")
 	ymax, xmax := 0.0, 0.0
 	for i, in := range ins {
-		ends, _ := intervalSeconds(in.Run)
+		ends, _, full := intervalSeconds(in.Run)
 		var got plotter.XYs
 		for j, iv := range in.Run.Intervals {
+			if !full[j] {
+				continue
+			}
 			got = append(got, plotter.XY{X: ends[j], Y: iv.Throughput})
 			ymax = math.Max(ymax, iv.Throughput)
 		}
@@ -477,14 +602,14 @@ func throughputOverTime(ins []Input) (chart, error) {
 		if in.Run.Config.Mode == results.ModeClosedLoop {
 			legend = in.Label + " saturation"
 		}
-		if err := line(c.p, got, runColor(i), nil, legend); err != nil {
+		if err := c.line(got, runColor(i), nil, legend); err != nil {
 			return c, err
 		}
 		want := intendedSeries(in.Run)
 		for _, xy := range want {
 			ymax = math.Max(ymax, xy.Y)
 		}
-		if err := line(c.p, want, runColor(i), dashed, in.Label+" intended"); err != nil {
+		if err := c.line(want, runColor(i), dashed, in.Label+" intended"); err != nil {
 			return c, err
 		}
 	}
@@ -550,9 +675,12 @@ func intendedSeries(r *results.Run) plotter.XYs {
 func perSecondSeries(ins []Input, c chart, count func(results.Interval) int64) (chart, error) {
 	ymax, xmax := 0.0, 0.0
 	for i, in := range ins {
-		ends, lengths := intervalSeconds(in.Run)
+		ends, lengths, full := intervalSeconds(in.Run)
 		var xys plotter.XYs
 		for j, iv := range in.Run.Intervals {
+			if !full[j] {
+				continue
+			}
 			y := float64(count(iv)) / lengths[j]
 			xys = append(xys, plotter.XY{X: ends[j], Y: y})
 			ymax = math.Max(ymax, y)
@@ -560,15 +688,11 @@ func perSecondSeries(ins []Input, c chart, count func(results.Interval) int64) (
 		if len(ends) > 0 {
 			xmax = math.Max(xmax, ends[len(ends)-1])
 		}
-		if err := line(c.p, xys, runColor(i), nil, in.Label); err != nil {
+		if err := c.line(xys, runColor(i), nil, in.Label); err != nil {
 			return c, err
 		}
 	}
-	if ymax == 0 {
-		c.p.Title.Text += " (none)"
-		ymax = 1
-	}
-	timeAxes(c.p, xmax, ymax)
+	timeAxes(c.p, xmax, math.Max(ymax, 1))
 	return c, faultMarkers(c.p, ins, ymax)
 }
 
@@ -595,9 +719,9 @@ func lockWaitsOverTime(ins []Input) (chart, error) {
 // timeAxes fixes both axes to start at 0 and leaves head room for labels.
 func timeAxes(p *plot.Plot, xmax, ymax float64) {
 	p.X.Min = 0
-	p.X.Max = math.Max(xmax, 1)
+	p.X.Max = math.Max(xmax*1.03, 1) // the last point off the right border
 	p.Y.Min = 0
-	p.Y.Max = math.Max(ymax*1.12, 1e-3)
+	p.Y.Max = math.Max(ymax*headRoom, 1e-3)
 }
 
 // faultMarkers draws a grey dotted vertical line at each fault of each
@@ -625,7 +749,7 @@ func faultMarkers(p *plot.Plot, ins []Input, ymax float64) error {
 	if len(marks) == 0 {
 		return nil
 	}
-	top := math.Max(ymax, 1e-3) * 1.1
+	top := math.Max(ymax, 1e-3) * (headRoom - 0.05)
 	var labels plotter.XYLabels
 	for i, m := range marks {
 		x := m.at.Seconds()

@@ -219,11 +219,11 @@ func TestWriteSyntheticOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Read back, the interval p50s sit at the interval ends (1s, 2s, 3s).
-	p50, err := pageP50Series(ins[0].Run)
+	series, err := familySeries(ins[0].Run, "page.", 50)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p50) != 3 || p50[0].X != 1 || p50[2].X != 3 {
+	if p50 := series[0]; len(p50) != 3 || p50[0].X != 1 || p50[2].X != 3 {
 		t.Errorf("p50 series x: %v, want 1, 2, 3", p50)
 	}
 	out := filepath.Join(dir, "report")
@@ -243,8 +243,8 @@ func TestWriteSyntheticOverlay(t *testing.T) {
 	if m := regexp.MustCompile(`(src|href)="(https?:)?//`).FindString(html); m != "" {
 		t.Errorf("report links outside itself: %s", m)
 	}
-	for _, want := range []string{"fast", "slow", "Latency by percentile: page modify", "Latency by percentile: operation set",
-		"99.9%", "Intended and achieved throughput", "#0072b2", "#d55e00"} {
+	for _, want := range []string{"fast", "slow", "Whole-page latency by percentile", "Operation latency by percentile",
+		"99.9%", "Throughput: intended and achieved", "#0072b2", "#d55e00", "PASS — 50 of 50 pages/s"} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
@@ -253,11 +253,11 @@ func TestWriteSyntheticOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(md), "| modify | fast | 150 | 0 |") || !strings.Contains(string(md), "![Latency by percentile: page modify](latency-page-modify.png)") {
+	if !strings.Contains(string(md), "| modify | fast | 150 | 0 |") || !strings.Contains(string(md), "](latency-page.png)") {
 		t.Errorf("report.md lacks the latency row or the chart link:\n%s", md)
 	}
-	wantPNGs := []string{"latency-page-modify", "latency-op-set", "latency-over-time", "throughput", "lock-wait",
-		"lock-waits-over-time", "errors"}
+	// No lock waits and no errors: no chart of them.
+	wantPNGs := []string{"latency-over-time", "throughput", "latency-op", "latency-page"}
 	if len(files.PNGs) != len(wantPNGs) {
 		t.Errorf("PNGs %v, want %v", files.PNGs, wantPNGs)
 	}
@@ -298,7 +298,7 @@ func TestWriteRealRunWithFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The fault markers are labelled in the time charts, and the faults table lists them.
-	for _, want := range []string{"recycle ws1", "reset-connections", "<td>700ms</td>", "Page latency over time"} {
+	for _, want := range []string{"recycle ws1", "reset-connections", "<td>700ms</td>", "Latency over time: page-state and operations"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report.html lacks %q", want)
 		}

@@ -50,10 +50,14 @@ func summaryTables(ins []Input) []table {
 	}
 	ts = append(ts, runs)
 
-	for _, kind := range []string{"page", "op"} {
-		title := "Page latency (ms, corrected; uncorrected p99 beside)"
-		if kind == "op" {
-			title = "Operation latency (ms, corrected; uncorrected p99 beside)"
+	for _, kind := range []string{"page-state", "op", "page"} {
+		title := map[string]string{
+			"page-state": "Page-state latency: the pages' time in state-server calls and lock waits (ms, corrected; uncorrected p99 beside)",
+			"op":         "Operation latency (ms, corrected; uncorrected p99 beside)",
+			"page":       "Whole-page latency, execution time included (ms, corrected; uncorrected p99 beside)",
+		}[kind]
+		if len(scopeNames(ins, kind)) == 0 {
+			continue
 		}
 		t := table{title: title, header: []string{kind, "run", "count", "errors", "p50", "p90", "p99", "p99.9", "max", "uncorr p99"}}
 		for _, name := range scopeNames(ins, kind) {
@@ -140,6 +144,18 @@ func markdown(ins []Input, ts []table, charts []renderedChart) string {
 	var b strings.Builder
 	b.WriteString("# aspstate load report\n\n")
 	for _, in := range ins {
+		v := judge(in)
+		fmt.Fprintf(&b, "## %s — %s\n\n", mdEscape(in.Label), mdEscape(v.Headline))
+		for _, it := range v.Items {
+			fmt.Fprintf(&b, "- **%s** %s: %s\n", strings.ToUpper(it.Status), mdEscape(it.What), mdEscape(it.Text))
+		}
+		if len(v.History) > 0 {
+			b.WriteString("\nSmallest failing history:\n\n```\n" + strings.Join(v.History, "\n") + "\n```\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Runs\n\n")
+	for _, in := range ins {
 		fmt.Fprintf(&b, "- **%s**: %s\n", mdEscape(in.Label), mdEscape(describe(in)))
 	}
 	for _, t := range ts {
@@ -197,8 +213,9 @@ type legendEntry struct {
 	Label, Color, Description string
 }
 
-// html renders the self-contained page: tables, then every chart as inline
-// SVG. Nothing is loaded from elsewhere.
+// html renders the self-contained page: the verdict of every run first,
+// then the charts as inline SVG, then the tables. Nothing is loaded from
+// elsewhere.
 func html(ins []Input, ts []table, charts []renderedChart) ([]byte, error) {
 	type htmlTable struct {
 		Title, Note string
@@ -209,14 +226,31 @@ func html(ins []Input, ts []table, charts []renderedChart) ([]byte, error) {
 		Name, Title, Caption string
 		SVG                  template.HTML
 	}
+	type htmlItem struct {
+		What, Status, Mark, Text string
+	}
+	type htmlVerdict struct {
+		Label, Headline   string
+		Pass              bool
+		Items             []htmlItem
+		History, Examples []string
+	}
 	data := struct {
-		Runs   []legendEntry
-		Tables []htmlTable
-		Charts []htmlChart
+		Verdicts []htmlVerdict
+		Runs     []legendEntry
+		Tables   []htmlTable
+		Charts   []htmlChart
 	}{}
+	marks := map[string]string{statusPass: "✔", statusFail: "✘", statusWarn: "!", statusInfo: "·"}
 	for i, in := range ins {
 		r, g, b, _ := runColor(i).RGBA()
 		data.Runs = append(data.Runs, legendEntry{in.Label, fmt.Sprintf("#%02x%02x%02x", r>>8, g>>8, b>>8), describe(in)})
+		v := judge(in)
+		hv := htmlVerdict{Label: in.Label, Headline: v.Headline, Pass: v.Pass, History: v.History, Examples: v.Examples}
+		for _, it := range v.Items {
+			hv.Items = append(hv.Items, htmlItem{it.What, it.Status, marks[it.Status], it.Text})
+		}
+		data.Verdicts = append(data.Verdicts, hv)
 	}
 	for _, t := range ts {
 		data.Tables = append(data.Tables, htmlTable{t.title, t.note, t.header, t.rows})
