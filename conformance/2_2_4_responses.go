@@ -16,7 +16,7 @@ func section2_2_4(e *env) {
 					c, k := e.dial(ctx), e.key()
 					replies := []*protocol.Response{
 						put(ctx, c, k, content("status"), 20, 0, 0),
-						doRaw(ctx, c, request("PUT", k, []byte("x"), "Timeout:abc")),
+						doRaw(ctx, c, request("PUT", k, []byte("x"), refusedTimeout)),
 						get(ctx, c, protocol.Target(AppID, newID())),
 						acquireReq(ctx, c, k),
 						get(ctx, c, k),
@@ -25,7 +25,7 @@ func section2_2_4(e *env) {
 						Expect(r.Proto).To(BeEmpty(), "status line of %s starts with %q; the service writes a bare \"%d %s\"", describe(r), r.Proto+" ", r.Status, protocol.StatusText(r.Status))
 						Expect(r.Reason).To(Equal(protocol.StatusText(r.Status)), "reason phrase of %s", describe(r))
 					}
-					Expect(replies[1].Status).To(Equal(400), "the PUT Timeout:abc reply (%s)", describe(replies[1]))
+					Expect(replies[1].Status).To(Equal(400), "the PUT %s reply (%s), the 400 whose status line this rule checks; see rule 2.2.3.5-timeout-max", refusedTimeout, describe(replies[1]))
 					Expect(replies[4].Status).To(Equal(423), "the GET of the locked item (%s)", describe(replies[4]))
 				})
 			})

@@ -42,7 +42,7 @@ func section2_2_5_2(e *env) {
 				e.It("sends Content-Length: 0 and no body with 400, 404 and 423", func(ctx SpecContext) {
 					c, k := e.dial(ctx), e.key()
 					create(ctx, c, k, content("errbody"), 20)
-					bad := doRaw(ctx, c, request("PUT", k, []byte("x"), "Timeout:abc"))
+					bad := doRaw(ctx, c, request("PUT", k, []byte("x"), refusedTimeout))
 					missing := get(ctx, c, protocol.Target(AppID, newID()))
 					lock(ctx, c, k)
 					locked := get(ctx, c, k)
@@ -50,7 +50,7 @@ func section2_2_5_2(e *env) {
 						r    *protocol.Response
 						want int
 					}{{bad, 400}, {missing, 404}, {locked, 423}} {
-						status(x.r, x.want, "error reply")
+						status(x.r, x.want, "error reply (the 400 is provoked with PUT "+refusedTimeout+", see rule 2.2.3.5-timeout-max)")
 						Expect(hv(x.r, protocol.HeaderContentLength)).To(Equal("0"), "Content-Length of the %d reply", x.want)
 						Expect(x.r.Body).To(BeEmpty(), "body of the %d reply", x.want)
 					}

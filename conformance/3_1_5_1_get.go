@@ -254,14 +254,9 @@ func expectRefused(ctx context.Context, e *env, raw []byte, what string) {
 	rc := e.dialRaw(ctx)
 	Expect(rc.send(raw)).To(Succeed())
 	_ = rc.closeWrite()
-	data, closed, err := rc.readUntilClose(refuseWindow)
+	x, err := rc.awaitReplies(1, refuseWindow)
 	Expect(err).NotTo(HaveOccurred(), "%s: reading the reply", what)
-	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed the connection within %v of the client finishing", what, refuseWindow)
-	replies, perr := parseReplies(data)
-	Expect(perr).NotTo(HaveOccurred(), "%s: the server's bytes are not a well-formed reply: %q", what, clip(data))
-	for _, r := range replies {
-		Expect(r.Status).To(Equal(400), "%s: expected 400 or a closed connection, observed %s", what, describe(r))
-	}
+	x.judge(what, 400)
 }
 
 func clip(b []byte) []byte {
