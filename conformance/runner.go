@@ -24,13 +24,23 @@ import (
 
 // Levels of a rule.
 const (
-	LevelMust   = "must"   // normative, and what Microsoft's service does
-	LevelRef    = "ref"    // what Microsoft's service does where the spec is silent or wrong
-	LevelClient = "client" // the client side: the project's ASP.NET client emulation
+	// LevelMust: normative, and what Microsoft's service does, backed by a
+	// capture, the managed source, the spec or a KB article.
+	LevelMust = "must"
+	// LevelRef: what Microsoft's service does where the spec is silent or
+	// wrong (REF), or where its native layer is not known for sure.
+	LevelRef = "ref"
+	// LevelAdvice: what a robust server should do where Microsoft's
+	// behaviour is unknown or inferred (UNK, INF: the native parser's
+	// leniency, pipelining, limits, closing). A failure is reported but does
+	// not fail the run.
+	LevelAdvice = "advice"
+	// LevelClient: the client side: the project's ASP.NET client emulation.
+	LevelClient = "client"
 )
 
 // AllLevels lists the levels in the order they are reported.
-var AllLevels = []string{LevelMust, LevelRef, LevelClient}
+var AllLevels = []string{LevelMust, LevelRef, LevelAdvice, LevelClient}
 
 // DefaultInProcMinute is the protocol minute of the in-process reference
 // server when the user gives none: scaled so the timing rules take seconds.
@@ -291,8 +301,7 @@ func (c *collector) collect(r types.SpecReport) {
 	rr, ok := c.rules[id]
 	if !ok {
 		info, _ := ruleByID(id)
-		rr = &RuleResult{ID: id, Level: labelValue(labels, "level"), Description: c.env.texts[id], Section: info.Section,
-			Timing: slices.Contains(labels, LabelTiming)}
+		rr = &RuleResult{ID: id, Level: info.Level, Description: info.Description, Section: info.Section, Timing: info.Timing}
 		c.rules[id] = rr
 		c.order = append(c.order, id)
 	}

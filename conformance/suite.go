@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -73,10 +72,9 @@ type env struct {
 	selected func(id, level string) bool
 
 	// Filled while the tree is built (inside RunSpecs, before any spec runs).
-	counts  map[string]int    // rule id → specs registered for it
-	levels  map[string]string // rule id → level from its labels
-	texts   map[string]string // rule id → the paraphrase given with it
-	current string            // the rule whose container body is being built
+	counts   map[string]int  // rule id → specs registered for it
+	declared map[string]bool // rule ids declared (selected or not)
+	current  string          // the rule whose container body is being built
 
 	// The running spec's transcript. Specs run one at a time.
 	rec *recorder
@@ -85,7 +83,7 @@ type env struct {
 func newEnv(ctx context.Context, tgt target.Target, minute time.Duration, selected func(id, level string) bool) *env {
 	return &env{
 		runCtx: ctx, tgt: tgt, minute: minute, selected: selected,
-		counts: map[string]int{}, levels: map[string]string{}, texts: map[string]string{},
+		counts: map[string]int{}, declared: map[string]bool{},
 		rec: newRecorder(),
 	}
 }
@@ -114,27 +112,32 @@ func labelValue(labels []string, key string) string {
 	return ""
 }
 
-// Rule declares one conformance rule: a container carrying the rule's labels
-// ("rule:ID", "level:must|ref|client", optionally "timing") and a one-line
-// paraphrase. Its body declares the rule's specs with e.It. Rules that the
-// run does not select are not declared at all.
-func (e *env) Rule(paraphrase string, labels Labels, body func()) {
-	id, level := labelValue(labels, "rule"), labelValue(labels, "level")
-	if id == "" || level == "" {
-		panic(fmt.Sprintf("conformance: rule %q needs rule: and level: labels", paraphrase))
+// Rule declares one conformance rule by its catalogue id: a container
+// carrying the labels the catalogue gives it ("rule:ID", "level:LEVEL",
+// "timing" and "slow" where they apply) and the catalogue's one-line text.
+// The id, level and text live only in the catalogue (h2spec style). Its
+// body declares the rule's specs with e.It. Rules that the run does not
+// select are not declared at all.
+func (e *env) Rule(id string, body func()) {
+	info, ok := ruleByID(id)
+	if !ok {
+		panic("conformance: rule " + id + " is not in the catalogue (catalogue.go)")
 	}
-	if _, dup := e.levels[id]; dup {
+	if e.declared[id] {
 		panic("conformance: rule " + id + " declared twice")
 	}
-	if !e.selected(id, level) {
+	e.declared[id] = true
+	if !e.selected(id, info.Level) {
 		return
 	}
-	e.levels[id], e.texts[id] = level, paraphrase
-	all := slices.Clone(labels)
-	if slices.Contains(labels, LabelTiming) && e.minute >= SlowMinute {
-		all = append(all, LabelSlow)
+	labels := Label("rule:"+id, "level:"+info.Level)
+	if info.Timing {
+		labels = append(labels, LabelTiming)
+		if e.minute >= SlowMinute {
+			labels = append(labels, LabelSlow)
+		}
 	}
-	Describe(id+": "+paraphrase, all, func() {
+	Describe(id+": "+info.Description, labels, func() {
 		prev := e.current
 		e.current = id
 		body()

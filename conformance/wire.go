@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
-	"slices"
 	"sync"
 	"time"
 
@@ -161,8 +161,8 @@ func escapeWire(b []byte) string {
 // rawConn is a recorded TCP connection for specs that send bytes no client
 // would: half requests, garbage, pipelined batches.
 type rawConn struct {
-	nc   *net.TCPConn
-	id   int
+	nc  *net.TCPConn
+	id  int
 	tap func(bool, []byte)
 	rec *recorder
 }

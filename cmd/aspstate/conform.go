@@ -101,7 +101,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&targets, "target", "server under test, repeatable: "+target.Syntax+" (default inproc)")
 	fs.DurationVar(&o.minute, "minute", time.Minute, "the target's protocol minute, as given to 'aspstate serve --minute' (inproc default 600ms)")
 	fs.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow' or 'level:must && !timing'")
-	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,client (default all)")
+	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,advice,client (default all)")
 	fs.Var(&rules, "rules", "rule id globs to run, comma-separated, e.g. '3.1.5.4-*,2.2.3.9-*' (default all)")
 	fs.BoolVar(&o.list, "list", false, "list every rule with its level and description, then exit")
 	fs.StringVar(&o.deviationsAt, "deviations", "", "YAML file mapping rule id → reason: those failures are reported as deviations")
