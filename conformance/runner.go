@@ -259,7 +259,7 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 		Started:     start.UTC(),
 		Duration:    Millis(time.Since(start)),
 	}
-	rep.Rules = col.results()
+	rep.Rules, rep.NotRun = col.results()
 	rep.count()
 	return rep, nil
 }
@@ -316,9 +316,9 @@ func (c *collector) collect(r types.SpecReport) {
 	}
 }
 
-// results returns the finished rules in catalogue order; rules outside the
-// catalogue (a bug the catalogue test catches) come last.
-func (c *collector) results() []RuleResult {
+// results returns the finished rules in catalogue order, and the ids of the
+// rules the label filter left out.
+func (c *collector) results() (out []RuleResult, notRun []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pos := map[string]int{}
@@ -334,18 +334,18 @@ func (c *collector) results() []RuleResult {
 		}
 		return pi < pj
 	})
-	var out []RuleResult
 	for _, id := range ids {
 		rr := c.rules[id]
 		if rr.Result == "" {
 			rr.finish(c.cfg.Deviations)
 		}
 		if rr.Result == ResultNotRun {
+			notRun = append(notRun, id)
 			continue
 		}
 		out = append(out, *rr)
 	}
-	return out
+	return out, notRun
 }
 
 // finish sets the rule's result from its specs: failed if any failed (a

@@ -205,7 +205,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
 			return 2
 		}
-		if _, failed, _, _ := m.Totals(); failed > 0 {
+		if m.BlockingFailures() > 0 {
 			return 1
 		}
 		return 0
@@ -213,7 +213,18 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	fmt.Fprintln(stdout)
 	m.WriteTable(stdout)
-	_, failed, _, deviations := m.Totals()
+	for _, r := range m.Reports {
+		if len(m.Reports) > 1 {
+			fmt.Fprintf(stdout, "\n%s:", r.Target.Spec)
+		}
+		r.WriteFailures(stdout)
+		if r.MinuteProbe != "" {
+			fmt.Fprintf(stdout, "protocol minute: %s\n", r.MinuteProbe)
+		}
+		fmt.Fprintf(stdout, "by level: %s\n", r.LevelSummary())
+	}
+	_, _, _, deviations := m.Totals()
+	failed := m.BlockingFailures()
 	if deviations > 0 {
 		fmt.Fprintf(stdout, "deviations: %d (known differences listed in %s)\n", deviations, o.deviationsAt)
 	}
