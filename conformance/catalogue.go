@@ -20,6 +20,8 @@ type RuleInfo struct {
 	// Timing marks rules that wait on the protocol clock (label "timing",
 	// and "slow" when the minute is at least SlowMinute).
 	Timing bool `json:"timing,omitempty"`
+	// Minutes is how many protocol minutes a timing rule waits, for progress.
+	Minutes float64 `json:"minutes,omitempty"`
 	// Description is the one-line paraphrase the spec declares.
 	Description string `json:"description"`
 }
@@ -29,7 +31,7 @@ type RuleInfo struct {
 var catalogue = []RuleInfo{
 	{ID: "2.1-keepalive", Section: "2.1", Level: LevelMust, Evidence: "REF e.6 (pooled sockets), CAP",
 		Description: "a connection is persistent: several requests on one connection are all answered, in order"},
-	{ID: "2.1-idle-close", Section: "2.1", Level: LevelAdvice, Evidence: "UNK f.28 (idle timeout); REF e.6 (the client reconnects)", Timing: true,
+	{ID: "2.1-idle-close", Section: "2.1", Level: LevelAdvice, Evidence: "UNK f.28 (idle timeout); REF e.6 (the client reconnects)", Timing: true, Minutes: 0.25,
 		Description: "the server may close an idle connection; a request on a new connection then succeeds"},
 	{ID: "2.2.2.3-content-length-split", Section: "2.2.2.3", Level: LevelMust, Evidence: "SPEC 2.1 (a TCP byte stream)",
 		Description: "a request split over several TCP segments, headers cut mid-line, is assembled correctly"},
@@ -51,7 +53,7 @@ var catalogue = []RuleInfo{
 		Description: "a negative Timeout is refused with 400"},
 	{ID: "2.2.3.5-timeout-nonnumeric", Section: "2.2.3.5", Level: LevelRef, Evidence: "REF c.2 row 1 (managed); native UNK",
 		Description: "a Timeout that is not a number is refused with 400"},
-	{ID: "2.2.3.5-timeout-zero", Section: "2.2.3.5", Level: LevelRef, Evidence: "REF d (0 = never expires)", Timing: true,
+	{ID: "2.2.3.5-timeout-zero", Section: "2.2.3.5", Level: LevelRef, Evidence: "REF d (0 = never expires)", Timing: true, Minutes: 1.5,
 		Description: "Timeout: 0 is accepted and the item never expires (implementation-defined, as Microsoft's service)"},
 	{ID: "2.2.3.6-acquire-lowercase", Section: "2.2.3.6", Level: LevelMust, Evidence: "CAP b.4",
 		Description: "Exclusive: acquire (lowercase, as the client sends it) locks the item"},
@@ -63,7 +65,7 @@ var catalogue = []RuleInfo{
 		Description: "the first lock of a new item gets LockCookie 2 (the spec's example says 1; the real service sends 2)"},
 	{ID: "2.2.3.9-cookie-increments", Section: "2.2.3.9", Level: LevelMust, Evidence: "REF c.1 row 8",
 		Description: "each new lock of an item gets the previous cookie plus one"},
-	{ID: "2.2.3.10-lockage-grows", Section: "2.2.3.10", Level: LevelMust, Evidence: "SPEC 2.2.3.10, REF", Timing: true,
+	{ID: "2.2.3.10-lockage-grows", Section: "2.2.3.10", Level: LevelMust, Evidence: "SPEC 2.2.3.10, REF", Timing: true, Minutes: 0.1,
 		Description: "LockAge is the lock's age in whole seconds and grows with time"},
 	{ID: "2.2.3.11-nospace-headers", Section: "2.2.3.11", Level: LevelMust, Evidence: "CAP b.4",
 		Description: "headers written without a space after the colon (the real client's spelling) are accepted"},
@@ -97,7 +99,7 @@ var catalogue = []RuleInfo{
 		Description: "a plain GET of an exclusively locked item answers 423 with the holder's cookie"},
 	{ID: "3.1.5.1-get-unlocked", Section: "3.1.5.1", Level: LevelMust, Evidence: "SPEC 3.1.5.1, REF c.1 row 9",
 		Description: "a plain GET never locks"},
-	{ID: "3.1.5.1-423-extends", Section: "3.1.5.1", Level: LevelRef, Evidence: "REF d (every lookup slides)", Timing: true,
+	{ID: "3.1.5.1-423-extends", Section: "3.1.5.1", Level: LevelRef, Evidence: "REF d (every lookup slides)", Timing: true, Minutes: 2,
 		Description: "a GET answered 423 also slides the item's expiry (every lookup does)"},
 	{ID: "3.1.5.1-concurrency", Section: "3.1.5.1", Level: LevelMust, Evidence: "REF c.1 (one lock per item)",
 		Description: "concurrent acquires of one item: exactly one wins; the others get 423 with the winner's cookie"},
@@ -143,9 +145,9 @@ var catalogue = []RuleInfo{
 		Description: "a PUT that changes the Timeout replaces the item: the cookie counter becomes the PUT's LockCookie (or -1 without one)"},
 	{ID: "3.1.5.3-badcookie-existing", Section: "3.1.5.3", Level: LevelRef, Evidence: "REF c.2 row 5",
 		Description: "a PUT with a negative LockCookie on an existing item is refused with 400"},
-	{ID: "3.1.5.3-expiry", Section: "3.1.5.3", Level: LevelMust, Evidence: "SPEC 3.1.5.3, REF d", Timing: true,
+	{ID: "3.1.5.3-expiry", Section: "3.1.5.3", Level: LevelMust, Evidence: "SPEC 3.1.5.3, REF d", Timing: true, Minutes: 1.33,
 		Description: "an item not touched for its Timeout expires: GET then answers 404"},
-	{ID: "3.1.5.3-get-extends", Section: "3.1.5.3", Level: LevelRef, Evidence: "REF d", Timing: true,
+	{ID: "3.1.5.3-get-extends", Section: "3.1.5.3", Level: LevelRef, Evidence: "REF d", Timing: true, Minutes: 2,
 		Description: "a plain GET slides the expiry (every lookup does; the spec names only Set and ResetTimeout)"},
 	{ID: "c.2-1-timeout-invalid", Section: "c.2", Level: LevelRef, Evidence: "REF c.2 row 1",
 		Description: "row 1: a Timeout that is non-numeric or negative → 400, nothing changes"},
@@ -197,7 +199,7 @@ var catalogue = []RuleInfo{
 		Description: "HEAD answers 200 with Content-Length: 0 and no body for an item, 404 for an unknown key"},
 	{ID: "3.1.5.6-head-ignores-lock", Section: "3.1.5.6", Level: LevelMust, Evidence: "REF c.4",
 		Description: "HEAD ignores locks"},
-	{ID: "3.1.5.6-head-extends", Section: "3.1.5.6", Level: LevelMust, Evidence: "SPEC 3.1.5.3, REF d", Timing: true,
+	{ID: "3.1.5.6-head-extends", Section: "3.1.5.6", Level: LevelMust, Evidence: "SPEC 3.1.5.3, REF d", Timing: true, Minutes: 2,
 		Description: "HEAD slides the expiry"},
 	{ID: "c.4-1-not-found", Section: "c.4", Level: LevelMust, Evidence: "REF c.4 row 1",
 		Description: "row 1: not found → 404"},
@@ -215,7 +217,7 @@ var catalogue = []RuleInfo{
 		Description: "the request target is UrlEncode(appId + \"(\" + base64(sha256(appId)) + \")/\" + id), byte for byte as captured"},
 	{ID: "CLIENT-b.4-put-format", Section: "CLIENT-b.4", Level: LevelClient, Evidence: "CAP b.4",
 		Description: "the client's PUT header block is Host, Timeout, Content-Length, ExtraFlags, LockCookie with no space after the colons"},
-	{ID: "CLIENT-e.2-poll", Section: "CLIENT-e.2", Level: LevelClient, Evidence: "REF e.2, e.3", Timing: true,
+	{ID: "CLIENT-e.2-poll", Section: "CLIENT-e.2", Level: LevelClient, Evidence: "REF e.2, e.3", Timing: true, Minutes: 1.85,
 		Description: "the client re-polls a locked item every 500 ms and force-releases it with the 423's cookie once LockAge >= 110 s"},
 	{ID: "CLIENT-e.5-empty-200", Section: "CLIENT-e.5", Level: LevelClient, Evidence: "REF e.5",
 		Description: "the client treats a 200 with Content-Length 0 as \"no session\" (and so never learns of a lock it took)"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -129,6 +130,30 @@ func (r *RunReport) count() {
 	}
 }
 
+// Merge adds the rules of other, a run of some of the same target's rules
+// (the timing rules run apart), to r: the rules come in catalogue order, a
+// rule other ran is no longer "not run", and the counts are redone.
+func (r *RunReport) Merge(other *RunReport) {
+	ran := map[string]bool{}
+	for _, rr := range other.Rules {
+		ran[rr.ID] = true
+	}
+	r.Rules = append(r.Rules, other.Rules...)
+	r.NotRun = slices.DeleteFunc(r.NotRun, func(id string) bool { return ran[id] })
+	for _, id := range other.NotRun {
+		if !slices.Contains(r.NotRun, id) {
+			r.NotRun = append(r.NotRun, id)
+		}
+	}
+	pos := map[string]int{}
+	for i, c := range catalogue {
+		pos[c.ID] = i
+	}
+	slices.SortStableFunc(r.Rules, func(a, b RuleResult) int { return pos[a.ID] - pos[b.ID] })
+	r.Interrupted = r.Interrupted || other.Interrupted
+	r.count()
+}
+
 // BlockingFailures counts the failed rules that fail the run: every level
 // but advice.
 func (r *RunReport) BlockingFailures() int {
@@ -187,7 +212,10 @@ func (r *RunReport) LevelSummary() string {
 		parts = append(parts, p)
 	}
 	out := strings.Join(parts, "; ")
-	if len(r.NotRun) > 0 {
+	switch {
+	case len(r.NotRun) > 0 && r.Interrupted:
+		out += fmt.Sprintf("; %d not run (interrupted before they started)", len(r.NotRun))
+	case len(r.NotRun) > 0:
 		out += fmt.Sprintf("; %d not run (left out by --label-filter '%s')", len(r.NotRun), r.LabelFilter)
 	}
 	return out
@@ -367,6 +395,11 @@ func (m *Matrix) Summary() string {
 		out += " (interrupted: partial results)"
 	}
 	return out
+}
+
+// Interrupted reports whether any target's run was interrupted.
+func (m *Matrix) Interrupted() bool {
+	return slices.ContainsFunc(m.Reports, func(r *RunReport) bool { return r.Interrupted })
 }
 
 // BlockingFailures sums RunReport.BlockingFailures over every target.

@@ -65,6 +65,10 @@ type Config struct {
 	Deviations map[string]string
 	// Seed orders the specs randomly; 0 picks one from the clock.
 	Seed int64
+	// ProbeMinute, when set, checks with a short probe (a few seconds) before
+	// the run that the target's protocol minute is Minute; a mismatch is
+	// named in the report and explains the timing rules' failures.
+	ProbeMinute bool
 	// Progress, when set, is called once per rule as it finishes.
 	Progress func(RuleResult)
 	// GinkgoOutput receives Ginkgo's own reporter output (nil = discarded).
@@ -162,6 +166,10 @@ func MatchRules(glob string) []string {
 	return out
 }
 
+// Selects reports whether c's levels and rule globs select rule r (the
+// label filter aside).
+func (c Config) Selects(r RuleInfo) bool { return c.selector()(r.ID, r.Level) }
+
 // selector returns the rule filter for c's levels and globs.
 func (c Config) selector() func(id, level string) bool {
 	res := make([]*regexp.Regexp, len(c.Rules))
@@ -221,6 +229,13 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 	if seed == 0 {
 		seed = time.Now().UnixNano() % 1_000_000
 	}
+	var probe string
+	if cfg.ProbeMinute {
+		var err error
+		if probe, err = ProbeMinute(ctx, cfg.Target.Addr(), cfg.Minute); err != nil {
+			probe = "" // the rules will show what is wrong with the target
+		}
+	}
 	e := newEnv(ctx, cfg.Target, cfg.Minute, cfg.selector())
 	col := &collector{env: e, cfg: cfg, rules: map[string]*RuleResult{}, done: map[string]int{}}
 	e.define(col.collect)
@@ -254,12 +269,14 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 		Minute:      cfg.Minute.String(),
 		Seed:        seed,
 		LabelFilter: cfg.LabelFilter,
+		MinuteProbe: probe,
 		Levels:      cfg.Levels,
 		RuleGlobs:   cfg.Rules,
 		Started:     start.UTC(),
 		Duration:    Millis(time.Since(start)),
 	}
 	rep.Rules, rep.NotRun = col.results()
+	rep.Interrupted = ctx.Err() != nil
 	rep.count()
 	return rep, nil
 }
@@ -286,6 +303,10 @@ func (c *collector) collect(r types.SpecReport) {
 		Duration: Millis(r.RunTime),
 	}
 	switch {
+	case r.State.Is(types.SpecStateFailureStates) && c.env.runCtx.Err() != nil:
+		// Stopped by the run's cancellation, not by the server.
+		sr.State = ResultInterrupted
+		sr.Failure = strings.TrimSpace(r.Failure.Message)
 	case r.State.Is(types.SpecStateFailureStates):
 		sr.Failure = strings.TrimSpace(r.Failure.Message)
 		for _, af := range r.AdditionalFailures {
@@ -352,13 +373,15 @@ func (c *collector) results() (out []RuleResult, notRun []string) {
 // deviation when the deviations file names it), skipped if all were skipped
 // for a reason, not run if all were filtered out, passed otherwise.
 func (rr *RuleResult) finish(deviations map[string]string) {
-	failed, skipped, filtered := 0, 0, 0
+	failed, skipped, filtered, interrupted := 0, 0, 0, 0
 	var reasons []string
 	for _, s := range rr.Specs {
 		switch s.State {
 		case "passed":
+		case ResultInterrupted:
+			interrupted++
 		case "skipped":
-			if s.Failure == "" {
+			if s.Failure == "" || strings.HasPrefix(s.Failure, cancelledSkip) {
 				filtered++
 			} else {
 				skipped++
@@ -381,6 +404,8 @@ func (rr *RuleResult) finish(deviations map[string]string) {
 				rr.Result, rr.Reason = ResultDeviation, why
 			}
 		}
+	case interrupted > 0:
+		rr.Result = ResultInterrupted
 	case filtered == n:
 		rr.Result = ResultNotRun
 	case skipped+filtered == n:

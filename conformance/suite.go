@@ -93,7 +93,7 @@ func (e *env) define(collect func(SpecReport)) {
 	BeforeEach(func() {
 		e.rec = newRecorder()
 		if err := e.runCtx.Err(); err != nil {
-			Skip("the run was cancelled: " + err.Error())
+			Skip(cancelledSkip + err.Error())
 		}
 	})
 	ReportAfterEach(collect)
@@ -101,6 +101,10 @@ func (e *env) define(collect func(SpecReport)) {
 		s(e)
 	}
 }
+
+// cancelledSkip starts the skip reason of specs the run did not reach
+// because it was cancelled.
+const cancelledSkip = "the run was cancelled: "
 
 // labelValue returns the value of the first "key:value" label with key.
 func labelValue(labels []string, key string) string {
@@ -153,8 +157,35 @@ func (e *env) It(text string, body func(ctx SpecContext)) {
 		panic("conformance: It outside a Rule: " + text)
 	}
 	e.counts[e.current]++
-	It(text, body, SpecTimeout(30*time.Second+8*e.minute))
+	It(text, func(sc SpecContext) {
+		// The spec's context also ends when the run is cancelled (Ctrl-C),
+		// so a spec waiting on the protocol clock stops at once.
+		ctx, cancel := context.WithCancel(sc)
+		defer cancel()
+		stop := context.AfterFunc(e.runCtx, cancel)
+		defer stop()
+		body(runSpecContext{SpecContext: sc, ctx: ctx})
+	}, SpecTimeout(30*time.Second+8*e.minute))
 }
+
+// runSpecContext is a SpecContext whose Done, Err and Value come from a
+// context that the run's cancellation also ends.
+type runSpecContext struct {
+	SpecContext
+	ctx context.Context
+}
+
+// Done is closed when the spec or the run ends.
+func (c runSpecContext) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Err says why Done was closed.
+func (c runSpecContext) Err() error { return c.ctx.Err() }
+
+// Deadline is the spec's deadline.
+func (c runSpecContext) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+
+// Value looks key up in the spec's context.
+func (c runSpecContext) Value(key any) any { return c.ctx.Value(key) }
 
 // psec returns n protocol seconds as real time.
 func (e *env) psec(n float64) time.Duration {
