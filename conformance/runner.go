@@ -276,7 +276,7 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 		Duration:    Millis(time.Since(start)),
 	}
 	rep.Rules, rep.NotRun = col.results()
-	rep.Interrupted = ctx.Err() != nil
+	rep.Interrupted = ctx.Err() != nil || slices.ContainsFunc(rep.Rules, func(rr RuleResult) bool { return rr.Result == ResultInterrupted })
 	rep.count()
 	return rep, nil
 }
@@ -303,8 +303,9 @@ func (c *collector) collect(r types.SpecReport) {
 		Duration: Millis(r.RunTime),
 	}
 	switch {
-	case r.State.Is(types.SpecStateFailureStates) && c.env.runCtx.Err() != nil:
-		// Stopped by the run's cancellation, not by the server.
+	case r.State == types.SpecStateInterrupted || r.State.Is(types.SpecStateFailureStates) && c.env.runCtx.Err() != nil:
+		// Stopped by the run's cancellation or Ginkgo's own interrupt
+		// handler (both see Ctrl-C), not by the server.
 		sr.State = ResultInterrupted
 		sr.Failure = strings.TrimSpace(r.Failure.Message)
 	case r.State.Is(types.SpecStateFailureStates):
