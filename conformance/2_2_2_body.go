@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -30,6 +31,29 @@ func section2_2_2_3(e *env) {
 				Expect(err).NotTo(HaveOccurred(), "reading the reply to the split PUT")
 				status(replies[0], 200, "PUT delivered in pieces")
 				expectContent(ctx, e.dial(ctx), k, body, "GET after the split PUT")
+			})
+		})
+
+		e.Rule("2.2.2.3-crlf-split", func() {
+			e.It("answers a PUT cut in two at every byte position (CR and LF of each line in separate reads included) and stores its body", func(ctx SpecContext) {
+				k := e.key()
+				// Bodies of one length, so that every request has the same cut positions.
+				mk := func(i int) []byte { return []byte(fmt.Sprintf("crlf split at %04d", i)) }
+				n := len(request("PUT", k, mk(0), "Timeout:20", "ExtraFlags:0", "LockCookie:0"))
+				rc := e.dialRaw(ctx)
+				c := e.dial(ctx)
+				for cut := 1; cut < n; cut++ {
+					body := mk(cut)
+					raw := request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0")
+					Expect(rc.send(raw[:cut])).To(Succeed())
+					// Pace the halves so that they arrive as separate reads.
+					wait(ctx, time.Millisecond)
+					Expect(rc.send(raw[cut:])).To(Succeed())
+					replies, err := rc.readReplies(ctx, 1)
+					Expect(err).NotTo(HaveOccurred(), "reading the reply to the PUT cut after byte %d (%q | %q)", cut, escapeWire(raw[max(0, cut-6):cut]), escapeWire(raw[cut:min(n, cut+6)]))
+					status(replies[0], 200, fmt.Sprintf("PUT cut after byte %d (%q | %q)", cut, escapeWire(raw[max(0, cut-6):cut]), escapeWire(raw[cut:min(n, cut+6)])))
+					expectContent(ctx, c, k, body, fmt.Sprintf("GET after the PUT cut after byte %d", cut))
+				}
 			})
 		})
 	})

@@ -229,6 +229,34 @@ func section3_1_5_1(e *env) {
 				Expect(r.Header.Has(protocol.HeaderLockCookie)).To(BeFalse())
 			})
 		})
+
+		e.Rule("c.1-numbers", func() {
+			e.It("answers release with LockCookie -1, abc, 1.0, empty, 2147483648 or 99999999999 with 400 (row 3) and keeps the lock", func(ctx SpecContext) {
+				c, k := e.dial(ctx), e.key()
+				create(ctx, c, k, content("relnum"), 20)
+				cookie := lock(ctx, c, k)
+				for _, v := range []string{"-1", "abc", "1.0", "", "2147483648", "99999999999"} {
+					status(doRaw(ctx, c, request("GET", k, nil, "Exclusive: release", "LockCookie:"+v)), 400, "release LockCookie:"+v)
+				}
+				expectLockedBy(ctx, c, k, cookie, "GET after the refused releases (still locked)")
+			})
+			e.It("ignores Timeout, ExtraFlags and LockCookie on a plain GET and an acquire, whatever their value (rows 7-9 validate nothing)", func(ctx SpecContext) {
+				c, k := e.dial(ctx), e.key()
+				body := content("getnum")
+				create(ctx, c, k, body, 20)
+				for _, h := range []string{"Timeout:abc", "Timeout:-1", "ExtraFlags:abc", "LockCookie:abc", "LockCookie:-1", "LockCookie:2147483648"} {
+					r := doRaw(ctx, c, request("GET", k, nil, h))
+					status(r, 200, "plain GET with "+h)
+					Expect(r.Body).To(Equal(body), "plain GET with %s: body", h)
+				}
+				r := doRaw(ctx, c, request("GET", k, nil, "Exclusive: acquire", "LockCookie:abc", "Timeout:-1", "ExtraFlags:abc"))
+				status(r, 200, "acquire with LockCookie:abc, Timeout:-1, ExtraFlags:abc")
+				cookie := cookieOf(r, "acquire")
+				r = doRaw(ctx, c, request("GET", k, nil, "Exclusive: release", "LockCookie:"+itoa(int(cookie)), "Timeout:abc", "ExtraFlags:abc"))
+				status(r, 200, "release with the holder's cookie and Timeout:abc, ExtraFlags:abc (not validated)")
+				expectContent(ctx, c, k, body, "GET after the release")
+			})
+		})
 	})
 }
 

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -262,6 +263,53 @@ func section3_1_5_3(e *env) {
 				Expect(r.Body).To(Equal(body))
 				Expect(hv(r, protocol.HeaderTimeout)).To(Equal("20"))
 				Expect(cookieOf(r, "acquire")).To(Equal(int32(2)))
+			})
+		})
+
+		e.Rule("c.2-numbers", func() {
+			for _, tc := range []struct {
+				header string
+				rows   string
+				// absentOK: on an absent item the header is not validated (row 9).
+				absentOK bool
+			}{
+				{"Timeout:abc", "row 1", false}, {"Timeout:-1", "row 1", false}, {"Timeout:1.5", "row 1", false}, {"Timeout:", "row 1", false},
+				{"Timeout:525601", "row 2", false}, {"Timeout:2147483648", "rows 1-2", false},
+				{"ExtraFlags:abc", "row 3", false}, {"ExtraFlags:2147483648", "row 3", false}, {"ExtraFlags:1.0", "row 3", false},
+				{"LockCookie:abc", "rows 5 and 9", true}, {"LockCookie:-1", "rows 5 and 9", true}, {"LockCookie:2147483648", "rows 5 and 9", true},
+			} {
+				e.It("answers PUT "+tc.header+" per c.2 "+tc.rows+" on an absent and on an existing item", func(ctx SpecContext) {
+					c, k, fresh := e.dial(ctx), e.key(), e.key()
+					body := content("numbers")
+					create(ctx, c, k, body, 20)
+					headers := []string{"Timeout:20", "ExtraFlags:0", "LockCookie:0"}
+					name := tc.header[:strings.IndexByte(tc.header, ':')+1]
+					for i, h := range headers {
+						if strings.HasPrefix(h, name) {
+							headers[i] = tc.header
+						}
+					}
+					r := doRaw(ctx, c, request("PUT", k, content("replaced"), headers...))
+					status(r, 400, "PUT "+tc.header+" on an existing item")
+					expectContent(ctx, c, k, body, "GET after the refused PUT "+tc.header+" (nothing changes)")
+					r = doRaw(ctx, c, request("PUT", fresh, body, headers...))
+					if tc.absentOK {
+						status(r, 200, "PUT "+tc.header+" on an absent item (row 9: LockCookie is not validated)")
+						expectContent(ctx, c, fresh, body, "GET of the item created by PUT "+tc.header)
+						return
+					}
+					status(r, 400, "PUT "+tc.header+" on an absent item")
+					expectAbsent(ctx, c, fresh, "GET after the refused PUT "+tc.header+" (nothing is created)")
+				})
+			}
+			e.It("answers PUT ExtraFlags:1 with LockCookie:abc or -1 on an existing item 200 without validating the cookie (row 4)", func(ctx SpecContext) {
+				c, k := e.dial(ctx), e.key()
+				body := content("numbers-uninit")
+				create(ctx, c, k, body, 20)
+				for _, h := range []string{"LockCookie:abc", "LockCookie:-1"} {
+					status(doRaw(ctx, c, request("PUT", k, emptySession, "Timeout:20", "ExtraFlags:1", h)), 200, "PUT ExtraFlags:1 "+h)
+				}
+				expectContent(ctx, c, k, body, "GET after the no-op PUTs")
 			})
 		})
 	})
