@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/protocol/aspnetclient"
 )
 
 // section2_2_3_6: [MS-ASP] 2.2.3.6 Exclusive.
@@ -51,8 +52,8 @@ func section2_2_3_8(e *env) {
 				status(r, 423, "GET of the locked item")
 				ticks, ok := headerInt(r, protocol.HeaderLockDate)
 				Expect(ok).To(BeTrue(), "LockDate %q is not an Int64", hv(r, protocol.HeaderLockDate))
-				lo, hi := dotNetTicks(before.Add(-2*time.Second)), dotNetTicks(after.Add(2*time.Second))
-				utc := dotNetTicks(before.UTC())
+				lo, hi := aspnetclient.DotNetTicks(before.Add(-2*time.Second)), aspnetclient.DotNetTicks(after.Add(2*time.Second))
+				utc := aspnetclient.DotNetTicks(before.UTC())
 				Expect(ticks).To(BeNumerically(">=", lo), "LockDate %d is earlier than the lock (local ticks %d..%d; UTC ticks would be about %d)", ticks, lo, hi, utc)
 				Expect(ticks).To(BeNumerically("<=", hi), "LockDate %d is later than the lock (local ticks %d..%d; UTC ticks would be about %d)", ticks, lo, hi, utc)
 			})

@@ -58,7 +58,7 @@ func section3_1_5_other(e *env) {
 				DeferCleanup(app.Close)
 				r, err := app.getItem(ctx, protocol.Target(AppID, newID()), true)
 				Expect(err).NotTo(HaveOccurred(), "a 500 to GET is not an exception")
-				Expect(r.found || r.locked).To(BeFalse(), "a 500 means no session")
+				Expect(r.Found || r.Locked).To(BeFalse(), "a 500 means no session")
 				reply, err := app.call(ctx, protocol.NewRemoveRequest(protocol.DefaultHost, protocol.Target(AppID, newID()), 0))
 				Expect(err).NotTo(HaveOccurred(), "a 500 to DELETE is ignored")
 				Expect(reply.Status).To(Equal(500))

@@ -65,6 +65,15 @@ var causes = []Cause{
 		match: func(rr RuleResult) bool {
 			return numberRules.MatchString(rr.ID) && anySpec(rr, func(s SpecResult) bool { return wantedRefusal.MatchString(s.Failure) })
 		}},
+	{ID: "locks-not-held", Title: "locks do not hold",
+		Consequence: "two requests of one session run at once, so concurrent pages overwrite each other's session data (lost updates)",
+		Fix: "an acquire answered 200 must lock the item until a release or PUT with its cookie (or a DELETE); meanwhile every GET, " +
+			"acquire and PUT without that cookie gets 423 with the holder's LockCookie (PROTOCOL.md c.1 rows 7-8, c.2 row 6)",
+		match: func(rr RuleResult) bool {
+			return anySpec(rr, func(s SpecResult) bool {
+				return strings.Contains(s.Failure, "expected status 423, observed reply: 200")
+			})
+		}},
 	{ID: "waits-instead-of-refusing", Title: "requests the server cannot parse are neither answered nor closed",
 		Consequence: "a confused client or a port scanner holds a connection (and whatever serves it) until some timeout",
 		Fix:         "answer 400 (or close the connection) as soon as a request cannot be a valid one, and close when the client has closed its side",

@@ -242,6 +242,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		timeout:       int32(cl.SessionTimeout),
 		execTimeout:   scale(cl.ExecutionTimeout.D(), cfg.Minute),
 		execTimeoutPS: int64(cl.ExecutionTimeout.D() / time.Second),
+		second:        scale(time.Second, cfg.Minute),
 		poll:          poll,
 		pollDelta:     poll / 2,
 	}
