@@ -20,6 +20,9 @@ const (
 	ErrLockTimeout = "lock-timeout"
 	// ErrCreateFailed: the session was still missing right after creating it.
 	ErrCreateFailed = "session-create-failed"
+	// ErrQueueFull: more requests of the session than
+	// aspnet:RequestQueueLimitPerSession were in the web server (e.2).
+	ErrQueueFull = "request-queue-full"
 	// ErrCanceled: the page was cut off by the end of the run.
 	ErrCanceled = "canceled"
 )

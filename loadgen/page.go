@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
@@ -27,12 +28,20 @@ type pageRunner struct {
 	web    []*webServer
 	timers clientTimers
 	maxLen int64
+	// queue is aspnet:RequestQueueLimitPerSession, keyed by web server and
+	// session (nil: unlimited).
+	queue *aspnetclient.SessionQueue
 }
 
 // run executes one page request and fills rec.
 func (r *pageRunner) run(ctx context.Context, s slot, rec *pageRecord) {
 	pc := r.web[s.webServer].parts[s.sess.partition]
-	var err error
+	leave, err := r.queue.Enter(strconv.Itoa(s.webServer) + " " + s.sess.target)
+	if err != nil {
+		rec.errKind = ErrQueueFull
+		return
+	}
+	defer leave()
 	switch s.kind {
 	case scenarios.PageSessionless:
 		err = r.sessionless(ctx, pc, s, rec)
