@@ -44,7 +44,8 @@ var causes = []Cause{
 	{ID: "no-version-header", Title: "no X-AspNet-Version header",
 		Consequence: "KB 2836759: the first session request after every application start fails with \"" + msgNeedV2 +
 			"\"; later requests work, so the fault looks intermittent (PROTOCOL.md e.4)",
-		Fix: "send X-AspNet-Version: 4.0.30319 (any major version >= 2) as the first header of every reply, 400, 404 and 423 included",
+		Fix: "send X-AspNet-Version: 4.0.30319 (any major version >= 2) as the first header of every reply, 400, 404 and 423 included; " +
+			"on Microsoft's service, set <httpRuntime enableVersionHeader=\"true\"/> in the machine-level web.config",
 		match: func(rr RuleResult) bool {
 			return anySpec(rr, func(s SpecResult) bool {
 				return strings.Contains(s.Failure, "X-AspNet-Version") && strings.Contains(s.Failure, absent) ||

@@ -116,7 +116,8 @@ func startTiming(ctx context.Context, o conformOptions, addr string, minute time
 	return t, nil
 }
 
-// progress prints a line per running timing rule every 15 s.
+// progress prints, every 15 s, one line naming each running timing rule
+// with the time it has waited and the time it waits in all.
 func (t *timingRun) progress(w io.Writer, minute time.Duration, done <-chan struct{}) {
 	tick := time.NewTicker(15 * time.Second)
 	defer tick.Stop()
@@ -133,9 +134,12 @@ func (t *timingRun) progress(w io.Writer, minute time.Duration, done <-chan stru
 		}
 		slices.Sort(ids)
 		el := time.Since(t.started).Round(time.Second)
-		for _, id := range ids {
-			total := time.Duration(t.running[id].Minutes * float64(minute)).Round(time.Second)
-			fmt.Fprintf(w, "…    %s: waiting %v of ~%v on the protocol clock\n", id, el, total)
+		parts := make([]string, len(ids))
+		for i, id := range ids {
+			parts[i] = fmt.Sprintf("%s %v of ~%v", id, el, time.Duration(t.running[id].Minutes*float64(minute)).Round(time.Second))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "…    waiting on the protocol clock: %s\n", strings.Join(parts, ", "))
 		}
 		t.mu.Unlock()
 	}
