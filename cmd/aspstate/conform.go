@@ -266,9 +266,17 @@ func listRules(w io.Writer) int {
 		if r.Timing {
 			timing = " [timing]"
 		}
-		fmt.Fprintf(w, "%-42s %-6s %s%s\n", r.ID, r.Level, r.Description, timing)
+		fmt.Fprintf(w, "%-42s %-6s %s%s (evidence: %s)\n", r.ID, r.Level, r.Description, timing, r.Evidence)
 	}
-	fmt.Fprintf(w, "%d rules\n", len(rules))
+	n := map[string]int{}
+	for _, r := range rules {
+		n[r.Level]++
+	}
+	var parts []string
+	for _, l := range conformance.AllLevels {
+		parts = append(parts, fmt.Sprintf("%d %s", n[l], l))
+	}
+	fmt.Fprintf(w, "%d rules (%s)\n", len(rules), strings.Join(parts, ", "))
 	return 0
 }
 
