@@ -61,7 +61,8 @@ func TestConformDockerReference(t *testing.T) {
 		"--target-wait-log", "listening on", "--minute", "600ms", "--rules", "2.1-*,3.1.5.2-*,2.2.3.4-*")
 	b, err = cmd.CombinedOutput()
 	text = string(b)
-	if err != nil || !strings.Contains(text, " passed, 0 failed, 0 skipped") {
+	// 2.1-close-after-fin is skipped: a container's sockets are not visible.
+	if err != nil || !strings.Contains(text, " passed, 0 failed, 1 skipped") {
 		t.Fatalf("third-party-style image on port 4000: %v\n%s", err, text)
 	}
 }
