@@ -23,6 +23,11 @@ func ProbeMinute(ctx context.Context, addr string, minute time.Duration) (string
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
+		c, err := protocol.Dial(cctx, addr, protocol.ConnOptions{})
+		if err != nil {
+			return
+		}
+		defer c.Close()
 		if r, err := c.Get(cctx, k); err == nil && r.Status != protocol.StatusNotFound {
 			_, _ = c.Remove(cctx, k, r.LockCookie)
 		}
@@ -44,7 +49,13 @@ func ProbeMinute(ctx context.Context, addr string, minute time.Duration) (string
 		t.Stop()
 		return "", ctx.Err()
 	}
-	r, err := c.Get(ctx, k)
+	// A new connection: the server may have closed the idle one.
+	c2, err := protocol.Dial(ctx, addr, protocol.ConnOptions{})
+	if err != nil {
+		return "", err
+	}
+	defer c2.Close()
+	r, err := c2.Get(ctx, k)
 	if err != nil {
 		return "", err
 	}

@@ -75,8 +75,9 @@ type RunReport struct {
 	// NotRun lists the selected rules whose every spec the label filter
 	// left out.
 	NotRun []string `json:"not_run,omitempty"`
-	// MinuteProbe is set when the short probe before the run found that the
-	// target's protocol minute is not Minute: what it measured.
+	// MinuteProbe is set (by the caller, from ProbeMinute) when the short
+	// probe before the run found that the target's protocol minute is not
+	// Minute: what it measured. It explains the timing rules' failures.
 	MinuteProbe string `json:"minute_probe,omitempty"`
 	// Interrupted is set when the run was stopped (Ctrl-C) before the end:
 	// the rules are those that finished, and the one running is marked

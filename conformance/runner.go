@@ -65,10 +65,6 @@ type Config struct {
 	Deviations map[string]string
 	// Seed orders the specs randomly; 0 picks one from the clock.
 	Seed int64
-	// ProbeMinute, when set, checks with a short probe (a few seconds) before
-	// the run that the target's protocol minute is Minute; a mismatch is
-	// named in the report and explains the timing rules' failures.
-	ProbeMinute bool
 	// Progress, when set, is called once per rule as it finishes.
 	Progress func(RuleResult)
 	// GinkgoOutput receives Ginkgo's own reporter output (nil = discarded).
@@ -229,13 +225,6 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 	if seed == 0 {
 		seed = time.Now().UnixNano() % 1_000_000
 	}
-	var probe string
-	if cfg.ProbeMinute {
-		var err error
-		if probe, err = ProbeMinute(ctx, cfg.Target.Addr(), cfg.Minute); err != nil {
-			probe = "" // the rules will show what is wrong with the target
-		}
-	}
 	e := newEnv(ctx, cfg.Target, cfg.Minute, cfg.selector())
 	col := &collector{env: e, cfg: cfg, rules: map[string]*RuleResult{}, done: map[string]int{}}
 	e.define(col.collect)
@@ -269,7 +258,6 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 		Minute:      cfg.Minute.String(),
 		Seed:        seed,
 		LabelFilter: cfg.LabelFilter,
-		MinuteProbe: probe,
 		Levels:      cfg.Levels,
 		RuleGlobs:   cfg.Rules,
 		Started:     start.UTC(),

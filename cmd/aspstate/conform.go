@@ -380,7 +380,15 @@ func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout 
 	}
 	cfg := conformance.Config{
 		Target: tgt, Minute: minute, Levels: o.levels, Rules: o.rules, LabelFilter: o.labelFilter,
-		Deviations: o.deviations, Seed: o.seed, ProbeMinute: !o.child,
+		Deviations: o.deviations, Seed: o.seed,
+	}
+	// The minute probe runs here rather than inside Run, so that a target
+	// running with another minute is named before minutes of timing rules.
+	var probe string
+	if !o.child {
+		if probe, _ = conformance.ProbeMinute(ctx, tgt.Addr(), minute); probe != "" {
+			fmt.Fprintf(stdout, "protocol minute: %s; the timing rules will fail for that reason\n", probe)
+		}
 	}
 	out := &lockedWriter{w: stdout}
 	cfg.Progress = func(rr conformance.RuleResult) { fmt.Fprintln(out, conformance.LiveLine(rr)) }
@@ -396,6 +404,7 @@ func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout 
 	if err != nil {
 		return nil, err
 	}
+	rep.MinuteProbe = probe
 	if timing != nil {
 		rep.LabelFilter = o.labelFilter
 		if err := timing.wait(rep); err != nil {

@@ -118,3 +118,39 @@ func TestConformTimingRulesApart(t *testing.T) {
 		t.Errorf("merged report: rules %v, not run %v", r.Rules, r.NotRun)
 	}
 }
+
+// TestConformNamesAnotherMinute: a target whose protocol minute is not
+// --minute is named before the rules run, and in the report.
+func TestConformNamesAnotherMinute(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := stateserver.New(conformance.InProcServerConfig(6 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
+		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "1m", "--rules", "2.2.3.9-first-cookie", "--json", dir+"/r.json")
+	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "protocol minute: a lock held") || !strings.Contains(out, "not 1m0s (--minute)") {
+		t.Errorf("the other minute is not named:\n%s", out)
+	}
+	m, err := conformance.ReadMatrix(dir + "/r.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.Reports[0].MinuteProbe, "protocol minute is about") {
+		t.Errorf("report's minute probe: %q", m.Reports[0].MinuteProbe)
+	}
+}
