@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -73,13 +74,36 @@ func TestCatalogueWellFormed(t *testing.T) {
 	}
 }
 
+// TestMustRulesNameEvidence: a must rule is backed by a capture, the managed
+// source, the spec or a KB article (PROTOCOL.md's tags), never by an
+// inference or an unknown; UNK and INF behaviours are ref or advice.
+func TestMustRulesNameEvidence(t *testing.T) {
+	t.Parallel()
+	strong := regexp.MustCompile(`\b(CAP|REF|SPEC|KB)\b`)
+	weak := regexp.MustCompile(`\b(UNK|INF)\b`)
+	for _, r := range catalogue {
+		if r.Evidence == "" {
+			t.Errorf("rule %s names no evidence", r.ID)
+		}
+		if r.Level != LevelMust {
+			continue
+		}
+		if !strong.MatchString(r.Evidence) {
+			t.Errorf("must rule %s: evidence %q names none of CAP, REF, SPEC, KB", r.ID, r.Evidence)
+		}
+		if weak.MatchString(r.Evidence) {
+			t.Errorf("must rule %s: evidence %q is partly UNK/INF; make it ref or advice", r.ID, r.Evidence)
+		}
+	}
+}
+
 func TestRobustnessCorpusSize(t *testing.T) {
 	if n := corpusSize(); n < 60 {
 		t.Errorf("the malformed-request corpus has %d entries, want at least 60", n)
 	}
-	for _, cr := range corpusRules {
-		if len(corpus[cr.id]) == 0 {
-			t.Errorf("corpus rule %s has no entries", cr.id)
+	for _, id := range corpusRules {
+		if len(corpus[id]) == 0 {
+			t.Errorf("corpus rule %s has no entries", id)
 		}
 	}
 	if len(corpus) != len(corpusRules) {

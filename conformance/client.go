@@ -10,37 +10,20 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/protocol/aspnetclient"
 )
 
-// The ASP.NET client's constants (PROTOCOL.md e.2–e.4).
+// The ASP.NET client's rules live in protocol/aspnetclient, shared with the
+// load generator; these names keep the specs short.
 const (
-	// whidbeyMajor is the lowest X-AspNet-Version major the client accepts.
-	whidbeyMajor = 2
-	// lockPollInterval is LOCKED_ITEM_POLLING_INTERVAL in real-time milliseconds.
-	lockPollInterval = 500 * time.Millisecond
-	// executionTimeoutSeconds is httpRuntime executionTimeout's default: a
-	// lock at least this old (LockAge, seconds) is broken by the client.
-	executionTimeoutSeconds = 110
-	// maxLockAgeSeconds is one year: LockAge values from it on are ignored.
-	maxLockAgeSeconds = 31_536_000
+	executionTimeoutSeconds = aspnetclient.ExecutionTimeoutSeconds
+	msgNeedV2               = aspnetclient.MsgNeedV2
 )
 
-// msgNeedV2 is the client's Need_v2_State_Server message (REF System.Web.txt).
-const msgNeedV2 = "Unable to use session state server because this version of ASP.NET requires session state server version 2.0 or above."
-
-// msgBadRequest is the client's Bad_state_server_request message.
-const msgBadRequest = "Unable to make the session state request to the session state server. The request is not formatted correctly."
-
-// errNeedV2 is what the emulated client throws when the first reply of an
-// application lacks a usable X-AspNet-Version (PROTOCOL.md e.4).
-//
-//lint:ignore ST1005 the message is System.Web's Need_v2_State_Server, verbatim
-var errNeedV2 = errors.New(msgNeedV2)
-
-// errBadRequest is what the emulated client throws on any 400 reply (e.1).
-//
-//lint:ignore ST1005 the message is System.Web's Bad_state_server_request, verbatim
-var errBadRequest = errors.New(msgBadRequest)
+var (
+	errNeedV2     = aspnetclient.ErrNeedV2
+	errBadRequest = aspnetclient.ErrBadRequest
+)
 
 // aspnetClient emulates the parts of ASP.NET's out-of-process session state
 // client (OutOfProcSessionStateStore + SessionStateModule) whose behaviour
@@ -54,7 +37,7 @@ type aspnetClient struct {
 	newTap func() (int, func(bool, []byte))
 	// pollInterval is the lock poll interval on this target's time scale.
 	pollInterval time.Duration
-	// psec converts protocol seconds to real time (LockDate fallback).
+	// psec is the real duration of a protocol second (LockDate fallback).
 	psec time.Duration
 
 	// stateServerVersion is the per-partition version: -1 until a first
@@ -77,8 +60,8 @@ type sentRequest struct {
 
 func newASPNETClient(addr string, minute time.Duration, newTap func() (int, func(bool, []byte))) *aspnetClient {
 	return &aspnetClient{
-		addr: addr, newTap: newTap, stateServerVersion: -1,
-		pollInterval: time.Duration(float64(lockPollInterval) * float64(minute) / float64(time.Minute)),
+		addr: addr, newTap: newTap, stateServerVersion: aspnetclient.VersionUnchecked,
+		pollInterval: time.Duration(float64(aspnetclient.LockPollInterval) * float64(minute) / float64(time.Minute)),
 		psec:         minute / 60,
 	}
 }
@@ -111,16 +94,13 @@ func (a *aspnetClient) call(ctx context.Context, req *protocol.Request) (*protoc
 	a.mu.Lock()
 	a.sent = append(a.sent, rec)
 	a.mu.Unlock()
-	if resp.Status == protocol.StatusBadRequest {
-		// Thrown before the version is stored: the check repeats next time.
-		return reply, errBadRequest
-	}
-	if a.stateServerVersion == -1 {
-		v, _ := resp.Header.Get(protocol.HeaderVersion)
-		a.stateServerVersion = protocol.VersionMajor(v)
-		if a.stateServerVersion < whidbeyMajor {
-			return reply, fmt.Errorf("%w (first reply: %d %s, X-AspNet-Version %q)", errNeedV2, resp.Status, resp.Reason, v)
+	v, _ := resp.Header.Get(protocol.HeaderVersion)
+	checked := a.stateServerVersion == aspnetclient.VersionUnchecked
+	if a.stateServerVersion, err = aspnetclient.AfterReply(a.stateServerVersion, resp.Status, v); err != nil {
+		if checked && errors.Is(err, aspnetclient.ErrNeedV2) {
+			err = fmt.Errorf("%w (first reply: %d %s, X-AspNet-Version %q)", err, resp.Status, resp.Reason, v)
 		}
+		return reply, err
 	}
 	return reply, rerr
 }
@@ -162,73 +142,35 @@ func (a *aspnetClient) ensureConn(ctx context.Context) error {
 	return nil
 }
 
-// itemResult is what GetItem/GetItemExclusive return to SessionStateModule.
-type itemResult struct {
-	found   bool // a session exists (200 with a non-empty body)
-	item    []byte
-	locked  bool  // 423
-	lockID  int32 // LockCookie
-	lockAge int64 // seconds, as computed by e.3
-	actions int32 // ActionFlags
-}
-
 // getItem makes one GET (exclusive or not) and interprets the reply as
 // DoGet does (PROTOCOL.md e.5).
-func (a *aspnetClient) getItem(ctx context.Context, target string, exclusive bool) (itemResult, error) {
+func (a *aspnetClient) getItem(ctx context.Context, target string, exclusive bool) (aspnetclient.Item, error) {
 	req := protocol.NewGetRequest(protocol.DefaultHost, target)
 	if exclusive {
 		req = protocol.NewGetExclusiveRequest(protocol.DefaultHost, target)
 	}
 	reply, err := a.call(ctx, req)
 	if err != nil {
-		return itemResult{}, err
+		return aspnetclient.Item{}, err
 	}
-	switch reply.Status {
-	case protocol.StatusOK:
-		if len(reply.Body) == 0 {
-			// A 200 with Content-Length 0 is "no item"; its cookie is ignored.
-			return itemResult{}, nil
-		}
-		return itemResult{found: true, item: reply.Body, lockID: reply.LockCookie, actions: reply.ActionFlags}, nil
-	case protocol.StatusLocked:
-		return itemResult{locked: true, lockID: reply.LockCookie, lockAge: a.lockAge(reply), actions: reply.ActionFlags}, nil
-	}
-	// 404, 500 or anything else: not found, and the module creates a session.
-	return itemResult{}, nil
-}
-
-// lockAge computes the lock age in seconds from a 423 as the client does (e.3).
-func (a *aspnetClient) lockAge(r *protocol.Reply) int64 {
-	if r.HasLockAge {
-		if r.LockAge >= 0 && r.LockAge < maxLockAgeSeconds {
-			return r.LockAge
-		}
-		return 0
-	}
-	if r.HasLockDate && r.LockDate > 0 {
-		now := dotNetTicks(time.Now())
-		if r.LockDate < now {
-			return int64(time.Duration((now-r.LockDate)*100) / a.psec)
-		}
-	}
-	return 0
+	return aspnetclient.ReadItem(reply, time.Now(), a.psec), nil
 }
 
 // acquire is GetItemExclusive as SessionStateModule drives it: while the
 // item is locked, re-poll every poll interval; once a 423 reports a lock at
 // least executionTimeoutSeconds old, force-release it with the 423's cookie
 // and keep polling. It gives up after maxPolls polls.
-func (a *aspnetClient) acquire(ctx context.Context, target string, maxPolls int) (itemResult, error) {
+func (a *aspnetClient) acquire(ctx context.Context, target string, maxPolls int) (aspnetclient.Item, error) {
 	for i := 0; ; i++ {
 		r, err := a.getItem(ctx, target, true)
-		if err != nil || !r.locked {
+		if err != nil || !r.Locked {
 			return r, err
 		}
 		if i >= maxPolls {
 			return r, fmt.Errorf("still locked after %d polls", maxPolls)
 		}
-		if r.lockAge >= executionTimeoutSeconds {
-			if _, err := a.call(ctx, protocol.NewReleaseExclusiveRequest(protocol.DefaultHost, target, r.lockID)); err != nil {
+		if aspnetclient.BreakLock(r.LockAge, executionTimeoutSeconds) {
+			if _, err := a.call(ctx, protocol.NewReleaseExclusiveRequest(protocol.DefaultHost, target, r.LockID)); err != nil {
 				return r, err
 			}
 		}
@@ -247,14 +189,6 @@ func (a *aspnetClient) requests() []sentRequest {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]sentRequest(nil), a.sent...)
-}
-
-// dotNetTicks returns t as .NET ticks (100 ns since 0001-01-01) in t's zone
-// (DateTime.Now.Ticks for a local t).
-func dotNetTicks(t time.Time) int64 {
-	_, off := t.Zone()
-	const unixEpochTicks = 621_355_968_000_000_000
-	return unixEpochTicks + t.Unix()*10_000_000 + int64(t.Nanosecond())/100 + int64(off)*10_000_000
 }
 
 // scriptedPeer is a fake state server on loopback that answers each request

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,7 +22,9 @@ const (
 	ResultFailed    = "failed"
 	ResultSkipped   = "skipped"
 	ResultDeviation = "deviation" // failed, and the deviations file says why
-	ResultNotRun    = "not-run"   // every spec was filtered out; not reported
+	ResultNotRun    = "not-run"   // every spec was filtered out; listed in RunReport.NotRun
+	// ResultInterrupted: the run was stopped while the rule ran.
+	ResultInterrupted = "interrupted"
 )
 
 // Millis is a duration written to JSON as milliseconds.
@@ -67,12 +70,23 @@ type RunReport struct {
 	Duration    Millis      `json:"duration_ms"`
 	// Error is set when the target could not be started or the run could
 	// not happen; Rules is then empty.
-	Error      string       `json:"error,omitempty"`
-	Rules      []RuleResult `json:"rules"`
-	Passed     int          `json:"passed"`
-	Failed     int          `json:"failed"`
-	Skipped    int          `json:"skipped"`
-	Deviations int          `json:"deviations"`
+	Error string       `json:"error,omitempty"`
+	Rules []RuleResult `json:"rules"`
+	// NotRun lists the selected rules whose every spec the label filter
+	// left out.
+	NotRun []string `json:"not_run,omitempty"`
+	// MinuteProbe is set (by the caller, from ProbeMinute) when the short
+	// probe before the run found that the target's protocol minute is not
+	// Minute: what it measured. It explains the timing rules' failures.
+	MinuteProbe string `json:"minute_probe,omitempty"`
+	// Interrupted is set when the run was stopped (Ctrl-C) before the end:
+	// the rules are those that finished, and the one running is marked
+	// interrupted.
+	Interrupted bool `json:"interrupted,omitempty"`
+	Passed      int  `json:"passed"`
+	Failed      int  `json:"failed"`
+	Skipped     int  `json:"skipped"`
+	Deviations  int  `json:"deviations"`
 }
 
 // RuleResult is the outcome of one rule.
@@ -115,6 +129,97 @@ func (r *RunReport) count() {
 			r.Deviations++
 		}
 	}
+}
+
+// Merge adds the rules of other, a run of some of the same target's rules
+// (the timing rules run apart), to r: the rules come in catalogue order, a
+// rule other ran is no longer "not run", and the counts are redone.
+func (r *RunReport) Merge(other *RunReport) {
+	ran := map[string]bool{}
+	for _, rr := range other.Rules {
+		ran[rr.ID] = true
+	}
+	r.Rules = append(r.Rules, other.Rules...)
+	r.NotRun = slices.DeleteFunc(r.NotRun, func(id string) bool { return ran[id] })
+	for _, id := range other.NotRun {
+		if !slices.Contains(r.NotRun, id) {
+			r.NotRun = append(r.NotRun, id)
+		}
+	}
+	pos := map[string]int{}
+	for i, c := range catalogue {
+		pos[c.ID] = i
+	}
+	slices.SortStableFunc(r.Rules, func(a, b RuleResult) int { return pos[a.ID] - pos[b.ID] })
+	r.Interrupted = r.Interrupted || other.Interrupted
+	r.count()
+}
+
+// BlockingFailures counts the failed rules that fail the run: every level
+// but advice.
+func (r *RunReport) BlockingFailures() int {
+	n := 0
+	for _, rr := range r.Rules {
+		if rr.Result == ResultFailed && rr.Level != LevelAdvice {
+			n++
+		}
+	}
+	return n
+}
+
+// LevelSummary is the outcome split by level, then the rules not run:
+// "must 61 passed, 1 failed; ref 30 passed; ...; 9 not run (left out by
+// --label-filter '!slow')".
+func (r *RunReport) LevelSummary() string {
+	type count struct{ passed, failed, skipped, deviations, interrupted int }
+	by := map[string]*count{}
+	for _, rr := range r.Rules {
+		c := by[rr.Level]
+		if c == nil {
+			c = &count{}
+			by[rr.Level] = c
+		}
+		switch rr.Result {
+		case ResultPassed:
+			c.passed++
+		case ResultFailed:
+			c.failed++
+		case ResultSkipped:
+			c.skipped++
+		case ResultDeviation:
+			c.deviations++
+		case ResultInterrupted:
+			c.interrupted++
+		}
+	}
+	var parts []string
+	for _, l := range AllLevels {
+		c := by[l]
+		if c == nil {
+			continue
+		}
+		p := fmt.Sprintf("%s %d passed", l, c.passed)
+		for _, x := range []struct {
+			n    int
+			what string
+		}{{c.failed, "failed"}, {c.skipped, "skipped"}, {c.deviations, "deviations"}, {c.interrupted, "interrupted"}} {
+			if x.n > 0 {
+				p += fmt.Sprintf(", %d %s", x.n, x.what)
+			}
+		}
+		if l == LevelAdvice && c.failed > 0 {
+			p += " (advice: does not fail the run)"
+		}
+		parts = append(parts, p)
+	}
+	out := strings.Join(parts, "; ")
+	switch {
+	case len(r.NotRun) > 0 && r.Interrupted:
+		out += fmt.Sprintf("; %d not run (interrupted before they started)", len(r.NotRun))
+	case len(r.NotRun) > 0:
+		out += fmt.Sprintf("; %d not run (left out by --label-filter '%s')", len(r.NotRun), r.LabelFilter)
+	}
+	return out
 }
 
 // Rule returns the result of rule id.
@@ -186,7 +291,7 @@ func ReadMatrix(path string) (*Matrix, error) {
 
 // LiveLine is the one line printed as a rule finishes.
 func LiveLine(rr RuleResult) string {
-	tag := map[string]string{ResultPassed: "PASS", ResultFailed: "FAIL", ResultSkipped: "SKIP", ResultDeviation: "DEVN"}[rr.Result]
+	tag := map[string]string{ResultPassed: "PASS", ResultFailed: "FAIL", ResultSkipped: "SKIP", ResultDeviation: "DEVN", ResultInterrupted: "INTR"}[rr.Result]
 	line := fmt.Sprintf("%-4s %-44s %-6s %8s", tag, rr.ID, rr.Level, rr.Duration)
 	if rr.Result == ResultFailed {
 		if msg := firstFailure(rr); msg != "" {
@@ -274,10 +379,37 @@ func (m *Matrix) ruleIDs() ([]string, map[string]string) {
 	return ids, levels
 }
 
-// Summary is the closing line: "conformance: N passed, N failed, N skipped".
+// Summary is the closing line: "conformance: N passed, N failed, N
+// skipped", with the rules not run and an interruption when there are.
 func (m *Matrix) Summary() string {
 	p, f, s, _ := m.Totals()
-	return fmt.Sprintf("conformance: %d passed, %d failed, %d skipped", p, f, s)
+	out := fmt.Sprintf("conformance: %d passed, %d failed, %d skipped", p, f, s)
+	notRun, interrupted := 0, false
+	for _, r := range m.Reports {
+		notRun += len(r.NotRun)
+		interrupted = interrupted || r.Interrupted
+	}
+	if notRun > 0 {
+		out += fmt.Sprintf(", %d not run", notRun)
+	}
+	if interrupted {
+		out += " (interrupted: partial results)"
+	}
+	return out
+}
+
+// Interrupted reports whether any target's run was interrupted.
+func (m *Matrix) Interrupted() bool {
+	return slices.ContainsFunc(m.Reports, func(r *RunReport) bool { return r.Interrupted })
+}
+
+// BlockingFailures sums RunReport.BlockingFailures over every target.
+func (m *Matrix) BlockingFailures() int {
+	n := 0
+	for _, r := range m.Reports {
+		n += r.BlockingFailures()
+	}
+	return n
 }
 
 // sanitize keeps a string printable for XML and HTML.

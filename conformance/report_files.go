@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,7 @@ type htmlCell struct {
 type htmlDetail struct {
 	Anchor, Target string
 	Rule           RuleResult
+	Fix            string
 }
 
 const htmlSource = `<!DOCTYPE html>
@@ -94,13 +96,18 @@ table{border-collapse:collapse;margin:1em 0}
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
 td.passed{background:#e3f6e3}td.failed{background:#fbdede}td.skipped{background:#eee;color:#666}td.deviation{background:#fff3cd}
-pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow-x:auto;font:12px/1.35 ui-monospace,monospace;white-space:pre}
+pre{background:#f8f8f8;border:1px solid #ddd;padding:.6em;overflow-x:auto;font:12px/1.35 ui-monospace,monospace;white-space:pre-wrap;overflow-wrap:anywhere}
+td{overflow-wrap:anywhere}
 .summary{font-weight:bold}
 h3{margin-top:2em}
 small{color:#666}
 </style></head><body>
 <h1>[MS-ASP] conformance</h1>
 <p class="summary">{{.Summary}}</p>
+{{range $i, $r := .Reports}}<p>T{{inc $i}} by level: {{$r.LevelSummary}}</p>
+{{if $r.MinuteProbe}}<p><b>protocol minute:</b> {{$r.MinuteProbe}}</p>{{end}}
+{{with $r.CauseGroups}}<h2>T{{inc $i}} failures by cause</h2><ul>{{range .}}<li><b>{{.Cause.Title}}: {{len .Rules}} rules</b><br>consequence: {{.Cause.Consequence}}<br>fix: {{.Cause.Fix}}<br><small>{{range .Rules}}<a href="#t{{inc $i}}-{{.}}">{{.}}</a> {{end}}</small></li>{{end}}</ul>{{end}}
+{{end}}
 <table><tr><th>#</th><th>target</th><th>minute</th><th>seed</th><th>passed</th><th>failed</th><th>skipped</th><th>deviations</th><th>time</th></tr>
 {{range $i, $r := .Reports}}<tr><td>T{{inc $i}}</td><td><code>{{$r.Target.Spec}}</code><br><small>{{$r.Target.Description}} {{$r.Target.Addr}}</small>{{if $r.Error}}<br><b>target error:</b> {{$r.Error}}{{end}}</td><td>{{$r.Minute}}</td><td>{{$r.Seed}}</td><td>{{$r.Passed}}</td><td>{{$r.Failed}}</td><td>{{$r.Skipped}}</td><td>{{$r.Deviations}}</td><td>{{$r.Duration}}</td></tr>
 {{end}}</table>
@@ -108,7 +115,7 @@ small{color:#666}
 {{range .Rows}}<tr><td><code>{{.ID}}</code></td><td>{{.Level}}</td><td>{{.Description}}</td>{{range .Cells}}<td class="{{.Result}}">{{if .Anchor}}<a href="#{{.Anchor}}">{{.Result}}</a>{{else}}{{.Result}}{{end}} <small>{{.Time}}</small></td>{{end}}</tr>
 {{end}}</table>
 {{range .Details}}<h3 id="{{.Anchor}}">{{.Rule.ID}} <small>({{.Rule.Level}}) on {{.Target}}: {{.Rule.Result}}</small></h3>
-<p>{{.Rule.Description}}{{if .Rule.Reason}}<br><b>reason:</b> {{.Rule.Reason}}{{end}}</p>
+<p>{{.Rule.Description}}{{if .Rule.Reason}}<br><b>reason:</b> {{.Rule.Reason}}{{end}}{{if .Fix}}<br><b>fix:</b> {{.Fix}}{{end}}</p>
 {{range .Rule.Specs}}{{if .Failure}}{{if ne .State "skipped"}}<h4>It {{.Text}} <small>{{.State}}, {{.Duration}}</small></h4>
 <p><b>expected vs observed</b> <small>{{.Location}}</small></p><pre>{{.Failure}}</pre>
 {{if .Transcript}}<p><b>wire transcript</b> <small>(→ sent by the suite, ← sent by the server, #N = connection)</small></p><pre>{{.Transcript}}</pre>{{end}}{{end}}{{end}}{{end}}
@@ -131,6 +138,25 @@ func (m *Matrix) WriteHTML(w io.Writer) error {
 			desc[rr.ID] = rr.Description
 		}
 	}
+	// Failures first: rows with a failed or deviating cell lead, in
+	// catalogue order among themselves.
+	bad := func(id string) bool {
+		for _, r := range m.Reports {
+			if rr, ok := r.Rule(id); ok && (rr.Result == ResultFailed || rr.Result == ResultDeviation) {
+				return true
+			}
+		}
+		return false
+	}
+	slices.SortStableFunc(ids, func(a, b string) int {
+		switch ba, bb := bad(a), bad(b); {
+		case ba && !bb:
+			return -1
+		case bb && !ba:
+			return 1
+		}
+		return 0
+	})
 	var rows []htmlRow
 	var details []htmlDetail
 	for _, id := range ids {
@@ -141,7 +167,11 @@ func (m *Matrix) WriteHTML(w io.Writer) error {
 				cell = htmlCell{Result: rr.Result, Time: rr.Duration.String()}
 				if rr.Result == ResultFailed || rr.Result == ResultDeviation {
 					cell.Anchor = fmt.Sprintf("t%d-%s", ti+1, id)
-					details = append(details, htmlDetail{Anchor: cell.Anchor, Target: r.Target.Spec, Rule: sanitizeRule(rr)})
+					d := htmlDetail{Anchor: cell.Anchor, Target: r.Target.Spec, Rule: sanitizeRule(rr)}
+					if rr.Result == ResultFailed {
+						d.Fix = r.Fix(rr)
+					}
+					details = append(details, d)
 				}
 			}
 			row.Cells = append(row.Cells, cell)

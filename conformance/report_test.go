@@ -106,10 +106,15 @@ func TestMatrixHTMLSelfContainedAndEscaped(t *testing.T) {
 			t.Errorf("HTML contains %q", bad)
 		}
 	}
-	for _, want := range []string{"&lt;script&gt;", "expected vs observed", "wire transcript", `href="#t1-2.2.4-status-line"`, "no answer", "bare &lt;status&gt; lines"} {
+	for _, want := range []string{"&lt;script&gt;", "expected vs observed", "wire transcript", `href="#t1-2.2.4-status-line"`, "no answer", "bare &lt;status&gt; lines",
+		"white-space:pre-wrap", "failures by cause", "fix:"} {
 		if !strings.Contains(h, want) {
 			t.Errorf("HTML lacks %q", want)
 		}
+	}
+	// Failures first: the failed rule's row comes before the passed one's.
+	if f, p := strings.Index(h, "<td><code>2.2.4-status-line"), strings.Index(h, "<td><code>2.1-keepalive"); f < 0 || p < 0 || f > p {
+		t.Errorf("the failed rule's row (at %d) does not come before the passed rule's (at %d)", f, p)
 	}
 }
 

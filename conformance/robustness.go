@@ -41,6 +41,19 @@ func line(format string) func(string) []byte {
 	return func(k string) []byte { return []byte(fmt.Sprintf(format, k)) }
 }
 
+// reqLine builds a request from a request line (%s is the key) followed by a
+// valid Host header and the blank line: only the request line is malformed,
+// so a server's Host check cannot refuse it for another reason.
+func reqLine(format string) func(string) []byte {
+	return func(k string) []byte {
+		l := format
+		if strings.Contains(format, "%s") {
+			l = fmt.Sprintf(format, k)
+		}
+		return []byte(l + "\r\nHost: localhost\r\n\r\n")
+	}
+}
+
 func withHeaders(method string, body []byte, headers ...string) func(string) []byte {
 	return func(k string) []byte { return request(method, k, body, headers...) }
 }
@@ -54,23 +67,23 @@ func rawHead(method string, headers ...string) func(string) []byte {
 // corpus is the table of malformed requests, by robustness rule.
 var corpus = map[string][]malformed{
 	"robustness-request-line": {
-		{name: "method only", raw: lit("GET\r\n\r\n")},
-		{name: "no protocol version", raw: line("GET %s\r\n\r\n")},
-		{name: "two spaces after the method", raw: line("GET  %s HTTP/1.1\r\n\r\n")},
-		{name: "a fourth field", raw: line("GET %s HTTP/1.1 extra\r\n\r\n")},
-		{name: "HTTP/2.0", raw: line("GET %s HTTP/2.0\r\n\r\n")},
-		{name: "FTP/1.1", raw: line("GET %s FTP/1.1\r\n\r\n")},
-		{name: "HTTP/1.1x", raw: line("GET %s HTTP/1.1x\r\n\r\n")},
-		{name: "lower-case http/1.1", raw: line("GET %s http/1.1\r\n\r\n")},
-		{name: "NUL in the target", raw: line("GET %s\x00 HTTP/1.1\r\n\r\n")},
-		{name: "leading space", raw: line(" GET %s HTTP/1.1\r\n\r\n")},
-		{name: "tabs instead of spaces", raw: line("GET\t%s\tHTTP/1.1\r\n\r\n")},
-		{name: "CR CR LF line end", raw: line("GET %s HTTP/1.1\r\r\n\r\n")},
-		{name: "70000-byte target", raw: lit("GET " + strings.Repeat("a", 70000) + " HTTP/1.1\r\n\r\n")},
+		{name: "method only", raw: reqLine("GET")},
+		{name: "no protocol version", raw: reqLine("GET %s")},
+		{name: "two spaces after the method", raw: reqLine("GET  %s HTTP/1.1")},
+		{name: "a fourth field", raw: reqLine("GET %s HTTP/1.1 extra")},
+		{name: "HTTP/2.0", raw: reqLine("GET %s HTTP/2.0")},
+		{name: "FTP/1.1", raw: reqLine("GET %s FTP/1.1")},
+		{name: "HTTP/1.1x", raw: reqLine("GET %s HTTP/1.1x")},
+		{name: "lower-case http/1.1", raw: reqLine("GET %s http/1.1")},
+		{name: "NUL in the target", raw: reqLine("GET %s\x00 HTTP/1.1")},
+		{name: "leading space", raw: reqLine(" GET %s HTTP/1.1")},
+		{name: "tabs instead of spaces", raw: reqLine("GET\t%s\tHTTP/1.1")},
+		{name: "CR CR LF line end", raw: reqLine("GET %s HTTP/1.1\r")},
+		{name: "70000-byte target", raw: reqLine("GET " + strings.Repeat("a", 70000) + " HTTP/1.1")},
 		{name: "no line end, then EOF", raw: line("GET %s HTTP/1.1")},
 		{name: "request line only, then EOF", raw: line("GET %s HTTP/1.1\r\n")},
 		{name: "headers without the blank line, then EOF", raw: line("GET %s HTTP/1.1\r\nHost: localhost\r\n")},
-		{name: "empty request line", raw: lit("\r\nGARBAGE\r\n\r\n")},
+		{name: "empty request line", raw: lit("\r\nGARBAGE\r\nHost: localhost\r\n\r\n")},
 	},
 	"robustness-unknown-verb": {
 		{name: "POST", raw: withHeaders("POST", []byte("x"))},
@@ -169,28 +182,38 @@ func repeatHeaders(n, size int) []string {
 }
 
 // corpusRules lists the corpus's rules in a fixed order.
-var corpusRules = []struct{ id, paraphrase string }{
-	{"robustness-request-line", "malformed request lines are refused with 400 or a clean close; nothing else changes"},
-	{"robustness-unknown-verb", "unknown verbs are refused with 400 or a clean close; nothing else changes"},
-	{"robustness-headers", "malformed, oversized or too many header fields are refused with 400 or a clean close"},
-	{"robustness-numbers", "bad and huge numbers in Timeout, ExtraFlags and LockCookie are refused with 400 or a clean close"},
-	{"robustness-content-length", "bad, conflicting, missing or oversized (4 GB) Content-Length is refused without waiting for the body"},
-	{"robustness-garbage", "binary garbage, TLS and HTTP/2 prefaces are refused with 400 or a clean close"},
+var corpusRules = []string{
+	"robustness-request-line",
+	"robustness-unknown-verb",
+	"robustness-headers",
+	"robustness-numbers",
+	"robustness-content-length",
+	"robustness-garbage",
 }
 
 // canary is a session that must not change while a malformed request is
-// handled: it is locked so that a corrupted lock table shows too.
+// handled. It is locked, so that a corrupted lock table shows too — when the
+// server holds locks at all: on a server whose locks do not hold (which the
+// lock rules report) the canary checks its content only, so that the
+// robustness rules are not blamed for the lock rules' failure.
 type canary struct {
 	key    string
 	body   []byte
 	cookie int32
+	locked bool
 }
 
 func (e *env) newCanary(ctx context.Context) canary {
 	GinkgoHelper()
 	c, k, body := e.dial(ctx), e.key(), content("canary")
 	create(ctx, c, k, body, 20)
-	return canary{key: k, body: body, cookie: lock(ctx, c, k)}
+	cn := canary{key: k, body: body, cookie: lock(ctx, c, k)}
+	r := get(ctx, c, k)
+	cn.locked = r.Status == protocol.StatusLocked && hv(r, protocol.HeaderLockCookie) == itoa(int(cn.cookie))
+	if !cn.locked {
+		e.rec.note(0, "the canary's lock does not hold (%s): it checks its content only", describe(r))
+	}
+	return cn
 }
 
 // check verifies, on a new connection, that the server still serves and that
@@ -198,8 +221,10 @@ func (e *env) newCanary(ctx context.Context) canary {
 func (cn canary) check(ctx context.Context, e *env) {
 	GinkgoHelper()
 	c := e.dial(ctx)
-	expectLockedBy(ctx, c, cn.key, cn.cookie, "canary session (locked before the malformed request)")
-	status(release(ctx, c, cn.key, cn.cookie), 200, "releasing the canary")
+	if cn.locked {
+		expectLockedBy(ctx, c, cn.key, cn.cookie, "canary session (locked before the malformed request)")
+		status(release(ctx, c, cn.key, cn.cookie), 200, "releasing the canary")
+	}
 	expectContent(ctx, c, cn.key, cn.body, "canary session content")
 }
 
@@ -223,29 +248,21 @@ func sendMalformed(ctx context.Context, e *env, m malformed, k string) {
 	if !m.noHalfClose {
 		_ = rc.closeWrite()
 	}
-	data, closed, err := rc.readUntilClose(refuseWindow)
+	x, err := rc.awaitReplies(1, refuseWindow)
 	Expect(err).NotTo(HaveOccurred(), "%s: reading the reply", m.name)
-	replies, perr := parseReplies(data)
-	Expect(perr).NotTo(HaveOccurred(), "%s: the server's bytes are not well-formed replies: %q", m.name, clip(data))
-	for _, r := range replies {
-		Expect(allow).To(ContainElement(r.Status), "%s: expected %v or a clean close, observed %s", m.name, allow, describe(r))
-	}
+	what := m.name
 	if m.noHalfClose {
-		Expect(closed || len(replies) > 0).To(BeTrue(), "%s: no reply within %v: the server seems to wait for the declared body", m.name, refuseWindow)
-		if !closed {
-			Expect(replies[len(replies)-1].Status).To(Equal(400), "%s: the connection stayed open after %s", m.name, describe(replies[len(replies)-1]))
-		}
-		return
+		what += " (the client sent no more and did not close: a server that waits for the declared body never answers)"
 	}
-	Expect(closed).To(BeTrue(), "%s: the server neither answered nor closed within %v after the client finished", m.name, refuseWindow)
+	x.judge(what, allow...)
 }
 
 // sectionRobustness: malformed input, odd delivery and many connections.
 func sectionRobustness(e *env) {
 	Describe("Robustness", func() {
-		for _, cr := range corpusRules {
-			e.Rule(cr.paraphrase, Label("rule:"+cr.id, "level:must"), func() {
-				for _, m := range corpus[cr.id] {
+		for _, id := range corpusRules {
+			e.Rule(id, func() {
+				for _, m := range corpus[id] {
 					e.It("refuses "+m.name+" with 400 or a clean close and changes no other session", func(ctx SpecContext) {
 						cn := e.newCanary(ctx)
 						k := e.key()
@@ -259,200 +276,188 @@ func sectionRobustness(e *env) {
 			})
 		}
 
-		e.Rule("a request whose body is cut short by the client's close is discarded; the server keeps serving",
-			Label("rule:robustness-truncated-body", "level:must"), func() {
-				for _, tc := range []struct {
-					name    string
-					declare int
-					send    int
-				}{{"10 of 100 bytes", 100, 10}, {"99 of 100 bytes", 100, 99}, {"0 of 1 byte", 1, 0}} {
-					e.It("stores nothing for a PUT with "+tc.name+" and closes", func(ctx SpecContext) {
-						cn := e.newCanary(ctx)
-						k := e.key()
-						raw := []byte(fmt.Sprintf("PUT %s HTTP/1.1\r\nHost: localhost\r\nTimeout:20\r\nContent-Length:%d\r\n\r\n%s", k, tc.declare, strings.Repeat("b", tc.send)))
-						sendMalformed(ctx, e, malformed{name: "PUT with " + tc.name, raw: func(string) []byte { return raw }}, k)
-						expectAbsent(ctx, e.dial(ctx), k, "GET of the truncated PUT's key")
-						cn.check(ctx, e)
-					})
-				}
-			})
-
-		e.Rule("requests delivered one byte per TCP write are answered normally",
-			Label("rule:robustness-byte-by-byte", "level:must"), func() {
-				e.It("answers a PUT and a GET sent one byte at a time with 200 and the stored body", func(ctx SpecContext) {
-					k, body := e.key(), content("bytewise")
-					raw := append(request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0"), request("GET", k, nil)...)
-					rc := e.dialRaw(ctx)
-					for i := range raw {
-						Expect(rc.send(raw[i : i+1])).To(Succeed())
-					}
-					replies, err := rc.readReplies(ctx, 2)
-					Expect(err).NotTo(HaveOccurred())
-					status(replies[0], 200, "PUT sent byte by byte")
-					status(replies[1], 200, "GET sent byte by byte")
-					Expect(replies[1].Body).To(Equal(body))
-				})
-				e.It("refuses a malformed request sent one byte at a time with 400 or a clean close", func(ctx SpecContext) {
+		e.Rule("robustness-truncated-body", func() {
+			for _, tc := range []struct {
+				name    string
+				declare int
+				send    int
+			}{{"10 of 100 bytes", 100, 10}, {"99 of 100 bytes", 100, 99}, {"0 of 1 byte", 1, 0}} {
+				e.It("stores nothing for a PUT with "+tc.name+" and closes", func(ctx SpecContext) {
 					cn := e.newCanary(ctx)
-					raw := []byte("GET " + protocol.Target(AppID, newID()) + " HTTP/9.9\r\nHost: localhost\r\n\r\n")
-					rc := e.dialRaw(ctx)
-					for i := range raw {
-						if err := rc.send(raw[i : i+1]); err != nil {
-							break // the server may close as soon as it sees the bad version
-						}
-					}
-					_ = rc.closeWrite()
-					data, closed, err := rc.readUntilClose(refuseWindow)
-					Expect(err).NotTo(HaveOccurred())
-					Expect(closed).To(BeTrue(), "the server neither answered nor closed")
-					replies, perr := parseReplies(data)
-					Expect(perr).NotTo(HaveOccurred(), "reply bytes %q", clip(data))
-					for _, r := range replies {
-						status(r, 400, "malformed request sent byte by byte")
-					}
+					k := e.key()
+					raw := []byte(fmt.Sprintf("PUT %s HTTP/1.1\r\nHost: localhost\r\nTimeout:20\r\nContent-Length:%d\r\n\r\n%s", k, tc.declare, strings.Repeat("b", tc.send)))
+					sendMalformed(ctx, e, malformed{name: "PUT with " + tc.name, raw: func(string) []byte { return raw }}, k)
+					expectAbsent(ctx, e.dial(ctx), k, "GET of the truncated PUT's key")
 					cn.check(ctx, e)
 				})
-			})
+			}
+		})
 
-		e.Rule("pipelined requests (several sent before reading) are answered in order",
-			Label("rule:robustness-pipelined", "level:must"), func() {
-				e.It("answers PUT, GET, HEAD, DELETE, GET written in one batch with 200, 200, 200, 200, 404 in order", func(ctx SpecContext) {
-					k, body := e.key(), content("pipe")
-					var batch []byte
-					batch = append(batch, request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0")...)
-					batch = append(batch, request("GET", k, nil)...)
-					batch = append(batch, request("HEAD", k, nil)...)
-					batch = append(batch, request("DELETE", k, nil, "LockCookie:0")...)
-					batch = append(batch, request("GET", k, nil)...)
-					rc := e.dialRaw(ctx)
-					Expect(rc.send(batch)).To(Succeed())
-					replies, err := rc.readReplies(ctx, 5)
-					Expect(err).NotTo(HaveOccurred())
-					var got []int
-					for _, r := range replies {
-						got = append(got, r.Status)
+		e.Rule("robustness-byte-by-byte", func() {
+			e.It("answers a PUT and a GET sent one byte at a time with 200 and the stored body", func(ctx SpecContext) {
+				k, body := e.key(), content("bytewise")
+				raw := append(request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0"), request("GET", k, nil)...)
+				rc := e.dialRaw(ctx)
+				for i := range raw {
+					Expect(rc.send(raw[i : i+1])).To(Succeed())
+				}
+				replies, err := rc.readReplies(ctx, 2)
+				Expect(err).NotTo(HaveOccurred())
+				status(replies[0], 200, "PUT sent byte by byte")
+				status(replies[1], 200, "GET sent byte by byte")
+				Expect(replies[1].Body).To(Equal(body))
+			})
+			e.It("refuses a malformed request sent one byte at a time with 400 or a clean close", func(ctx SpecContext) {
+				cn := e.newCanary(ctx)
+				raw := []byte("GET " + protocol.Target(AppID, newID()) + " HTTP/9.9\r\nHost: localhost\r\n\r\n")
+				rc := e.dialRaw(ctx)
+				for i := range raw {
+					if err := rc.send(raw[i : i+1]); err != nil {
+						break // the server may close as soon as it sees the bad version
 					}
-					Expect(got).To(Equal([]int{200, 200, 200, 200, 404}), "statuses in order")
-					Expect(replies[1].Body).To(Equal(body))
-				})
-				e.It("answers a valid PUT before a malformed request in the same batch, then refuses the rest or closes", func(ctx SpecContext) {
+				}
+				_ = rc.closeWrite()
+				x, err := rc.awaitReplies(1, refuseWindow)
+				Expect(err).NotTo(HaveOccurred())
+				x.judge("malformed request (HTTP/9.9) sent byte by byte", 400)
+				cn.check(ctx, e)
+			})
+		})
+
+		e.Rule("robustness-pipelined", func() {
+			e.It("answers PUT, GET, HEAD, DELETE, GET written in one batch with 200, 200, 200, 200, 404 in order", func(ctx SpecContext) {
+				k, body := e.key(), content("pipe")
+				var batch []byte
+				batch = append(batch, request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0")...)
+				batch = append(batch, request("GET", k, nil)...)
+				batch = append(batch, request("HEAD", k, nil)...)
+				batch = append(batch, request("DELETE", k, nil, "LockCookie:0")...)
+				batch = append(batch, request("GET", k, nil)...)
+				rc := e.dialRaw(ctx)
+				Expect(rc.send(batch)).To(Succeed())
+				replies, err := rc.readReplies(ctx, 5)
+				Expect(err).NotTo(HaveOccurred())
+				var got []int
+				for _, r := range replies {
+					got = append(got, r.Status)
+				}
+				Expect(got).To(Equal([]int{200, 200, 200, 200, 404}), "statuses in order")
+				Expect(replies[1].Body).To(Equal(body))
+			})
+			e.It("answers a valid PUT before a malformed request in the same batch, then refuses the rest or closes", func(ctx SpecContext) {
+				cn := e.newCanary(ctx)
+				k, body := e.key(), content("pipe")
+				batch := append(request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0"), "BOGUS LINE\r\n\r\n"...)
+				batch = append(batch, request("GET", k, nil)...)
+				rc := e.dialRaw(ctx)
+				Expect(rc.send(batch)).To(Succeed())
+				_ = rc.closeWrite()
+				x, err := rc.awaitReplies(2, refuseWindow)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(x.perr).NotTo(HaveOccurred(), "reply bytes %q", clip(x.data))
+				Expect(x.replies).NotTo(BeEmpty(), "the valid PUT before the malformed request was not answered")
+				status(x.replies[0], 200, "the valid PUT")
+				rest := x
+				rest.replies = x.replies[1:]
+				rest.judge("the malformed request after the PUT", 400)
+				expectContent(ctx, e.dial(ctx), k, body, "GET of the pipelined PUT's item")
+				cn.check(ctx, e)
+			})
+		})
+
+		e.Rule("robustness-closed-mid-request", func() {
+			for _, tc := range []struct {
+				name  string
+				cut   func(raw []byte) []byte
+				reset bool
+			}{
+				{"inside the request line", func(raw []byte) []byte { return raw[:7] }, false},
+				{"inside the headers", func(raw []byte) []byte { return raw[:bytes.Index(raw, []byte("Timeout"))+4] }, false},
+				{"inside the body, with a reset", func(raw []byte) []byte { return raw[:len(raw)-5] }, true},
+			} {
+				e.It("forgets a PUT whose connection closes "+tc.name, func(ctx SpecContext) {
 					cn := e.newCanary(ctx)
-					k, body := e.key(), content("pipe")
-					batch := append(request("PUT", k, body, "Timeout:20", "ExtraFlags:0", "LockCookie:0"), "BOGUS LINE\r\n\r\n"...)
-					batch = append(batch, request("GET", k, nil)...)
+					k := e.key()
+					raw := request("PUT", k, content("cut-short-body"), "Timeout:20", "ExtraFlags:0", "LockCookie:0")
 					rc := e.dialRaw(ctx)
-					Expect(rc.send(batch)).To(Succeed())
-					_ = rc.closeWrite()
-					data, closed, err := rc.readUntilClose(refuseWindow)
-					Expect(err).NotTo(HaveOccurred())
-					Expect(closed).To(BeTrue())
-					replies, perr := parseReplies(data)
-					Expect(perr).NotTo(HaveOccurred(), "reply bytes %q", clip(data))
-					Expect(replies).NotTo(BeEmpty(), "the valid PUT before the malformed request was not answered")
-					status(replies[0], 200, "the valid PUT")
-					if len(replies) > 1 {
-						status(replies[1], 400, "the malformed request")
+					Expect(rc.send(tc.cut(raw))).To(Succeed())
+					if tc.reset {
+						_ = rc.nc.SetLinger(0)
 					}
-					expectContent(ctx, e.dial(ctx), k, body, "GET of the pipelined PUT's item")
+					Expect(rc.Close()).To(Succeed())
+					e.rec.note(rc.id, "suite closed the connection")
+					expectAbsent(ctx, e.dial(ctx), k, "GET of the cut PUT's key on a new connection")
 					cn.check(ctx, e)
 				})
-			})
+			}
+		})
 
-		e.Rule("a connection closed in the middle of a request does no harm; the server keeps serving",
-			Label("rule:robustness-closed-mid-request", "level:must"), func() {
-				for _, tc := range []struct {
-					name  string
-					cut   func(raw []byte) []byte
-					reset bool
-				}{
-					{"inside the request line", func(raw []byte) []byte { return raw[:7] }, false},
-					{"inside the headers", func(raw []byte) []byte { return raw[:bytes.Index(raw, []byte("Timeout"))+4] }, false},
-					{"inside the body, with a reset", func(raw []byte) []byte { return raw[:len(raw)-5] }, true},
-				} {
-					e.It("forgets a PUT whose connection closes "+tc.name, func(ctx SpecContext) {
-						cn := e.newCanary(ctx)
-						k := e.key()
-						raw := request("PUT", k, content("cut-short-body"), "Timeout:20", "ExtraFlags:0", "LockCookie:0")
-						rc := e.dialRaw(ctx)
-						Expect(rc.send(tc.cut(raw))).To(Succeed())
-						if tc.reset {
-							_ = rc.nc.SetLinger(0)
-						}
-						Expect(rc.Close()).To(Succeed())
-						e.rec.note(rc.id, "suite closed the connection")
-						expectAbsent(ctx, e.dial(ctx), k, "GET of the cut PUT's key on a new connection")
-						cn.check(ctx, e)
-					})
-				}
-			})
-
-		e.Rule("many simultaneous connections (200) are each served or cleanly refused; the server keeps serving",
-			Label("rule:robustness-many-connections", "level:must"), func() {
-				e.It("serves a PUT and a GET on each of 200 concurrent connections, or refuses some by closing them", func(ctx SpecContext) {
-					cn := e.newCanary(ctx)
-					const n = 200
-					var (
-						wg      sync.WaitGroup
-						mu      sync.Mutex
-						served  int
-						refused int
-						bad     []string
-					)
-					conns := make([]*protocol.Conn, 0, n)
-					for i := 0; i < n; i++ {
-						_, tap := e.rec.newConn()
-						c, err := protocol.Dial(ctx, e.tgt.Addr(), protocol.ConnOptions{Tap: tap})
-						if err != nil {
-							bad = append(bad, fmt.Sprintf("dial %d: %v", i, err))
-							continue
-						}
-						DeferCleanup(func() { _ = c.Close() })
-						conns = append(conns, c)
+		e.Rule("robustness-many-connections", func() {
+			e.It("serves a PUT and a GET on each of 200 concurrent connections, or refuses some by closing them", func(ctx SpecContext) {
+				cn := e.newCanary(ctx)
+				const n = 200
+				var (
+					wg      sync.WaitGroup
+					mu      sync.Mutex
+					served  int
+					refused int
+					bad     []string
+				)
+				conns := make([]*protocol.Conn, 0, n)
+				for i := 0; i < n; i++ {
+					_, tap := e.rec.newConn()
+					c, err := protocol.Dial(ctx, e.tgt.Addr(), protocol.ConnOptions{Tap: tap})
+					if err != nil {
+						bad = append(bad, fmt.Sprintf("dial %d: %v", i, err))
+						continue
 					}
-					Expect(bad).To(BeEmpty(), "the server did not accept the connections")
-					for i, c := range conns {
-						wg.Add(1)
-						go func() {
-							defer wg.Done()
-							k := protocol.Target(AppID, newID())
-							body := []byte(fmt.Sprintf("conn %d", i))
-							err := func() error {
-								r, err := c.Set(ctx, k, body, protocol.SetParams{Timeout: 20})
-								if err != nil {
-									return err
-								}
-								if r.Status != 200 {
-									return fmt.Errorf("PUT answered %d", r.Status)
-								}
-								g, err := c.Get(ctx, k)
-								if err != nil {
-									return err
-								}
-								if g.Status != 200 || !bytes.Equal(g.Body, body) {
-									return fmt.Errorf("GET answered %d with %q", g.Status, g.Body)
-								}
-								_, err = c.Remove(ctx, k, 0)
+					DeferCleanup(func() { _ = c.Close() })
+					conns = append(conns, c)
+				}
+				Expect(bad).To(BeEmpty(), "the server did not accept the connections")
+				for i, c := range conns {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						k := protocol.Target(AppID, newID())
+						body := []byte(fmt.Sprintf("conn %d", i))
+						err := func() error {
+							r, err := c.Set(ctx, k, body, protocol.SetParams{Timeout: 20})
+							if err != nil {
 								return err
-							}()
-							mu.Lock()
-							defer mu.Unlock()
-							switch {
-							case err == nil:
-								served++
-							case errors.Is(err, io.EOF) || isReset(err) || isClosedBeforeReply(err):
-								refused++
-							default:
-								bad = append(bad, fmt.Sprintf("connection %d: %v", i, err))
 							}
+							if r.Status != 200 {
+								return fmt.Errorf("PUT answered %d", r.Status)
+							}
+							g, err := c.Get(ctx, k)
+							if err != nil {
+								return err
+							}
+							if g.Status != 200 || !bytes.Equal(g.Body, body) {
+								return fmt.Errorf("GET answered %d with %q", g.Status, g.Body)
+							}
+							_, err = c.Remove(ctx, k, 0)
+							return err
 						}()
-					}
-					wg.Wait()
-					Expect(bad).To(BeEmpty(), "connections neither served nor cleanly refused")
-					Expect(served).To(BeNumerically(">", 0), "no connection was served (%d refused)", refused)
-					AddReportEntry("connections", fmt.Sprintf("%d served, %d refused", served, refused))
-					cn.check(ctx, e)
-				})
+						mu.Lock()
+						defer mu.Unlock()
+						switch {
+						case err == nil:
+							served++
+						case errors.Is(err, io.EOF) || isReset(err) || isClosedBeforeReply(err):
+							refused++
+						default:
+							bad = append(bad, fmt.Sprintf("connection %d: %v", i, err))
+						}
+					}()
+				}
+				wg.Wait()
+				Expect(bad).To(BeEmpty(), "connections neither served nor cleanly refused")
+				Expect(served).To(BeNumerically(">", 0), "no connection was served (%d refused)", refused)
+				AddReportEntry("connections", fmt.Sprintf("%d served, %d refused", served, refused))
+				cn.check(ctx, e)
 			})
+		})
 	})
 }
 

@@ -24,13 +24,23 @@ import (
 
 // Levels of a rule.
 const (
-	LevelMust   = "must"   // normative, and what Microsoft's service does
-	LevelRef    = "ref"    // what Microsoft's service does where the spec is silent or wrong
-	LevelClient = "client" // the client side: the project's ASP.NET client emulation
+	// LevelMust: normative, and what Microsoft's service does, backed by a
+	// capture, the managed source, the spec or a KB article.
+	LevelMust = "must"
+	// LevelRef: what Microsoft's service does where the spec is silent or
+	// wrong (REF), or where its native layer is not known for sure.
+	LevelRef = "ref"
+	// LevelAdvice: what a robust server should do where Microsoft's
+	// behaviour is unknown or inferred (UNK, INF: the native parser's
+	// leniency, pipelining, limits, closing). A failure is reported but does
+	// not fail the run.
+	LevelAdvice = "advice"
+	// LevelClient: the client side: the project's ASP.NET client emulation.
+	LevelClient = "client"
 )
 
 // AllLevels lists the levels in the order they are reported.
-var AllLevels = []string{LevelMust, LevelRef, LevelClient}
+var AllLevels = []string{LevelMust, LevelRef, LevelAdvice, LevelClient}
 
 // DefaultInProcMinute is the protocol minute of the in-process reference
 // server when the user gives none: scaled so the timing rules take seconds.
@@ -152,6 +162,10 @@ func MatchRules(glob string) []string {
 	return out
 }
 
+// Selects reports whether c's levels and rule globs select rule r (the
+// label filter aside).
+func (c Config) Selects(r RuleInfo) bool { return c.selector()(r.ID, r.Level) }
+
 // selector returns the rule filter for c's levels and globs.
 func (c Config) selector() func(id, level string) bool {
 	res := make([]*regexp.Regexp, len(c.Rules))
@@ -249,7 +263,8 @@ func Run(ctx context.Context, cfg Config) (*RunReport, error) {
 		Started:     start.UTC(),
 		Duration:    Millis(time.Since(start)),
 	}
-	rep.Rules = col.results()
+	rep.Rules, rep.NotRun = col.results()
+	rep.Interrupted = ctx.Err() != nil || slices.ContainsFunc(rep.Rules, func(rr RuleResult) bool { return rr.Result == ResultInterrupted })
 	rep.count()
 	return rep, nil
 }
@@ -276,6 +291,11 @@ func (c *collector) collect(r types.SpecReport) {
 		Duration: Millis(r.RunTime),
 	}
 	switch {
+	case r.State == types.SpecStateInterrupted || r.State.Is(types.SpecStateFailureStates) && c.env.runCtx.Err() != nil:
+		// Stopped by the run's cancellation or Ginkgo's own interrupt
+		// handler (both see Ctrl-C), not by the server.
+		sr.State = ResultInterrupted
+		sr.Failure = strings.TrimSpace(r.Failure.Message)
 	case r.State.Is(types.SpecStateFailureStates):
 		sr.Failure = strings.TrimSpace(r.Failure.Message)
 		for _, af := range r.AdditionalFailures {
@@ -291,8 +311,7 @@ func (c *collector) collect(r types.SpecReport) {
 	rr, ok := c.rules[id]
 	if !ok {
 		info, _ := ruleByID(id)
-		rr = &RuleResult{ID: id, Level: labelValue(labels, "level"), Description: c.env.texts[id], Section: info.Section,
-			Timing: slices.Contains(labels, LabelTiming)}
+		rr = &RuleResult{ID: id, Level: info.Level, Description: info.Description, Section: info.Section, Timing: info.Timing}
 		c.rules[id] = rr
 		c.order = append(c.order, id)
 	}
@@ -307,9 +326,9 @@ func (c *collector) collect(r types.SpecReport) {
 	}
 }
 
-// results returns the finished rules in catalogue order; rules outside the
-// catalogue (a bug the catalogue test catches) come last.
-func (c *collector) results() []RuleResult {
+// results returns the finished rules in catalogue order, and the ids of the
+// rules the label filter left out.
+func (c *collector) results() (out []RuleResult, notRun []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	pos := map[string]int{}
@@ -325,31 +344,33 @@ func (c *collector) results() []RuleResult {
 		}
 		return pi < pj
 	})
-	var out []RuleResult
 	for _, id := range ids {
 		rr := c.rules[id]
 		if rr.Result == "" {
 			rr.finish(c.cfg.Deviations)
 		}
 		if rr.Result == ResultNotRun {
+			notRun = append(notRun, id)
 			continue
 		}
 		out = append(out, *rr)
 	}
-	return out
+	return out, notRun
 }
 
 // finish sets the rule's result from its specs: failed if any failed (a
 // deviation when the deviations file names it), skipped if all were skipped
 // for a reason, not run if all were filtered out, passed otherwise.
 func (rr *RuleResult) finish(deviations map[string]string) {
-	failed, skipped, filtered := 0, 0, 0
+	failed, skipped, filtered, interrupted := 0, 0, 0, 0
 	var reasons []string
 	for _, s := range rr.Specs {
 		switch s.State {
 		case "passed":
+		case ResultInterrupted:
+			interrupted++
 		case "skipped":
-			if s.Failure == "" {
+			if s.Failure == "" || strings.HasPrefix(s.Failure, cancelledSkip) {
 				filtered++
 			} else {
 				skipped++
@@ -372,6 +393,8 @@ func (rr *RuleResult) finish(deviations map[string]string) {
 				rr.Result, rr.Reason = ResultDeviation, why
 			}
 		}
+	case interrupted > 0:
+		rr.Result = ResultInterrupted
 	case filtered == n:
 		rr.Result = ResultNotRun
 	case skipped+filtered == n:

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
@@ -73,10 +72,9 @@ type env struct {
 	selected func(id, level string) bool
 
 	// Filled while the tree is built (inside RunSpecs, before any spec runs).
-	counts  map[string]int    // rule id → specs registered for it
-	levels  map[string]string // rule id → level from its labels
-	texts   map[string]string // rule id → the paraphrase given with it
-	current string            // the rule whose container body is being built
+	counts   map[string]int  // rule id → specs registered for it
+	declared map[string]bool // rule ids declared (selected or not)
+	current  string          // the rule whose container body is being built
 
 	// The running spec's transcript. Specs run one at a time.
 	rec *recorder
@@ -85,7 +83,7 @@ type env struct {
 func newEnv(ctx context.Context, tgt target.Target, minute time.Duration, selected func(id, level string) bool) *env {
 	return &env{
 		runCtx: ctx, tgt: tgt, minute: minute, selected: selected,
-		counts: map[string]int{}, levels: map[string]string{}, texts: map[string]string{},
+		counts: map[string]int{}, declared: map[string]bool{},
 		rec: newRecorder(),
 	}
 }
@@ -95,7 +93,7 @@ func (e *env) define(collect func(SpecReport)) {
 	BeforeEach(func() {
 		e.rec = newRecorder()
 		if err := e.runCtx.Err(); err != nil {
-			Skip("the run was cancelled: " + err.Error())
+			Skip(cancelledSkip + err.Error())
 		}
 	})
 	ReportAfterEach(collect)
@@ -103,6 +101,10 @@ func (e *env) define(collect func(SpecReport)) {
 		s(e)
 	}
 }
+
+// cancelledSkip starts the skip reason of specs the run did not reach
+// because it was cancelled.
+const cancelledSkip = "the run was cancelled: "
 
 // labelValue returns the value of the first "key:value" label with key.
 func labelValue(labels []string, key string) string {
@@ -114,27 +116,32 @@ func labelValue(labels []string, key string) string {
 	return ""
 }
 
-// Rule declares one conformance rule: a container carrying the rule's labels
-// ("rule:ID", "level:must|ref|client", optionally "timing") and a one-line
-// paraphrase. Its body declares the rule's specs with e.It. Rules that the
-// run does not select are not declared at all.
-func (e *env) Rule(paraphrase string, labels Labels, body func()) {
-	id, level := labelValue(labels, "rule"), labelValue(labels, "level")
-	if id == "" || level == "" {
-		panic(fmt.Sprintf("conformance: rule %q needs rule: and level: labels", paraphrase))
+// Rule declares one conformance rule by its catalogue id: a container
+// carrying the labels the catalogue gives it ("rule:ID", "level:LEVEL",
+// "timing" and "slow" where they apply) and the catalogue's one-line text.
+// The id, level and text live only in the catalogue (h2spec style). Its
+// body declares the rule's specs with e.It. Rules that the run does not
+// select are not declared at all.
+func (e *env) Rule(id string, body func()) {
+	info, ok := ruleByID(id)
+	if !ok {
+		panic("conformance: rule " + id + " is not in the catalogue (catalogue.go)")
 	}
-	if _, dup := e.levels[id]; dup {
+	if e.declared[id] {
 		panic("conformance: rule " + id + " declared twice")
 	}
-	if !e.selected(id, level) {
+	e.declared[id] = true
+	if !e.selected(id, info.Level) {
 		return
 	}
-	e.levels[id], e.texts[id] = level, paraphrase
-	all := slices.Clone(labels)
-	if slices.Contains(labels, LabelTiming) && e.minute >= SlowMinute {
-		all = append(all, LabelSlow)
+	labels := Label("rule:"+id, "level:"+info.Level)
+	if info.Timing {
+		labels = append(labels, LabelTiming)
+		if e.minute >= SlowMinute {
+			labels = append(labels, LabelSlow)
+		}
 	}
-	Describe(id+": "+paraphrase, all, func() {
+	Describe(id+": "+info.Description, labels, func() {
 		prev := e.current
 		e.current = id
 		body()
@@ -150,8 +157,35 @@ func (e *env) It(text string, body func(ctx SpecContext)) {
 		panic("conformance: It outside a Rule: " + text)
 	}
 	e.counts[e.current]++
-	It(text, body, SpecTimeout(30*time.Second+8*e.minute))
+	It(text, func(sc SpecContext) {
+		// The spec's context also ends when the run is cancelled (Ctrl-C),
+		// so a spec waiting on the protocol clock stops at once.
+		ctx, cancel := context.WithCancel(sc)
+		defer cancel()
+		stop := context.AfterFunc(e.runCtx, cancel)
+		defer stop()
+		body(runSpecContext{SpecContext: sc, ctx: ctx})
+	}, SpecTimeout(30*time.Second+8*e.minute))
 }
+
+// runSpecContext is a SpecContext whose Done, Err and Value come from a
+// context that the run's cancellation also ends.
+type runSpecContext struct {
+	SpecContext
+	ctx context.Context
+}
+
+// Done is closed when the spec or the run ends.
+func (c runSpecContext) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Err says why Done was closed.
+func (c runSpecContext) Err() error { return c.ctx.Err() }
+
+// Deadline is the spec's deadline.
+func (c runSpecContext) Deadline() (time.Time, bool) { return c.ctx.Deadline() }
+
+// Value looks key up in the spec's context.
+func (c runSpecContext) Value(key any) any { return c.ctx.Value(key) }
 
 // psec returns n protocol seconds as real time.
 func (e *env) psec(n float64) time.Duration {

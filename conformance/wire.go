@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	. "github.com/onsi/ginkgo/v2"
 
 	"github.com/aspstate/aspstate/protocol"
 )
@@ -186,36 +189,107 @@ func (c *rawConn) Close() error { return c.nc.Close() }
 
 // readUntilClose reads until the server closes the connection or d passes.
 // It returns the bytes and whether the server closed (EOF or reset) in time.
+// Only rules about closing itself use it; rules about replies use
+// awaitReplies, which returns as soon as the replies are there.
 func (c *rawConn) readUntilClose(d time.Duration) ([]byte, bool, error) {
-	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	x, err := c.await(d, func([]byte) bool { return false })
+	return x.data, x.closed, err
+}
+
+// exchange is what a raw connection brought back: the bytes, the replies
+// parsed from them, and whether the server closed the connection.
+type exchange struct {
+	data    []byte
+	replies []*protocol.Response
+	// perr is set when the bytes are not well-formed replies; a reply cut
+	// short by the end of the wait or the close counts as malformed too.
+	perr   error
+	closed bool
+	waited time.Duration
+}
+
+// awaitReplies reads until n complete replies arrived, the server closed the
+// connection, the bytes can no longer be replies, or d passed: a reply that
+// arrived is never waited on.
+func (c *rawConn) awaitReplies(n int, d time.Duration) (exchange, error) {
+	return c.await(d, func(data []byte) bool {
+		replies, err := parseReplies(data)
+		if err != nil {
+			return !errors.Is(err, io.ErrUnexpectedEOF) // malformed: nothing to wait for
+		}
+		return len(replies) >= n
+	})
+}
+
+// await reads until done(bytes so far) is true, the server closes, or d
+// passes, then parses what arrived.
+func (c *rawConn) await(d time.Duration, done func([]byte) bool) (exchange, error) {
+	start := time.Now()
+	_ = c.nc.SetReadDeadline(start.Add(d))
 	defer c.nc.SetReadDeadline(time.Time{})
 	buf := make([]byte, 32<<10)
-	var out []byte
+	var x exchange
+	var rerr error
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 {
-			out = append(out, buf[:n]...)
+			x.data = append(x.data, buf[:n]...)
 			if c.tap != nil {
 				c.tap(false, buf[:n])
+			}
+			if done(x.data) {
+				break
 			}
 		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if c.rec != nil {
-					c.rec.note(c.id, "server kept the connection open for %v", d)
+					c.rec.note(c.id, "server neither closed nor sent more for %v", d)
 				}
-				return out, false, nil
+				break
 			}
 			if c.rec != nil {
 				c.rec.note(c.id, "server closed the connection (%v)", err)
 			}
-			if errors.Is(err, io.EOF) || isReset(err) {
-				return out, true, nil
+			x.closed = true
+			if !errors.Is(err, io.EOF) && !isReset(err) {
+				rerr = err
 			}
-			return out, true, err
+			break
 		}
 	}
+	x.waited = time.Since(start)
+	x.replies, x.perr = parseReplies(x.data)
+	return x, rerr
+}
+
+// judge checks an exchange the way a reader reasons about it: bytes that are
+// not replies first, then each reply's status, then — only when nothing
+// arrived — whether the server at least closed. It fails the spec with the
+// first thing that is actually wrong.
+func (x exchange) judge(what string, allow ...int) {
+	GinkgoHelper()
+	if x.perr != nil {
+		Fail(fmt.Sprintf("%s: the server's bytes are not well-formed replies (%v): %q", what, x.perr, clip(x.data)))
+	}
+	for _, r := range x.replies {
+		if !slices.Contains(allow, r.Status) {
+			Fail(fmt.Sprintf("%s: expected %s or a clean close, observed the reply %s", what, statusList(allow), describe(r)))
+		}
+	}
+	if len(x.replies) == 0 && !x.closed {
+		Fail(fmt.Sprintf("%s: the server neither answered nor closed the connection within %v", what, x.waited.Round(time.Millisecond)))
+	}
+}
+
+// statusList writes statuses as "400" or "200 or 400".
+func statusList(s []int) string {
+	parts := make([]string, len(s))
+	for i, n := range s {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, " or ")
 }
 
 // readReplies reads exactly n replies (or fails), for pipelined batches and
@@ -290,6 +364,12 @@ func request(method, target string, body []byte, headers ...string) []byte {
 	b.Write(body)
 	return b.Bytes()
 }
+
+// refusedTimeout is the header rules use to provoke a 400 when the 400 is
+// not what they test: a well-formed Int32 above the one-year maximum, which
+// Microsoft's managed code refuses (PROTOCOL.md c.2 row 2, REF) whatever the
+// native parser's leniency about the number's spelling.
+const refusedTimeout = "Timeout:525601"
 
 // header returns the value of name in resp.
 func header(resp *protocol.Response, name string) (string, bool) {

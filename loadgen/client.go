@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/protocol/aspnetclient"
 )
 
 // Page-level failures (beside the network error kinds).
@@ -19,13 +20,16 @@ const (
 	ErrLockTimeout = "lock-timeout"
 	// ErrCreateFailed: the session was still missing right after creating it.
 	ErrCreateFailed = "session-create-failed"
+	// ErrQueueFull: more requests of the session than
+	// aspnet:RequestQueueLimitPerSession were in the web server (e.2).
+	ErrQueueFull = "request-queue-full"
 	// ErrCanceled: the page was cut off by the end of the run.
 	ErrCanceled = "canceled"
 )
 
 // NeedV2Message is the text of the client's exception when the first reply
 // of a partition lacks X-AspNet-Version major >= 2 (System.Web.txt).
-const NeedV2Message = "Unable to use session state server because this version of ASP.NET requires session state server version 2.0 or above."
+const NeedV2Message = aspnetclient.MsgNeedV2
 
 // pageError is a failure that ends a page, with its kind.
 type pageError struct {
@@ -84,17 +88,21 @@ func (pc *partClient) call(ctx context.Context, rec *pageRecord, in opInput, sta
 	}
 	o.status = rep.Status
 	rec.ops = append(rec.ops, o)
-	if rep.Status == protocol.StatusBadRequest {
-		// The 400 throws before the version is stored, so it stays -1.
+	// The client's rules (e.1, e.4): a 400 throws before the version is
+	// stored, so it stays unchecked; the first other reply is checked.
+	stored := int(pc.version.Load())
+	if !checking {
+		stored = max(stored, 0) // the check is off or done: only the 400 rule
+	}
+	major, err := aspnetclient.AfterReply(stored, rep.Status, rep.Version)
+	if errors.Is(err, aspnetclient.ErrBadRequest) {
 		return rep, &pageError{kind: ErrBadRequest, err: errors.New("the state server answered 400 Bad Request")}
 	}
 	if checking {
-		major := rep.VersionMajor() // 0 when the header is missing
 		pc.version.Store(int64(major))
-		if major < 2 {
-			//lint:ignore ST1005 the message is System.Web's Need_v2_State_Server, verbatim
-			return rep, &pageError{kind: ErrNeedV2, err: errors.New(NeedV2Message)}
-		}
+	}
+	if err != nil {
+		return rep, &pageError{kind: ErrNeedV2, err: err}
 	}
 	return rep, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/protocol/aspnetclient"
 	"github.com/aspstate/aspstate/scenarios"
 )
 
@@ -15,6 +17,7 @@ type clientTimers struct {
 	timeout       int32         // session timeout, minutes (sent in PUTs)
 	execTimeout   time.Duration // real time a request may wait for a lock
 	execTimeoutPS int64         // the same in protocol seconds, compared with LockAge
+	second        time.Duration // real duration of a protocol second (the LockDate fallback)
 	poll          time.Duration // lock poll interval
 	pollDelta     time.Duration // skip a poll this soon after the previous one
 }
@@ -25,12 +28,20 @@ type pageRunner struct {
 	web    []*webServer
 	timers clientTimers
 	maxLen int64
+	// queue is aspnet:RequestQueueLimitPerSession, keyed by web server and
+	// session (nil: unlimited).
+	queue *aspnetclient.SessionQueue
 }
 
 // run executes one page request and fills rec.
 func (r *pageRunner) run(ctx context.Context, s slot, rec *pageRecord) {
 	pc := r.web[s.webServer].parts[s.sess.partition]
-	var err error
+	leave, err := r.queue.Enter(strconv.Itoa(s.webServer) + " " + s.sess.target)
+	if err != nil {
+		rec.errKind = ErrQueueFull
+		return
+	}
+	defer leave()
 	switch s.kind {
 	case scenarios.PageSessionless:
 		err = r.sessionless(ctx, pc, s, rec)
@@ -245,7 +256,7 @@ func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *
 		rec.waited = true
 	}
 	w.lastDone = now
-	if lockAge(rep, now) >= r.timers.execTimeoutPS && !w.broken[rep.LockCookie] {
+	if aspnetclient.BreakLock(aspnetclient.LockAge(rep, now, r.timers.second), r.timers.execTimeoutPS) && !w.broken[rep.LockCookie] {
 		if w.broken == nil {
 			w.broken = map[int32]bool{}
 		}
@@ -278,29 +289,6 @@ func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *
 	}
 	rec.polls++
 	return nil
-}
-
-// dotnetEpochTicks is 1970-01-01 in .NET ticks (100 ns since 0001-01-01).
-const dotnetEpochTicks = 621355968000000000
-
-// lockAge is the client's lock age in seconds (e.3): LockAge when it is in
-// [0, one year); 0 when it is out of range; when absent, now − LockDate
-// (local-time ticks) if that date is in (0, now), else 0.
-func lockAge(rep *protocol.Reply, now time.Time) int64 {
-	if rep.HasLockAge && rep.LockAge >= 0 {
-		if rep.LockAge < 31536000 {
-			return rep.LockAge
-		}
-		return 0
-	}
-	if rep.HasLockDate {
-		_, off := now.Zone()
-		nowTicks := (now.UnixNano()+int64(off)*int64(time.Second))/100 + dotnetEpochTicks
-		if rep.LockDate > 0 && rep.LockDate < nowTicks {
-			return (nowTicks - rep.LockDate) / int64(time.Second/100)
-		}
-	}
-	return 0
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

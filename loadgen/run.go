@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
+	"github.com/aspstate/aspstate/protocol/aspnetclient"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 	"go.yaml.in/yaml/v3"
@@ -254,6 +255,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		timeout:       int32(cl.SessionTimeout),
 		execTimeout:   scale(cl.ExecutionTimeout.D(), cfg.Minute),
 		execTimeoutPS: int64(cl.ExecutionTimeout.D() / time.Second),
+		second:        scale(time.Second, cfg.Minute),
 		poll:          poll,
 		pollDelta:     poll / 2,
 	}
@@ -283,7 +285,8 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 			p.close()
 		}
 	}()
-	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes}
+	pr := &pageRunner{st: st, web: web, timers: timers, maxLen: sc.Session.MaxBytes,
+		queue: aspnetclient.NewSessionQueue(sc.Client.RequestQueueLimitPerSession)}
 	// Session ids are random per run, as the real client's 120 random bits
 	// are: ids derived from the seed came back in every run with that seed,
 	// and a server that still held the previous run's items under them

@@ -396,26 +396,6 @@ func TestLockWaitGivesUp(t *testing.T) {
 	}
 }
 
-func TestLockAgeRules(t *testing.T) {
-	now := time.Now()
-	_, off := now.Zone()
-	ticks := func(t time.Time) int64 { return (t.UnixNano()+int64(off)*1e9)/100 + dotnetEpochTicks }
-	for _, tc := range []struct {
-		rep  protocol.Reply
-		want int64
-	}{
-		{protocol.Reply{HasLockAge: true, LockAge: 42}, 42},
-		{protocol.Reply{HasLockAge: true, LockAge: 31536000}, 0},
-		{protocol.Reply{HasLockDate: true, LockDate: ticks(now.Add(-90 * time.Second))}, 90},
-		{protocol.Reply{HasLockDate: true, LockDate: ticks(now.Add(time.Hour))}, 0},
-		{protocol.Reply{}, 0},
-	} {
-		if got := lockAge(&tc.rep, now); got != tc.want {
-			t.Errorf("lockAge(%+v) = %d, want %d", tc.rep, got, tc.want)
-		}
-	}
-}
-
 func TestBodyCodecAndChecks(t *testing.T) {
 	id := "abcdefghijklmnopqrstuvwx"
 	b := encodeBody(id, 7, 500)

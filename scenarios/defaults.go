@@ -20,6 +20,10 @@ const (
 	DefaultNetworkTimeout = 10 * time.Second
 	// DefaultIdleTimeout is the period of ASP.NET's connection-pool timer.
 	DefaultIdleTimeout = 5 * time.Second
+	// DefaultRequestQueueLimitPerSession is aspnet:RequestQueueLimitPerSession
+	// for applications targeting .NET 4.6.3 or later (the value of
+	// protocol/aspnetclient.DefaultRequestQueueLimitPerSession).
+	DefaultRequestQueueLimitPerSession = 50
 	// DefaultMaxSessionBytes caps session growth.
 	DefaultMaxSessionBytes = 1 << 20
 )
@@ -149,6 +153,9 @@ func (s *Scenario) ApplyDefaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if c.RequestQueueLimitPerSession == 0 {
+		c.RequestQueueLimitPerSession = DefaultRequestQueueLimitPerSession
 	}
 
 	for i := range s.Faults {

@@ -222,6 +222,12 @@ type Client struct {
 	// (PROTOCOL.md e.4) that the real client performs. Default false
 	// (the check is on, as in ASP.NET).
 	DisableVersionCheck bool `yaml:"disable_version_check,omitempty" json:"disable_version_check,omitempty"`
+	// RequestQueueLimitPerSession is aspnet:RequestQueueLimitPerSession
+	// (PROTOCOL.md e.2): at most this many requests of one session may be
+	// in a web server's session state module at once (holding or waiting
+	// for its lock); one more fails at once. Default 50, as for applications
+	// targeting .NET 4.6.3 or later; -1 is unlimited (older applications).
+	RequestQueueLimitPerSession int `yaml:"request_queue_limit_per_session,omitempty" json:"request_queue_limit_per_session,omitempty"`
 }
 
 // Rate is the shape of the farm-wide page rate over a run, in pages per

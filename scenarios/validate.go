@@ -193,6 +193,9 @@ func (v *validator) client(c *Client) {
 	positive("client.lock_poll_interval", c.LockPollInterval, "500ms")
 	positive("client.state_network_timeout", c.NetworkTimeout, "10s")
 	positive("client.connection_idle_timeout", c.IdleTimeout, "5s")
+	if c.RequestQueueLimitPerSession < -1 {
+		v.add("client.request_queue_limit_per_session", "%d: must be at least 1, or -1 for no limit (e.g. 50)", c.RequestQueueLimitPerSession)
+	}
 }
 
 func (v *validator) rate(s *Scenario) {

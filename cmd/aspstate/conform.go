@@ -10,9 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -80,19 +80,26 @@ digest (PROTOCOL.md h), the decision tables c.1–c.5 and a robustness corpus.
 The suite is compiled in: no Go toolchain is needed. Several --target flags run
 the suite against each (in its own process) and print a rules × targets matrix.
 
-Rules have a level: must (normative, and what Microsoft's service does), ref
-(what Microsoft's service does where the spec is silent or wrong) and client
-(the project's ASP.NET client emulation). Rule ids look like
+Rules have a level: must (normative, and what Microsoft's service does, backed
+by a capture, its source, the spec or a KB article), ref (what Microsoft's
+service does where the spec is silent or wrong), advice (what a robust server
+does where Microsoft's behaviour is unknown; failures do not fail the run) and
+client (the project's ASP.NET client emulation). Failures are grouped by root
+cause, each with its fix. Rule ids look like
 3.1.5.4-release-wrong; "3.1.5.4/release-wrong" is accepted too.
 
 Timing rules (expiry, sliding expiry, lock age, idle connections) take a few
-protocol minutes: tell the suite the target's time scale with --minute. The
-in-process target runs with a 600ms minute unless --minute is given; other
-targets default to 1m, and with a minute of 10s or more the timing rules carry
-the label "slow" (skip them with --label-filter '!slow').
+protocol minutes: tell the suite the target's time scale with --minute. A
+reference server the harness starts (inproc, docker:reference, exec: of
+'aspstate serve') runs with a 600ms minute unless --minute is given; other
+targets default to 1m. A short probe checks the target's minute first. With a
+minute of 10s or more the timing rules carry the label "slow" and run at once,
+each in its own process, beside the others (a 1m run takes about 3 minutes).
 
-Exit status: 0 every selected rule passed (or is a listed deviation), 1 a rule
-failed, 2 bad usage or a target that could not be started.`
+Exit status: 0 every selected rule passed (or is a listed deviation, or an
+advice rule), 1 a must, ref or client rule failed, 2 bad usage or a target
+that could not be started, 130 interrupted (Ctrl-C: the rule running is
+marked interrupted and the summary covers the rules that finished).`
 
 func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("conform", "[flags]", conformAbout, stderr)
@@ -101,7 +108,7 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Var(&targets, "target", "server under test, repeatable: "+target.Syntax+" (default inproc)")
 	fs.DurationVar(&o.minute, "minute", time.Minute, "the target's protocol minute, as given to 'aspstate serve --minute' (inproc default 600ms)")
 	fs.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow' or 'level:must && !timing'")
-	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,client (default all)")
+	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,advice,client (default all)")
 	fs.Var(&rules, "rules", "rule id globs to run, comma-separated, e.g. '3.1.5.4-*,2.2.3.9-*' (default all)")
 	fs.BoolVar(&o.list, "list", false, "list every rule with its level and description, then exit")
 	fs.StringVar(&o.deviationsAt, "deviations", "", "YAML file mapping rule id → reason: those failures are reported as deviations")
@@ -205,7 +212,10 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
 			return 2
 		}
-		if _, failed, _, _ := m.Totals(); failed > 0 {
+		switch {
+		case m.Interrupted():
+			return exitInterrupted
+		case m.BlockingFailures() > 0:
 			return 1
 		}
 		return 0
@@ -213,7 +223,18 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	fmt.Fprintln(stdout)
 	m.WriteTable(stdout)
-	_, failed, _, deviations := m.Totals()
+	for _, r := range m.Reports {
+		if len(m.Reports) > 1 {
+			fmt.Fprintf(stdout, "\n%s:", r.Target.Spec)
+		}
+		r.WriteFailures(stdout)
+		if r.MinuteProbe != "" {
+			fmt.Fprintf(stdout, "protocol minute: %s\n", r.MinuteProbe)
+		}
+		fmt.Fprintf(stdout, "by level: %s\n", r.LevelSummary())
+	}
+	_, _, _, deviations := m.Totals()
+	failed := m.BlockingFailures()
 	if deviations > 0 {
 		fmt.Fprintf(stdout, "deviations: %d (known differences listed in %s)\n", deviations, o.deviationsAt)
 	}
@@ -223,6 +244,9 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 2
 	}
 	switch {
+	case m.Interrupted():
+		fmt.Fprintln(stdout, "interrupted: the summary above covers the rules that finished")
+		return exitInterrupted
 	case targetErr:
 		return 2
 	case failed > 0:
@@ -230,6 +254,9 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	return 0
 }
+
+// exitInterrupted is the exit status of a run stopped by Ctrl-C (128+SIGINT).
+const exitInterrupted = 130
 
 // listRules prints the catalogue.
 func listRules(w io.Writer) int {
@@ -239,9 +266,17 @@ func listRules(w io.Writer) int {
 		if r.Timing {
 			timing = " [timing]"
 		}
-		fmt.Fprintf(w, "%-42s %-6s %s%s\n", r.ID, r.Level, r.Description, timing)
+		fmt.Fprintf(w, "%-42s %-6s %s%s (evidence: %s)\n", r.ID, r.Level, r.Description, timing, r.Evidence)
 	}
-	fmt.Fprintf(w, "%d rules\n", len(rules))
+	n := map[string]int{}
+	for _, r := range rules {
+		n[r.Level]++
+	}
+	var parts []string
+	for _, l := range conformance.AllLevels {
+		parts = append(parts, fmt.Sprintf("%d %s", n[l], l))
+	}
+	fmt.Fprintf(w, "%d rules (%s)\n", len(rules), strings.Join(parts, ", "))
 	return 0
 }
 
@@ -263,12 +298,61 @@ func readDeviations(path string) (map[string]string, error) {
 	return dev, nil
 }
 
-// minuteFor returns the protocol minute for a target.
+// minuteFor returns the protocol minute for a target: without --minute, a
+// reference server the harness starts itself (inproc, docker:reference, or
+// an exec: target running this very binary's serve command) gets the scaled
+// DefaultInProcMinute, since the harness sets its minute; any other target
+// is assumed to run with the real minute.
 func minuteFor(o conformOptions, spec target.Spec) time.Duration {
-	if !o.minuteSet && spec.Kind == target.KindInProc {
+	if !o.minuteSet && startsOwnServer(spec) {
 		return conformance.DefaultInProcMinute
 	}
 	return o.minute
+}
+
+// startsOwnServer reports whether spec is a reference server the harness
+// starts and can give a minute: inproc, docker:reference, or exec: of this
+// binary's (or an "aspstate" binary's) serve command.
+func startsOwnServer(spec target.Spec) bool {
+	switch spec.Kind {
+	case target.KindInProc:
+		return true
+	case target.KindDocker:
+		return spec.Image == "reference"
+	case target.KindExec:
+		return len(spec.Command) > 1 && spec.Command[1] == "serve" && isSelf(spec.Command[0])
+	}
+	return false
+}
+
+// isSelf reports whether path names this executable or an aspstate binary.
+func isSelf(path string) bool {
+	if filepath.Base(path) == "aspstate" {
+		return true
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	a, errA := filepath.EvalSymlinks(self)
+	b, errB := exec.LookPath(path)
+	if errA != nil || errB != nil {
+		return false
+	}
+	b, errB = filepath.EvalSymlinks(b)
+	return errB == nil && a == b
+}
+
+// withMinute gives an exec: target of this binary's serve command the
+// minute, unless its command line sets one.
+func withMinute(spec target.Spec, minute time.Duration) target.Spec {
+	if spec.Kind != target.KindExec || !startsOwnServer(spec) || slices.ContainsFunc(spec.Command, func(a string) bool {
+		return a == "--minute" || strings.HasPrefix(a, "--minute=")
+	}) {
+		return spec
+	}
+	spec.Command = append(slices.Clone(spec.Command), "--minute", minute.String())
+	return spec
 }
 
 // conformOne starts one target and runs the suite against it in this process.
@@ -282,7 +366,7 @@ func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout 
 		cfg := conformance.InProcServerConfig(minute)
 		opts.Server = &cfg
 	}
-	tgt, err := target.Start(ctx, spec, opts)
+	tgt, err := target.Start(ctx, withMinute(spec, minute), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -294,13 +378,39 @@ func conformOne(ctx context.Context, o conformOptions, spec target.Spec, stdout 
 			fmt.Fprintf(stdout, "timing rules wait several protocol minutes each and are labelled slow; skip them with --label-filter '!slow'\n")
 		}
 	}
-	rep, err := conformance.Run(ctx, conformance.Config{
+	cfg := conformance.Config{
 		Target: tgt, Minute: minute, Levels: o.levels, Rules: o.rules, LabelFilter: o.labelFilter,
 		Deviations: o.deviations, Seed: o.seed,
-		Progress: func(rr conformance.RuleResult) { fmt.Fprintln(stdout, conformance.LiveLine(rr)) },
-	})
+	}
+	// The minute probe runs here rather than inside Run, so that a target
+	// running with another minute is named before minutes of timing rules.
+	var probe string
+	if !o.child {
+		if probe, _ = conformance.ProbeMinute(ctx, tgt.Addr(), minute); probe != "" {
+			fmt.Fprintf(stdout, "protocol minute: %s; the timing rules will fail for that reason\n", probe)
+		}
+	}
+	out := &lockedWriter{w: stdout}
+	cfg.Progress = func(rr conformance.RuleResult) { fmt.Fprintln(out, conformance.LiveLine(rr)) }
+	var timing *timingRun
+	if rules := timingRules(o, minute); len(rules) > 0 {
+		fmt.Fprintf(stdout, "%d timing rules run at once, each in its own process, beside the others\n", len(rules))
+		if timing, err = startTiming(ctx, o, tgt.Addr(), minute, rules, out); err != nil {
+			return nil, err
+		}
+		cfg.LabelFilter = withoutTiming(cfg.LabelFilter)
+	}
+	rep, err := conformance.Run(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	rep.MinuteProbe = probe
+	if timing != nil {
+		rep.LabelFilter = o.labelFilter
+		if err := timing.wait(rep); err != nil {
+			return nil, err
+		}
+		rep.Duration = conformance.Millis(time.Since(rep.Started))
 	}
 	return rep, nil
 }
@@ -332,49 +442,8 @@ func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writ
 		col := fmt.Sprintf("T%d", i+1)
 		fmt.Fprintf(stdout, "%s = %s (protocol minute %v, seed %d)\n", col, spec, minuteFor(o, spec), o.seed)
 		out := filepath.Join(dir, col+".json")
-		args := append(append([]string{}, prefix...), "conform", "--child", "--target", spec.Raw, "--json", out, "--seed", strconv.FormatInt(o.seed, 10))
-		args = append(args, o.container.args()...)
-		for _, kv := range [][2]string{{"minute", o.raw.minute}, {"levels", o.raw.levels}, {"rules", o.raw.rules},
-			{"label-filter", o.raw.labelFilter}, {"deviations", o.raw.deviations}, {"ready-timeout", o.raw.readyTimeout}} {
-			if kv[1] != "" {
-				args = append(args, "--"+kv[0], kv[1])
-			}
-		}
-		cmd := exec.CommandContext(ctx, exe, args...)
-		var errBuf strings.Builder
-		cmd.Stderr = &errBuf
-		pipe, err := cmd.StdoutPipe()
-		if err == nil {
-			err = cmd.Start()
-		}
-		if err != nil {
-			m.Reports = append(m.Reports, failedTarget(spec, err))
-			targetErr = true
-			continue
-		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc := bufio.NewScanner(pipe)
-			for sc.Scan() {
-				fmt.Fprintf(stdout, "%s %s\n", col, sc.Text())
-			}
-		}()
-		wg.Wait()
-		err = cmd.Wait()
-		var exit *exec.ExitError
-		code := 0
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else if err != nil {
-			code = -1
-		}
-		if code != 0 && code != 1 {
-			msg := strings.TrimSpace(errBuf.String())
-			if msg == "" {
-				msg = fmt.Sprintf("exit status %d", code)
-			}
+		args := childArgs(o, prefix, spec.Raw, out)
+		if code, msg := runConformChild(ctx, exe, args, col+" ", stdout); code != 0 && code != 1 {
 			fmt.Fprintf(stderr, "%s %s: %s\n", col, spec, msg)
 			m.Reports = append(m.Reports, failedTarget(spec, errors.New(msg)))
 			targetErr = true
@@ -389,6 +458,56 @@ func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writ
 		m.Reports = append(m.Reports, child.Reports[0])
 	}
 	return m, targetErr
+}
+
+// runConformChild runs one child conform process, copying its live lines to
+// stdout behind prefix. It returns the child's exit code and, for a code
+// other than 0 and 1, what went wrong. On cancellation the child gets an
+// interrupt, so it can write its partial report.
+func runConformChild(ctx context.Context, exe string, args []string, prefix string, stdout io.Writer) (int, string) {
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	pipe, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		return -1, err.Error()
+	}
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		fmt.Fprintf(stdout, "%s%s\n", prefix, sc.Text())
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	code := 0
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	msg := strings.TrimSpace(errBuf.String())
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	return code, msg
+}
+
+// childArgs is the command line of a child conform run against spec,
+// writing its report to out, with this run's selection and settings.
+func childArgs(o conformOptions, prefix []string, spec, out string) []string {
+	args := append(append([]string{}, prefix...), "conform", "--child", "--target", spec, "--json", out, "--seed", strconv.FormatInt(o.seed, 10))
+	args = append(args, o.container.args()...)
+	for _, kv := range [][2]string{{"minute", o.raw.minute}, {"levels", o.raw.levels}, {"rules", o.raw.rules},
+		{"label-filter", o.raw.labelFilter}, {"deviations", o.raw.deviations}, {"ready-timeout", o.raw.readyTimeout}} {
+		if kv[1] != "" {
+			args = append(args, "--"+kv[0], kv[1])
+		}
+	}
+	return args
 }
 
 // writeReports writes the requested report files.

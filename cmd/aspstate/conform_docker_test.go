@@ -40,8 +40,8 @@ func TestConformDockerReference(t *testing.T) {
 	// Every rule passes but ops-loopback-default, which only an in-process
 	// server can show, and ops-loopback-only, which the container runtime's
 	// port publishing decides (the suite skips both for containers).
-	if last != "conformance: 108 passed, 0 failed, 2 skipped" {
-		t.Errorf("closing line %q, want 108 passed, 0 failed, 2 skipped\n%s", last, text)
+	if last != "conformance: 113 passed, 0 failed, 3 skipped" {
+		t.Errorf("closing line %q, want 113 passed, 0 failed, 3 skipped (ops-loopback-default, ops-restart-loses-state and 2.1-close-after-fin cannot be checked in a container)\n%s", last, text)
 	}
 	for _, f := range []string{"conformance.json", "conformance.xml", "conformance.html"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
@@ -62,7 +62,8 @@ func TestConformDockerReference(t *testing.T) {
 		"--target-wait-log", "listening on", "--minute", "600ms", "--rules", "2.1-*,3.1.5.2-*,2.2.3.4-*")
 	b, err = cmd.CombinedOutput()
 	text = string(b)
-	if err != nil || !strings.Contains(text, " passed, 0 failed, 0 skipped") {
+	// 2.1-close-after-fin is skipped: a container's sockets are not visible.
+	if err != nil || !strings.Contains(text, " passed, 0 failed, 1 skipped") {
 		t.Fatalf("third-party-style image on port 4000: %v\n%s", err, text)
 	}
 }

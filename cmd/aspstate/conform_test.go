@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -32,7 +36,66 @@ func TestConformHelperProcess(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(dispatch(context.Background(), args, os.Stdout, os.Stderr))
+	// Children of this child (a matrix, the timing rules) are helpers too.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conformSelf = func() (string, []string, error) {
+		return exe, []string{"-test.run=^TestConformHelperProcess$", "-test.count=1", "--"}, nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(dispatch(ctx, args, os.Stdout, os.Stderr))
+}
+
+// TestConformInterrupt: Ctrl-C during a rule marks it interrupted (not
+// failed), prints the partial summary as interrupted and exits 130.
+func TestConformInterrupt(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := conformance.InProcServerConfig(5 * time.Second)
+	srv, err := stateserver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
+		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "5s", "--rules", "3.1.5.3-expiry")
+	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The expiry rule holds two items while it waits on the protocol clock
+	// (the minute probe before it holds one, and removes it).
+	deadline := time.Now().Add(2 * time.Minute)
+	for srv.Stats().SessionsActive < 2 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the expiry rule never started:\n%s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("exit %v, want status 130\n%s", err, out.String())
+	}
+	for _, want := range []string{"INTR 3.1.5.3-expiry", "interrupted: partial results", "must 0 passed, 1 interrupted"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 func runConformArgs(t *testing.T, args ...string) (int, string, string) {
@@ -52,8 +115,11 @@ func TestConformList(t *testing.T) {
 			t.Errorf("--list lacks %s (%s)", r.ID, r.Description)
 		}
 	}
-	if !strings.Contains(out, "109 rules") && !strings.HasSuffix(strings.TrimSpace(out), " rules") {
-		t.Errorf("--list has no rule count:\n%s", out)
+	if want := fmt.Sprintf("%d rules (", len(conformance.Catalogue())); !strings.Contains(out, want) || !strings.Contains(out, " must, ") {
+		t.Errorf("--list has no rule count by level (want %q…):\n%s", want, out)
+	}
+	if !strings.Contains(out, "(evidence: SPEC 3.1.5.4, REF c.1 row 5)") {
+		t.Errorf("--list does not show the rules' evidence:\n%s", out)
 	}
 }
 
@@ -111,18 +177,18 @@ func TestConformTargetError(t *testing.T) {
 func TestConformInProc(t *testing.T) {
 	dir := t.TempDir()
 	start := time.Now()
-	code, out, errOut := runConformArgs(t, "--rules", "2.2.3.9/*,3.1.5.4-release-*,robustness-pipelined", "--levels", "must,ref",
+	code, out, errOut := runConformArgs(t, "--rules", "2.2.3.9/*,3.1.5.4-release-*,robustness-pipelined", "--levels", "must,ref,advice",
 		"--out", dir, "--html", filepath.Join(dir, "extra.html"))
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	t.Logf("filtered run took %v", time.Since(start))
-	live := regexp.MustCompile(`(?m)^PASS (\S+)\s+(must|ref)\s`).FindAllStringSubmatch(out, -1)
+	live := regexp.MustCompile(`(?m)^PASS (\S+)\s+(must|ref|advice)\s`).FindAllStringSubmatch(out, -1)
 	if len(live) != 8 {
 		t.Errorf("want 8 live PASS lines (2.2.3.9-* ×2, release-* must/ref ×5, robustness-pipelined), got %d:\n%s", len(live), out)
 	}
 	if strings.Contains(out, "3.1.5.4-force-release") {
-		t.Errorf("a client-level rule ran despite --levels must,ref:\n%s", out)
+		t.Errorf("a client-level rule ran despite --levels must,ref,advice:\n%s", out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if last := lines[len(lines)-1]; last != "conformance: 8 passed, 0 failed, 0 skipped" {

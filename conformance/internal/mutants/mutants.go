@@ -1,6 +1,8 @@
 package mutants
 
 import (
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,8 @@ type Mutant struct {
 	handle            func(x *ex) ([]byte, error) // nil = forward unchanged
 	closeAfterReply   bool
 	hangOnUnknownVerb bool
+	crAtReadEnd       bool // answer 400 and close when a read ends with CR
+	keepClosed        bool // never close a connection the client closed
 }
 
 // Identity is the control: a proxy that rewrites nothing. The suite must
@@ -100,7 +104,7 @@ func All() []Mutant {
 			Catch: []string{"2.1-keepalive"}, closeAfterReply: true},
 		{Name: "no-sliding-get", Breaks: "only PUT and HEAD reset the expiry (the spec's literal reading); GETs do not",
 			Catch:  []string{"3.1.5.3-get-extends", "3.1.5.1-423-extends"},
-			handle: noSlidingGet},
+			handle: noSliding(protocol.OpResetTimeout)},
 		{Name: "never-expires", Breaks: "items never expire",
 			Catch:  []string{"3.1.5.3-expiry"},
 			handle: neverExpires},
@@ -178,6 +182,24 @@ func All() []Mutant {
 				}
 				return forward(x)
 			}},
+		{Name: "no-sliding-lock", Breaks: "acquires and releases do not slide the expiry (only PUT, HEAD and plain GETs do)",
+			Catch:  []string{"3.1.5.2-acquire-release-extend"},
+			handle: noSliding(protocol.OpResetTimeout, protocol.OpGet)},
+		{Name: "version-in-key", Breaks: `a request line's version token other than HTTP/1.1 becomes part of the key ("k HTTP/1.0")`,
+			Catch: []string{"2.2.5.1-version-token"},
+			handle: func(x *ex) ([]byte, error) {
+				if x.req.Proto != "HTTP/1.1" {
+					x.req.Target += "%20" + strings.ReplaceAll(x.req.Proto, "/", "%2f")
+				}
+				return forward(x)
+			}},
+		{Name: "crlf-split-400", Breaks: "a read that ends between a line's CR and LF is taken for a malformed line: 400 and close",
+			Catch: []string{"2.2.2.3-crlf-split"}, crAtReadEnd: true},
+		{Name: "keeps-closed-connections", Breaks: "a connection the client closed is never closed by the server (CLOSE-WAIT until shutdown)",
+			Catch: []string{"2.1-close-after-fin"}, keepClosed: true},
+		{Name: "lenient-numbers", Breaks: `Timeout, ExtraFlags and LockCookie are parsed leniently ("abc" is 0, "-1" is 1, "2147483648" is 2147483647)`,
+			Catch:  []string{"c.1-numbers", "c.2-numbers", "2.2.3.5-timeout-nonnumeric"},
+			handle: lenientNumbers},
 		{Name: "unknown-verb-hangs", Breaks: "a request with an unknown verb is neither answered nor closed: the connection hangs",
 			Catch: []string{"robustness-unknown-verb", "c.5-1-unknown-verb", "3.1.5.1-badrequest-verb"}, hangOnUnknownVerb: true},
 	}
@@ -212,49 +234,80 @@ func useHolderCookie(op protocol.Op) func(x *ex) ([]byte, error) {
 	}
 }
 
-// noSlidingGet emulates a server that expires items a Timeout after the last
-// PUT or HEAD, whatever GETs happened in between.
-func noSlidingGet(x *ex) ([]byte, error) {
-	op := protocol.OpOf(x.req)
-	now := time.Now()
-	x.st.mu.Lock()
-	rec, known := x.st.items[x.key]
-	expired := known && rec.timeout > 0 && now.After(rec.lastSet.Add(time.Duration(rec.timeout)*x.st.minute))
-	if expired {
-		delete(x.st.items, x.key)
-	}
-	x.st.mu.Unlock()
-	if expired && (op == protocol.OpGet || op == protocol.OpGetExclusive || op == protocol.OpReleaseExclusive) {
-		r, err := x.side(protocol.NewGetRequest(protocol.DefaultHost, x.req.Target))
+// noSliding returns a handler emulating a server that expires items a
+// Timeout after the last PUT or request of one of the slides ops answered
+// 200 or 423, whatever other requests happened in between.
+func noSliding(slides ...protocol.Op) func(x *ex) ([]byte, error) {
+	return func(x *ex) ([]byte, error) {
+		op := protocol.OpOf(x.req)
+		now := time.Now()
+		x.st.mu.Lock()
+		rec, known := x.st.items[x.key]
+		expired := known && rec.timeout > 0 && now.After(rec.lastSet.Add(time.Duration(rec.timeout)*x.st.minute))
+		if expired {
+			delete(x.st.items, x.key)
+		}
+		x.st.mu.Unlock()
+		if expired && op != protocol.OpSet {
+			r, err := x.side(protocol.NewGetRequest(protocol.DefaultHost, x.req.Target))
+			if err != nil {
+				return nil, err
+			}
+			c, _ := cookie(r.Header)
+			if _, err := x.side(protocol.NewRemoveRequest(protocol.DefaultHost, x.req.Target, c)); err != nil {
+				return nil, err
+			}
+			nf := &protocol.Response{Status: 404, Header: protocol.Header{
+				{Name: protocol.HeaderVersion, Value: protocol.DefaultVersion},
+				{Name: protocol.HeaderCacheControl, Value: protocol.CacheControlPrivate}}}
+			return nf.Bytes(), nil
+		}
+		out, err := forward(x)
 		if err != nil {
 			return nil, err
 		}
-		c, _ := cookie(r.Header)
-		if _, err := x.side(protocol.NewRemoveRequest(protocol.DefaultHost, x.req.Target, c)); err != nil {
-			return nil, err
+		x.st.mu.Lock()
+		defer x.st.mu.Unlock()
+		switch st := x.resp.Status; {
+		case op == protocol.OpSet && st == 200:
+			rec := x.st.item(x.key)
+			rec.timeout = requestTimeout(x.req)
+			rec.lastSet = now
+		case op == protocol.OpRemove && st == 200:
+			delete(x.st.items, x.key)
+		case slices.Contains(slides, op) && (st == 200 || st == 423):
+			if rec, ok := x.st.items[x.key]; ok {
+				rec.lastSet = now
+			}
 		}
-		nf := &protocol.Response{Status: 404, Header: protocol.Header{
-			{Name: protocol.HeaderVersion, Value: protocol.DefaultVersion},
-			{Name: protocol.HeaderCacheControl, Value: protocol.CacheControlPrivate}}}
-		return nf.Bytes(), nil
+		return out, nil
 	}
-	out, err := forward(x)
-	if err != nil {
-		return nil, err
+}
+
+// lenientNumbers rewrites Timeout, ExtraFlags and LockCookie values that are
+// not Int32 values, or negative, the way a lenient parser reads them: the
+// leading digits (sign dropped), 0 when there are none, clamped to Int32.
+func lenientNumbers(x *ex) ([]byte, error) {
+	for _, name := range []string{protocol.HeaderTimeout, protocol.HeaderExtraFlags, protocol.HeaderLockCookie} {
+		v, ok := x.req.Header.Get(name)
+		if !ok {
+			continue
+		}
+		if n, ok := protocol.ParseInt32(v); ok && n >= 0 {
+			continue
+		}
+		digits := strings.TrimLeft(v, "+- ")
+		end := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+		if end >= 0 {
+			digits = digits[:end]
+		}
+		n, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil && digits != "" {
+			n = math.MaxInt32
+		}
+		x.req.Header = set(x.req.Header, name, itoa(int32(min(n, math.MaxInt32))))
 	}
-	x.st.mu.Lock()
-	defer x.st.mu.Unlock()
-	switch {
-	case op == protocol.OpSet && x.resp.Status == 200:
-		rec := x.st.item(x.key)
-		rec.timeout = requestTimeout(x.req)
-		rec.lastSet = now
-	case op == protocol.OpResetTimeout && x.resp.Status == 200:
-		x.st.item(x.key).lastSet = now
-	case op == protocol.OpRemove && x.resp.Status == 200:
-		delete(x.st.items, x.key)
-	}
-	return out, nil
+	return forward(x)
 }
 
 // neverExpires stores every item with Timeout 0 upstream and reports the

@@ -9,6 +9,7 @@ package mutants
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -138,10 +139,21 @@ func (p *Proxy) serve(client net.Conn) {
 	p.track(up.NetConn(), true)
 	defer p.track(up.NetConn(), false)
 	defer up.Close()
-	rd := protocol.NewReader(client, protocol.Limits{})
+	src := &crReader{r: client}
+	rd := protocol.NewReader(src, protocol.Limits{})
 	for {
 		req := new(protocol.Request)
 		if err := rd.ReadRequest(req); err != nil {
+			if p.m.keepClosed && errors.Is(err, io.EOF) {
+				<-p.done // hold the connection the client closed: CLOSE-WAIT
+			}
+			return
+		}
+		if p.m.crAtReadEnd && src.crAtEnd {
+			bad := &protocol.Response{Status: 400, Header: protocol.Header{
+				{Name: protocol.HeaderVersion, Value: protocol.DefaultVersion},
+				{Name: protocol.HeaderCacheControl, Value: protocol.CacheControlPrivate}}}
+			_, _ = client.Write(bad.Bytes())
 			return
 		}
 		if p.m.hangOnUnknownVerb && protocol.OpOf(req) == 0 {
@@ -169,6 +181,21 @@ func (p *Proxy) serve(client net.Conn) {
 			return
 		}
 	}
+}
+
+// crReader notes whether any read of a request ended with a CR (the LF
+// coming in a later read).
+type crReader struct {
+	r       io.Reader
+	crAtEnd bool
+}
+
+func (c *crReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && p[n-1] == '\r' {
+		c.crAtEnd = true
+	}
+	return n, err
 }
 
 // forward sends x.req upstream and returns the reply's bytes unchanged.
