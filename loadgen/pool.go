@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
@@ -185,8 +184,7 @@ const freshPeriod = time.Millisecond
 // the server had already closed it, so the request may be sent again on a
 // new connection (the native client reconnects in that case).
 func retryable(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
-		errors.Is(err, protocol.ErrBroken)
+	return errors.Is(err, io.EOF) || connReset(err) || errors.Is(err, protocol.ErrBroken)
 }
 
 // Error kinds of failed protocol calls.
@@ -206,9 +204,9 @@ func errorKind(err error) string {
 		return ""
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
 		return ErrTimeout
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case connRefused(err):
 		return ErrRefused
-	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+	case connReset(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return ErrReset
 	case protocol.IsProtocolError(err):
 		return ErrProtocol

@@ -629,8 +629,11 @@ func (r *runner) startFaults(ctx context.Context) <-chan struct{} {
 }
 
 // faultTargets maps a fault's partition (1-based, 0 = all) onto targets.
-func (r *runner) faultTargets(f scenarios.Fault) []int {
-	n := len(r.cfg.Targets)
+func (r *runner) faultTargets(f scenarios.Fault) []int { return FaultTargets(f, len(r.cfg.Targets)) }
+
+// FaultTargets returns the indices of the n targets (partitions) fault f
+// hits: the one its partition parameter names, else all.
+func FaultTargets(f scenarios.Fault, n int) []int {
 	if p := f.Params.Partition; p > 0 {
 		return []int{(p - 1) % n}
 	}

@@ -157,6 +157,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		started = append(started, t)
 	}
+	if err := checkFaultCapabilities(sc.Faults, started); err != nil {
+		return usageError(stderr, "load", "%v", err)
+	}
 	cfg := loadgen.Config{
 		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
 		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),

@@ -1,18 +1,12 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package stateserver
 
 import "os"
 
-// lockDir opens path; without flock on this platform it does not stop a
-// second server from sharing the data directory.
-func lockDir(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-}
+// lockFile does nothing: without flock or LockFileEx on this platform a
+// second server is not stopped from sharing the data directory.
+func lockFile(f *os.File) error { return nil }
 
-// unlockDir closes a file opened by lockDir.
-func unlockDir(f *os.File) {
-	if f != nil {
-		_ = f.Close() // the LOCK file holds no data
-	}
-}
+// unlockFile does nothing.
+func unlockFile(f *os.File) {}

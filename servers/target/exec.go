@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aspstate/aspstate/servers/stateserver"
@@ -25,7 +23,7 @@ type execTarget struct {
 	opts Options
 
 	mu     sync.Mutex
-	cmd    *exec.Cmd
+	tree   *procTree // the process and its descendants (exec_unix.go, exec_windows.go)
 	addr   string
 	exited chan struct{}
 	tail   *tailBuffer
@@ -67,11 +65,11 @@ func (t *execTarget) start(ctx context.Context) error {
 		}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
 	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
+	tree, err := startTree(cmd)
+	if err != nil {
 		pw.Close()
 		return fmt.Errorf("target %s: cannot start %q: %w", t.spec, argv[0], err)
 	}
@@ -101,6 +99,7 @@ func (t *execTarget) start(ctx context.Context) error {
 	go func() {
 		_ = cmd.Wait()
 		pw.Close()
+		tree.release()
 		close(exited)
 	}()
 
@@ -119,15 +118,15 @@ func (t *execTarget) start(ctx context.Context) error {
 		}
 	}
 	if addr == "" {
-		t.kill(cmd, exited)
+		t.kill(tree, exited)
 		return fmt.Errorf("target %s: the process exited before announcing an address; its last output:\n%s", t.spec, tail)
 	}
 	if err := waitReady(wctx, addr, exited); err != nil {
-		t.kill(cmd, exited)
+		t.kill(tree, exited)
 		return fmt.Errorf("target %s: %v; its last output:\n%s", t.spec, err, tail)
 	}
 	t.mu.Lock()
-	t.cmd, t.addr, t.exited, t.tail = cmd, addr, exited, tail
+	t.tree, t.addr, t.exited, t.tail = tree, addr, exited, tail
 	t.mu.Unlock()
 	return nil
 }
@@ -151,12 +150,13 @@ func normalizeAddr(a string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func (t *execTarget) kill(cmd *exec.Cmd, exited chan struct{}) {
-	if cmd.Process == nil {
+// kill ends the process and all its descendants at once (a process group
+// on Unix, a Job Object on Windows) and waits until the process has exited.
+func (t *execTarget) kill(tree *procTree, exited chan struct{}) {
+	if tree == nil {
 		return
 	}
-	// The process runs in its own group: signal the group so children go too.
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	tree.kill()
 	<-exited
 }
 
@@ -171,25 +171,25 @@ func (t *execTarget) Info() Info {
 		Description: "local process: " + strings.Join(t.spec.Command, " ")}
 }
 
-// Close stops the process: SIGTERM, then SIGKILL after 5 s.
+// Close stops the process tree gracefully (SIGTERM to the group on Unix,
+// CTRL_BREAK on Windows), then kills it after 5 s.
 func (t *execTarget) Close() error {
 	t.mu.Lock()
-	cmd, exited := t.cmd, t.exited
+	tree, exited := t.tree, t.exited
 	t.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	if tree == nil {
 		return nil
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	tree.stop()
 	select {
 	case <-exited:
 	case <-time.After(5 * time.Second):
-		t.kill(cmd, exited)
+		t.kill(tree, exited)
 	}
 	return nil
 }
 
-// Restart stops the process (SIGTERM, SIGKILL after 5 s) and starts it
+// Restart stops the process (gracefully, killed after 5 s) and starts it
 // again: sessions are lost unless the server persists them.
 func (t *execTarget) Restart(ctx context.Context) error {
 	if err := t.Close(); err != nil {
@@ -198,52 +198,14 @@ func (t *execTarget) Restart(ctx context.Context) error {
 	return t.start(ctx)
 }
 
-// Kill kills the process hard (SIGKILL to its group) and starts it again.
+// Kill kills the process tree hard (SIGKILL to its group on Unix, the Job
+// Object terminated on Windows) and starts it again.
 func (t *execTarget) Kill(ctx context.Context) error {
 	t.mu.Lock()
-	cmd, exited := t.cmd, t.exited
+	tree, exited := t.tree, t.exited
 	t.mu.Unlock()
-	t.kill(cmd, exited)
+	t.kill(tree, exited)
 	return t.start(ctx)
-}
-
-// Pause stops the process (SIGSTOP): connections stay open, nothing is
-// answered. Signal delivery is asynchronous, so it returns once the kernel
-// reports the process stopped (Linux /proc), or after a second elsewhere.
-func (t *execTarget) Pause(ctx context.Context) error {
-	if err := t.signal(syscall.SIGSTOP); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	pid := t.cmd.Process.Pid
-	t.mu.Unlock()
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			return nil // no /proc: best effort
-		}
-		// The state follows the parenthesised command name: "pid (comm) T ...".
-		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
-			return nil
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return ctx.Err()
-}
-
-// Resume continues a paused process (SIGCONT).
-func (t *execTarget) Resume(ctx context.Context) error {
-	return t.signal(syscall.SIGCONT)
-}
-
-func (t *execTarget) signal(sig syscall.Signal) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.cmd == nil || t.cmd.Process == nil {
-		return fmt.Errorf("target %s: not running", t.spec)
-	}
-	return syscall.Kill(-t.cmd.Process.Pid, sig)
 }
 
 // tailBuffer keeps the last max bytes of a process's output, in whole lines.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -12,25 +13,45 @@ import (
 	"github.com/aspstate/aspstate/servers/stateserver"
 )
 
-// When the test binary is started with ASPSTATE_TARGET_TEST_SERVE=ADDR it runs
-// the reference server on ADDR instead of the tests: a real local process for
-// the exec target tests.
+// The test binary doubles as the processes of the exec target tests
+// (exec_test.go), chosen by its first argument:
+//
+//	-aspstate-serve ADDR    runs the reference server on ADDR and announces it
+//	-aspstate-parent ADDR   runs a child that serves on ADDR, and waits for it:
+//	                        a process tree whose server is a grandchild
+//	-aspstate-fail          prints a line and exits 3
 func TestMain(m *testing.M) {
-	if addr := os.Getenv("ASPSTATE_TARGET_TEST_SERVE"); addr != "" {
-		cfg := stateserver.DefaultConfig()
-		cfg.Listen = addr
-		srv, err := stateserver.New(cfg)
-		if err == nil {
-			err = srv.Start()
-		}
-		if err != nil {
-			os.Stderr.WriteString("serve: " + err.Error() + "\n")
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "-aspstate-serve":
+			serve(os.Args[2])
+		case "-aspstate-parent":
+			child := exec.Command(os.Args[0], "-aspstate-serve", os.Args[2])
+			child.Stdout, child.Stderr = os.Stdout, os.Stderr
+			_ = child.Run()
+			os.Exit(4)
+		case "-aspstate-fail":
+			os.Stdout.WriteString("boom-from-child\n")
 			os.Exit(3)
 		}
-		os.Stdout.WriteString("listening on " + srv.Addr() + "\n")
-		select {}
 	}
 	os.Exit(m.Run())
+}
+
+// serve runs the reference server on addr until the process is ended.
+func serve(addr string) {
+	cfg := stateserver.DefaultConfig()
+	cfg.Listen = addr
+	srv, err := stateserver.New(cfg)
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		os.Stderr.WriteString("serve: " + err.Error() + "\n")
+		os.Exit(3)
+	}
+	os.Stdout.WriteString("listening on " + srv.Addr() + "\n")
+	select {}
 }
 
 func TestParse(t *testing.T) {
@@ -200,53 +221,5 @@ func TestTCPTarget(t *testing.T) {
 	if _, err := Start(ctx, spec, Options{ReadyTimeout: 200 * time.Millisecond}); err == nil ||
 		!strings.Contains(err.Error(), "no answer") {
 		t.Errorf("unanswered tcp target: %v", err)
-	}
-}
-
-func TestExecTarget(t *testing.T) {
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	// {addr} substitution: the process is told where to listen.
-	t.Setenv("ASPSTATE_TARGET_TEST_SERVE", "{addr}")
-	spec := Spec{Kind: KindExec, Command: []string{"env", "ASPSTATE_TARGET_TEST_SERVE={addr}", self}}
-	tg, err := Start(ctx, spec, Options{ReadyTimeout: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tg.Close()
-	if err := Ping(ctx, tg.Addr()); err != nil {
-		t.Fatal(err)
-	}
-	// Pause with SIGSTOP: nothing answers; resume: it answers again.
-	checkPauseResume(ctx, t, tg, 150*time.Millisecond)
-	if err := tg.(Restarter).Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Ping(ctx, tg.Addr()); err != nil {
-		t.Fatalf("after restart: %v", err)
-	}
-	if err := tg.(Killer).Kill(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := Ping(ctx, tg.Addr()); err != nil {
-		t.Fatalf("after kill: %v", err)
-	}
-	if err := tg.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestExecTargetFailsClearly(t *testing.T) {
-	ctx := context.Background()
-	_, err := Start(ctx, Spec{Kind: KindExec, Command: []string{"sh", "-c", "echo boom-from-child; exit 3"}}, Options{ReadyTimeout: 5 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "boom-from-child") {
-		t.Errorf("err = %v, want the process output in the error", err)
-	}
-	_, err = Start(ctx, Spec{Kind: KindExec, Command: []string{"/nonexistent/server"}}, Options{})
-	if err == nil || !strings.Contains(err.Error(), "cannot start") {
-		t.Errorf("err = %v", err)
 	}
 }
