@@ -149,12 +149,45 @@ type recEx struct {
 
 // Diff replays the exchanges of the captures in paths against the target,
 // connection by connection in their recorded order and timing, and compares
-// every live reply with the recorded one. Session ids are remapped to fresh
-// ones, lock cookies mapped between the recorded and the live ones, and the
-// sessions that existed before the capture began are created first. A
-// target failing mid-replay ends the replay; the report keeps everything
-// compared so far and says why it stopped.
+// every live reply with the recorded one (see DiffExchanges). The
+// exchanges are held in memory, bodies included, for the comparison; they
+// are never written anywhere.
 func Diff(ctx context.Context, paths []string, opt DiffOptions) (*DiffReport, error) {
+	var exs []*Exchange
+	st, err := Read(ctx, paths, opt.Read, func(e *Exchange) error {
+		c := *e
+		req := *e.Request
+		req.Header = append(protocol.Header(nil), req.Header...)
+		req.Body = append([]byte(nil), req.Body...)
+		c.Request = &req
+		if e.Reply != nil {
+			rep := *e.Reply
+			rep.Header = append(protocol.Header(nil), rep.Header...)
+			rep.Body = append([]byte(nil), rep.Body...)
+			c.Reply = &rep
+		}
+		exs = append(exs, &c)
+		return nil
+	})
+	if err != nil {
+		return &DiffReport{Format: DiffFormat, Files: paths, Target: opt.Target, Capture: st, Skipped: st.Skipped.String()}, err
+	}
+	rep, err := DiffExchanges(ctx, exs, opt)
+	rep.Files, rep.Capture, rep.Skipped = paths, st, st.Skipped.String()
+	return rep, err
+}
+
+// DiffExchanges replays exs (recorded exchanges, bodies included) against
+// opt.Target, connection by connection in their recorded order and timing,
+// and compares every live reply with the recorded one. Session ids are
+// remapped to fresh ones, lock cookies mapped between the recorded and the
+// live ones, and the sessions that existed before the capture began are
+// created first. An exchange also waits for the exchanges of its session
+// that ended, in the recording, before it began, so that a slower target
+// does not reorder a session's requests. A target failing mid-replay ends
+// the replay; the report keeps everything compared so far and says why it
+// stopped (Error).
+func DiffExchanges(ctx context.Context, exs []*Exchange, opt DiffOptions) (*DiffReport, error) {
 	if opt.Speed <= 0 {
 		opt.Speed = 1
 	}
@@ -164,33 +197,16 @@ func Diff(ctx context.Context, paths []string, opt DiffOptions) (*DiffReport, er
 	if opt.ReplyTimeout <= 0 {
 		opt.ReplyTimeout = 10 * time.Second
 	}
-	var exs []*recEx
-	st, err := Read(ctx, paths, opt.Read, func(e *Exchange) error {
-		r := &recEx{Exchange: *e, done: make(chan struct{})}
-		req := *e.Request
-		req.Header = append(protocol.Header(nil), req.Header...)
-		req.Body = append([]byte(nil), req.Body...)
-		r.Request = &req
-		if e.Reply != nil {
-			rep := *e.Reply
-			rep.Header = append(protocol.Header(nil), rep.Header...)
-			rep.Body = append([]byte(nil), rep.Body...)
-			r.Reply = &rep
-		}
-		r.key = protocol.Key(req.Target)
-		exs = append(exs, r)
-		return nil
-	})
-	rep := &DiffReport{Format: DiffFormat, Files: paths, Target: opt.Target, Speed: opt.Speed,
-		Capture: st, Skipped: st.Skipped.String(), Exch: len(exs)}
-	if err != nil {
-		return rep, err
-	}
+	rep := &DiffReport{Format: DiffFormat, Target: opt.Target, Speed: opt.Speed, Exch: len(exs), Skipped: Skipped{}.String()}
 	if len(exs) == 0 {
 		return rep, nil
 	}
-	sort.SliceStable(exs, func(i, j int) bool { return exs[i].RequestStart.Before(exs[j].RequestStart) })
-	d := newDiffer(opt, rep, exs)
+	recs := make([]*recEx, len(exs))
+	for i, e := range exs {
+		recs[i] = &recEx{Exchange: *e, done: make(chan struct{}), key: protocol.Key(e.Request.Target)}
+	}
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].RequestStart.Before(recs[j].RequestStart) })
+	d := newDiffer(opt, rep, recs)
 	if err := d.prepare(); err != nil {
 		return rep, err
 	}
@@ -337,9 +353,17 @@ func seedOf(exs []*recEx) *seedItem {
 	case st == protocol.StatusLocked:
 		s.locked = true
 		s.cookie, s.hasLock = headerInt32(f.Reply.Header, protocol.HeaderLockCookie)
-	case st != protocol.StatusOK || op == protocol.OpSet && !hasCookie(f.Request):
+	case st != protocol.StatusOK:
 		return nil
-	case op == protocol.OpReleaseExclusive || op == protocol.OpSet || op == protocol.OpRemove:
+	case op == protocol.OpSet:
+		// A PUT with the cookie of a lock taken before the capture; any
+		// other PUT may have created the session.
+		c, ok := headerInt32(f.Request.Header, protocol.HeaderLockCookie)
+		if !ok || c == 0 {
+			return nil
+		}
+		s.locked, s.cookie, s.hasLock = true, c, true
+	case op == protocol.OpReleaseExclusive || op == protocol.OpRemove:
 		s.locked = true
 		s.cookie, s.hasLock = headerInt32(f.Request.Header, protocol.HeaderLockCookie)
 	}
@@ -361,8 +385,6 @@ func seedOf(exs []*recEx) *seedItem {
 	}
 	return s
 }
-
-func hasCookie(req *protocol.Request) bool { return req.Header.Has(protocol.HeaderLockCookie) }
 
 // dial opens one live connection.
 func (d *differ) dial(ctx context.Context) (*protocol.Conn, error) {
