@@ -516,7 +516,7 @@ func (d *differ) replayConn(ctx context.Context, start time.Time, exs []*recEx) 
 			// Report the closed connection, then try once more on a fresh
 			// one so the rest of the replay goes on.
 			e.closed = true
-			d.note(e, nil, DiffConnectionClosed, "", "the target closed the connection or failed instead of answering: "+err.Error(), false)
+			d.note(e, req, DiffConnectionClosed, "", "the target closed the connection or failed instead of answering: "+err.Error(), false)
 		}
 		d.compare(e, req)
 		close(e.done)
@@ -851,9 +851,6 @@ func (d *differ) noteLocked(e *recEx, req *protocol.Request, kind, header, detai
 		d.rep.Unexplained++
 	}
 	if len(g.Examples) < d.opt.Examples {
-		if req == nil {
-			req = d.liveRequest(e)
-		}
 		g.Examples = append(g.Examples, DiffExample{Conn: e.Conn.String(), Seq: e.Seq, Detail: detail,
 			Transcript: transcript(e, req, d.first)})
 	}
