@@ -41,7 +41,8 @@ type Exchange struct {
 	// Seq numbers the exchanges of one connection from 0, in wire order.
 	Seq int
 	// Request is the decoded request, byte-exact (protocol.Request.Bytes
-	// writes it back as it was on the wire).
+	// writes it back as it was on the wire, save that bare LF line ends,
+	// which the real client never sends, come back as CRLF).
 	Request *protocol.Request
 	// Reply is the decoded reply, or nil when the connection ended (FIN, RST
 	// or the capture's end) before a whole reply arrived.

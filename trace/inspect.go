@@ -37,7 +37,10 @@ type Inspection struct {
 	cur    int
 	live   map[protocol.Op]*hdrhistogram.Histogram
 	series []point
-	logs   []results.LogEntry // closed intervals' histograms, tag op.NAME
+	// closed holds the closed intervals' latencies per operation as sparse
+	// counts: encoding a histogram costs milliseconds, so it is done only
+	// when a result is written (Run), once per interval that remains.
+	closed []intervalCounts
 
 	ops      map[protocol.Op]*opFigures
 	clients  map[netip.Addr]int64
@@ -202,18 +205,69 @@ func (in *Inspection) advance(t time.Time) {
 	}
 }
 
-// closeInterval encodes the live histograms of the current interval.
+// intervalCounts are one operation's latencies in one closed interval.
+type intervalCounts struct {
+	start  time.Time
+	op     protocol.Op
+	counts sparse
+}
+
+// sparse holds the non-zero counts of a results.NewHistogram by index.
+type sparse []indexCount
+
+type indexCount struct {
+	i int32
+	n int64
+}
+
+func sparseOf(h *hdrhistogram.Histogram) sparse {
+	var s sparse
+	for i, n := range h.Export().Counts {
+		if n != 0 {
+			s = append(s, indexCount{int32(i), n})
+		}
+	}
+	return s
+}
+
+// histogram rebuilds the histogram s holds.
+func (s sparse) histogram() *hdrhistogram.Histogram {
+	snap := results.NewHistogram().Export()
+	for _, c := range s {
+		snap.Counts[c.i] = c.n
+	}
+	return hdrhistogram.Import(snap)
+}
+
+// merge adds the counts of two sparse histograms.
+func (s sparse) merge(o sparse) sparse {
+	out := make(sparse, 0, len(s)+len(o))
+	i, j := 0, 0
+	for i < len(s) || j < len(o) {
+		switch {
+		case j == len(o) || i < len(s) && s[i].i < o[j].i:
+			out = append(out, s[i])
+			i++
+		case i == len(s) || o[j].i < s[i].i:
+			out = append(out, o[j])
+			j++
+		default:
+			out = append(out, indexCount{s[i].i, s[i].n + o[j].n})
+			i, j = i+1, j+1
+		}
+	}
+	return out
+}
+
+// closeInterval keeps the live histograms of the current interval.
 func (in *Inspection) closeInterval() {
 	start := in.origin.Add(time.Duration(in.cur) * in.width)
-	for op, h := range in.live {
-		if h.TotalCount() == 0 {
+	for _, op := range protocol.Ops {
+		h := in.live[op]
+		if h == nil || h.TotalCount() == 0 {
 			continue
 		}
-		for _, corrected := range []bool{true, false} {
-			if e, err := results.NewLogEntry(corrected, "op."+op.String(), start, start.Add(in.width), h); err == nil {
-				in.logs = append(in.logs, e)
-			}
-		}
+		in.closed = append(in.closed, intervalCounts{start, op, sparseOf(h)})
 		h.Reset()
 	}
 }
@@ -234,45 +288,34 @@ func (in *Inspection) coarsen() {
 	}
 	in.series = merged
 	in.cur = len(in.series) - 1
-	// Re-bucket the closed histograms: entries that now share an interval
-	// are merged; the live interval takes back what falls into it.
-	type k struct {
-		start     time.Time
-		tag       string
-		corrected bool
-	}
-	byKey := map[k]*hdrhistogram.Histogram{}
-	var order []k
+	// Closed intervals that now share an interval are merged; the live
+	// interval takes back what now falls into it.
 	curStart := in.origin.Add(time.Duration(in.cur) * in.width)
-	for _, e := range in.logs {
-		s := in.origin.Add(e.Start.Sub(in.origin) / in.width * in.width)
-		h, err := e.Decode()
-		if err != nil {
-			continue
-		}
-		if !s.Before(curStart) {
-			if e.Corrected {
-				op, _ := protocol.ParseOp(strings.TrimPrefix(e.Tag, "op."))
-				if in.live[op] == nil {
-					in.live[op] = results.NewHistogram()
-				}
-				in.live[op].Merge(h)
+	var out []intervalCounts
+	for _, c := range in.closed {
+		c.start = in.origin.Add(c.start.Sub(in.origin) / in.width * in.width)
+		if !c.start.Before(curStart) {
+			if in.live[c.op] == nil {
+				in.live[c.op] = results.NewHistogram()
 			}
+			in.live[c.op].Merge(c.counts.histogram())
 			continue
 		}
-		key := k{s, e.Tag, e.Corrected}
-		if byKey[key] == nil {
-			byKey[key] = results.NewHistogram()
-			order = append(order, key)
+		// Entries are in time order: this operation's entry of the same
+		// interval, if any, is among the last ones.
+		found := false
+		for k := len(out) - 1; k >= 0 && out[k].start.Equal(c.start); k-- {
+			if out[k].op == c.op {
+				out[k].counts = out[k].counts.merge(c.counts)
+				found = true
+				break
+			}
 		}
-		byKey[key].Merge(h)
-	}
-	in.logs = in.logs[:0]
-	for _, key := range order {
-		if e, err := results.NewLogEntry(key.corrected, key.tag, key.start, key.start.Add(in.width), byKey[key]); err == nil {
-			in.logs = append(in.logs, e)
+		if !found {
+			out = append(out, c)
 		}
 	}
+	in.closed = out
 }
 
 // Exchanges is how many exchanges were added.
@@ -406,7 +449,17 @@ func (in *Inspection) Run(st Stats, name string, harness results.Harness) (*resu
 		Errors: map[string]int64{},
 		Ops:    map[string]*results.Stats{},
 		Pages:  map[string]*results.Stats{},
-		Logs:   in.logs,
+	}
+	for _, c := range in.closed {
+		// The server's latency has no intended start: the corrected and
+		// the uncorrected logs carry the same histograms.
+		e, err := results.NewLogEntry(true, "op."+c.op.String(), c.start, c.start.Add(in.width), c.counts.histogram())
+		if err != nil {
+			return nil, err
+		}
+		u := e
+		u.Corrected = false
+		r.Logs = append(r.Logs, e, u)
 	}
 	if in.unanswered > 0 {
 		r.Errors["unanswered"] = in.unanswered

@@ -106,8 +106,9 @@ func eachFarmPacket(t *testing.T, fn func(i int, data []byte, ci gopacket.Captur
 	}
 }
 
-// TestReadRawAndLoopbackLinkTypes: raw IP (pktmon etl2pcap, some VPNs) and
-// BSD loopback (null) captures of the same traffic give the same exchanges.
+// TestReadRawAndLoopbackLinkTypes: raw IP (some VPNs and tunnels), BSD
+// loopback (null, loop) and VLAN-tagged Ethernet captures of the same
+// traffic give the same exchanges.
 func TestReadRawAndLoopbackLinkTypes(t *testing.T) {
 	t.Parallel()
 	base, _, err := collect(t, Options{}, filepath.Join("testdata", "farm-lo.pcap"))
@@ -125,6 +126,7 @@ func TestReadRawAndLoopbackLinkTypes(t *testing.T) {
 		{"ipv4", layers.LinkTypeIPv4, nil},
 		{"null", layers.LinkTypeNull, null},
 		{"loop", layers.LinkTypeLoop, []byte{0, 0, 0, 2}},
+		{"vlan", layers.LinkTypeEthernet, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x81, 0x00, 0x00, 0x2a, 0x08, 0x00}},
 	} {
 		got, st, err := collect(t, Options{}, relink(t, tc.lt, tc.hdr))
 		if err != nil {

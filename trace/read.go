@@ -104,8 +104,10 @@ const (
 
 // Read streams the exchanges of the capture files (pcap or pcapng; several
 // files are one capture, e.g. several partitions' or rotated files, merged by
-// time) to fn as each exchange completes. Memory is bounded by the open
-// connections, never by the file size.
+// time) to fn as each exchange completes: in the capture-time order of their
+// last reply packets (so roughly, not strictly, by RequestStart); exchanges
+// without a whole reply come when their connection ends. Memory is bounded
+// by the open connections, never by the file size.
 //
 // fn may keep the Exchange and its Request and Reply, but not their bodies:
 // Read reuses the body memory and sets Request.Body and Reply.Body to nil

@@ -272,6 +272,9 @@ func (h *half) drop(n int) {
 	}
 	if n >= len(h.buf) {
 		h.buf = h.buf[:0]
+		if cap(h.buf) > 64<<10 {
+			h.buf = nil // a large body passed: do not keep its buffer for the connection's life
+		}
 		h.marks = h.marks[:0]
 		h.want = 0
 		return
