@@ -86,7 +86,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var asReplay func(*loadgen.Config)
 	if replay.set() {
 		var code int
-		if sc, asReplay, code = replay.replay(ctx, *duration, stderr); code != 0 {
+		if sc, asReplay, code = replay.replay(ctx, stderr); code != 0 {
 			return code
 		}
 	} else if sc, err = scenarios.Load(*scenario); err != nil {

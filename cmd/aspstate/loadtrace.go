@@ -65,7 +65,7 @@ func (f *traceLoadFlags) check(fs *flag.FlagSet) error {
 // replay reads the captures and returns the scenario (the farm) and the
 // config fields that make the run a replay. code is the exit code of a
 // failure (2 unreadable file, 1 nothing to replay).
-func (f *traceLoadFlags) replay(ctx context.Context, duration time.Duration, stderr io.Writer) (*scenarios.Scenario, func(*loadgen.Config), int) {
+func (f *traceLoadFlags) replay(ctx context.Context, stderr io.Writer) (*scenarios.Scenario, func(*loadgen.Config), int) {
 	o := trace.ReplayOptions{Speed: f.speed, Copies: f.copies, Spread: f.spread}
 	r, err := trace.LoadReplay(ctx, f.files, trace.Options{Port: uint16(f.port)})
 	var fe *trace.FileError
@@ -79,10 +79,6 @@ func (f *traceLoadFlags) replay(ctx context.Context, duration time.Duration, std
 	case err != nil:
 		fmt.Fprintf(stderr, "aspstate load: %s: %v\n", strings.Join(f.files, ", "), err)
 		return nil, nil, 1
-	}
-	if duration > 0 && duration <= time.Duration(float64(r.Pages[0].Start.Sub(r.First))/f.speed) {
-		fmt.Fprintf(stderr, "aspstate load: --duration %s: every recorded page lies outside the replay window; lengthen it (the replay runs %s)\n", duration, r.Length(o))
-		return nil, nil, 2
 	}
 	sc, err := r.Scenario(o)
 	if err != nil {
