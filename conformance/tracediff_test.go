@@ -71,6 +71,10 @@ func TestTraceDiffMutants(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %s; %d unexplained, %d timing-dependent: %s", m.Name, rep.Verdict(), rep.Unexplained, rep.TimingDependent, strings.Join(titles, "; "))
+			if len(rep.Groups) > 0 {
+				ex := rep.Groups[0].Examples[0]
+				t.Logf("first example: %s\n%s", ex.Detail, ex.Transcript)
+			}
 			want, shows := traceDiffCatches[m.Name]
 			switch {
 			case shows && !rep.Failed():
