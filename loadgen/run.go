@@ -103,6 +103,15 @@ type Config struct {
 	// least one address per web server (ParseSourceAddrs reads a range or a
 	// prefix). Empty: the system picks the address, as before.
 	SourceAddrs []netip.Addr
+	// Pages, when set, replaces the scenario's schedule as the source of
+	// the open model's pages (aspstate load --trace); the scenario still
+	// gives the farm (web servers, apps, partitions) and the client's
+	// timers. Seeds are the source's sessions that existed before it
+	// began: written first, unmeasured, as SteadyStart writes its sessions.
+	// SourceOptions are added to the result's options (what the source is).
+	Pages         PageSource
+	Seeds         []SourcePage
+	SourceOptions map[string]string
 }
 
 // FaultHooks act on target i (a partition's target).
@@ -154,6 +163,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("rate %v: want 0 (the scenario's) or a positive number of pages per second up to %d", c.Rate, scenarios.MaxPagesPerSecond))
 	}
 	errs = append(errs, c.validateSourceAddrs()...)
+	errs = append(errs, c.validateSource()...)
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("duration %s: must not be negative", c.Duration))
 	}
@@ -297,7 +307,15 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	}
 	pl := newPlanner(sc, sched, cfg.Duration, cfg.Seed, st, idKey)
 	var seeded *seedReport
-	if cfg.SteadyStart && !cfg.ClosedLoop {
+	var src slotSource = pl
+	if cfg.Pages != nil {
+		sp := newSourcePlanner(cfg.Pages, pl)
+		src = sp
+		if len(cfg.Seeds) > 0 {
+			rep := pr.seedSessions(ctx, sp.seeds(cfg.Seeds), cfg.Workers, cfg.Log)
+			seeded = &rep
+		}
+	} else if cfg.SteadyStart && !cfg.ClosedLoop {
 		rate0 := 0.0
 		if sched != nil {
 			rate0 = sched.StartRate()
@@ -312,7 +330,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		return nil, err
 	}
 
-	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, start: start, web: web,
+	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, src: src, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
 		fl: &faultLog{}, nf: nf, seeded: seeded}
 	if sched != nil {
@@ -374,6 +392,7 @@ type runner struct {
 	pr    *pageRunner
 	st    *state
 	pl    *planner
+	src   slotSource // the open model's slots: pl, or a PageSource
 	start time.Time
 	web   []*webServer
 	recs  chan *pageRecord
@@ -434,7 +453,7 @@ func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) b
 	sl := newSleeper(ctx)
 	defer sl.close()
 	for {
-		s, ok := r.pl.next()
+		s, ok := r.src.next()
 		if !ok || s.at >= r.cfg.Duration {
 			break
 		}
@@ -688,6 +707,12 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 			opts[results.SteadySessionsOption] = strconv.FormatInt(r.seeded.seeded, 10)
 			opts["steady_seeding"] = r.seeded.String()
 		}
+	}
+	for k, v := range cfg.SourceOptions {
+		opts[k] = v
+	}
+	if sp, ok := r.src.(*sourcePlanner); ok && sp.err != nil {
+		opts["page_source_error"] = sp.err.Error()
 	}
 	if len(cfg.SourceAddrs) > 0 {
 		var used []string

@@ -67,8 +67,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		"(repeatable; syntax of aspstate plan --slo); a broken one exits 1")
 	abortOnFail := fs.Bool("abort-on-fail", false, "stop the run as soon as a --threshold is broken beyond recovery (k6's abortOnFail), keeping what was recorded")
 	startAt := fs.String("start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
+	replay := addTraceLoadFlags(fs)
 	if done, code := parseFlags(fs, args, false); done {
 		return code
+	}
+	if err := replay.check(fs); err != nil {
+		return usageError(stderr, "load", "%v", err)
 	}
 	if *list {
 		for _, info := range scenarios.Builtin() {
@@ -76,14 +80,24 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if *scenario == "" {
+	if replay.set() && (*scenario != "" || *closed || *steady || *rate != 0) {
+		return usageError(stderr, "load", "--trace replays a capture: drop --scenario, --closed-loop, --steady-start and --rate (use --speed and --copies)")
+	}
+	if *scenario == "" && !replay.set() {
 		return usageError(stderr, "load", "--scenario is required (a builtin name from --list, or a YAML file)")
 	}
 	if *steady && *closed {
 		return usageError(stderr, "load", "--steady-start applies to the open model: closed-loop users run their sessions back to back and create them as they go; drop one of the two")
 	}
-	sc, err := scenarios.Load(*scenario)
-	if err != nil {
+	var sc *scenarios.Scenario
+	var err error
+	var asReplay func(*loadgen.Config)
+	if replay.set() {
+		var code int
+		if sc, asReplay, code = replay.replay(ctx, stderr); code != 0 {
+			return code
+		}
+	} else if sc, err = scenarios.Load(*scenario); err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 2
 	}
@@ -171,6 +185,9 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg.Targets = append(cfg.Targets, t.Addr())
 		in := t.Info()
 		cfg.TargetInfo = append(cfg.TargetInfo, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
+	}
+	if asReplay != nil {
+		asReplay(&cfg)
 	}
 	v, rev := buildVersion()
 	cfg.Harness = results.Harness{Version: v, Revision: rev}

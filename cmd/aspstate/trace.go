@@ -21,6 +21,7 @@ func traceCommands() []command {
 	return []command{
 		{"inspect", "show what a capture of state-server traffic holds (one screen, or one line per exchange)", runTraceInspect},
 		{"fit", "fit a scenario (farm.yaml) to a capture: aspstate load --scenario farm.yaml runs it", runTraceFit},
+		{"diff", "replay a capture against a server and compare every reply with the recorded one", runTraceDiff},
 	}
 }
 
