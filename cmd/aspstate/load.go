@@ -5,160 +5,254 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
-	"golang.org/x/term"
 )
 
-// targetList is a repeatable --target flag.
-type targetList []string
-
-func (t *targetList) String() string { return strings.Join(*t, ",") }
-func (t *targetList) Set(v string) error {
-	*t = append(*t, v)
-	return nil
+// loadOptions are the flags of aspstate load.
+type loadOptions struct {
+	scenario, out, shard, startAt  string
+	targets                        []string
+	rate                           float64
+	duration, minute, waitTarget   time.Duration
+	container                      *containerFlags
+	list, closed, steady, checkLin bool
+	faultProxy, overwrite          bool
+	conns, workers                 int
+	seed                           uint64
+	faults                         faultFlags
 }
 
-// runLoad implements `aspstate load`.
-func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("load", "--scenario NAME|FILE [flags]",
-		"Replay a web-farm scenario against a state server (open model: latency from the intended\n"+
-			"start, coordinated omission corrected) and write result.json, .hlog files and summary.txt.\n"+
-			"Several --target values are partitions. Exit 0 ok, 1 correctness violations or run failure,\n"+
-			"2 usage or target error.", stderr)
-	var targets targetList
-	scenario := fs.String("scenario", "", "builtin scenario name or YAML file (see --list)")
-	fs.Var(&targets, "target", "state server: "+target.Syntax+" (repeat for partitions; default inproc)")
-	rate := fs.Float64("rate", 0, "mean page rate in pages/s (scales the scenario's rate shape; 0 = the scenario's)")
-	duration := fs.Duration("duration", 0, "run length (0 = the scenario's)")
-	out := fs.String("out", "", "result directory (default results/runs/<scenario>-<timestamp>)")
-	minute := fs.Duration("minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
-	container := addContainerFlags(fs)
-	list := fs.Bool("list", false, "list the builtin scenarios and exit")
-	closed := fs.Bool("closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
-	conns := fs.Int("connections", 16, "closed-loop users")
-	workers := fs.Int("workers", 1024, "open model: most pages in progress at once")
-	steady := fs.Bool("steady-start", false, "open model: start from a running farm's steady state — write the sessions it holds mid-life\n"+
+func newLoadCmd() *cobra.Command {
+	o := &loadOptions{}
+	c := &cobra.Command{
+		Use:   "load --scenario NAME|FILE [flags]",
+		Short: "replay a web-farm scenario against a state server and record latency",
+		Long: "Replay a web-farm scenario against a state server (open model: latency from the intended\n" +
+			"start, coordinated omission corrected) and write result.json, .hlog files and summary.txt\n" +
+			"into a new result directory. Several --target values are partitions.\n" +
+			"Exit 0 ok, 1 correctness violations or run failure, 2 usage or target error.",
+		Example: `  # the builtin scenarios
+  aspstate load --list
+  # a builtin scenario for 3 seconds against the in-process reference server
+  aspstate load --scenario ajax-heavy --duration 3s --out runs/base
+  # a server already running, with a restart 1 second in
+  aspstate load --scenario ajax-heavy --duration 3s --target tcp://127.0.0.1:42424 --fault restart@1s --out runs/restart`,
+		Args: noArgs,
+	}
+	c.RunE = action(o.run)
+	o.addFlags(commandFlags(c))
+	return c
+}
+
+func (o *loadOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.scenario, "scenario", "", "builtin scenario name or YAML file (see --list)")
+	fs.StringArrayVar(&o.targets, "target", nil, "state server: "+target.Syntax+" (repeat for partitions; default inproc)")
+	fs.Float64Var(&o.rate, "rate", 0, "mean page rate in pages/s (scales the scenario's rate shape; 0 = the scenario's)")
+	fs.DurationVar(&o.duration, "duration", 0, "run length (0 = the scenario's)")
+	fs.StringVar(&o.out, "out", "", "result directory, new or empty (default results/runs/<scenario>-<timestamp>)")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "replace the result already in --out")
+	fs.DurationVar(&o.waitTarget, "wait-target", 0, "wait up to this long for a target that is starting (default: fail within a second)")
+	fs.DurationVar(&o.minute, "minute", 0, "protocol minute of an inproc target (time scale), e.g. 600ms; 0 = 1m")
+	o.container = addContainerFlags(fs)
+	fs.BoolVar(&o.list, "list", false, "list the builtin scenarios and exit")
+	fs.BoolVar(&o.closed, "closed-loop", false, "closed-loop saturation: --connections users back to back (measures capacity, not an offered rate)")
+	fs.IntVar(&o.conns, "connections", 16, "closed-loop users")
+	fs.IntVar(&o.workers, "workers", 1024, "open model: most pages in progress at once")
+	fs.BoolVar(&o.steady, "steady-start", false, "open model: start from a running farm's steady state — write the sessions it holds mid-life\n"+
 		"(rate × mean think time, or one per user) before the schedule, unmeasured; default: an empty store, where\n"+
 		"for the first think times most pages create their sessions")
-	seed := fs.Uint64("seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
-	checkLin := fs.Bool("check-linearizability", false, "record every session's protocol operations and check them for linearizability against\n"+
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the plan (session lengths, page kinds, Poisson arrivals; session ids are random in every run)")
+	fs.BoolVar(&o.checkLin, "check-linearizability", false, "record every session's protocol operations and check them for linearizability against\n"+
 		"PROTOCOL.md c.1–c.4 (porcupine); a violation fails the run (HTML of one failing session in the result directory)")
-	var faults faultFlags
-	fs.Var(&faults, "fault", "add a fault to the scenario's timeline (repeatable): "+faultFlagSyntax)
-	faultProxy := fs.Bool("fault-proxy", false, "route the load through the in-process fault proxy even without network faults (on whenever there is one)")
-	shardFlag := fs.String("shard", "", "run shard I/N of the farm: its share of the web servers and rate (auto/N: JOB_COMPLETION_INDEX+1); merge the shards with aspstate merge")
-	startAt := fs.String("start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
-	if done, code := parseFlags(fs, args, false); done {
-		return code
-	}
-	if *list {
+	fs.Var(&o.faults, "fault", "add a fault to the scenario's timeline (repeatable): "+faultFlagSyntax)
+	fs.BoolVar(&o.faultProxy, "fault-proxy", false, "route the load through the in-process fault proxy even without network faults (on whenever there is one)")
+	fs.StringVar(&o.shard, "shard", "", "run shard I/N of the farm: its share of the web servers and rate (auto/N: JOB_COMPLETION_INDEX+1); merge the shards with aspstate merge")
+	fs.StringVar(&o.startAt, "start-at", "", "start the schedule at this time (RFC 3339, Unix seconds or +DURATION); give every shard the same")
+}
+
+// run implements aspstate load.
+func (o *loadOptions) run(ctx context.Context, c *cobra.Command, _ []string) int {
+	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
+	if o.list {
 		for _, info := range scenarios.Builtin() {
 			fmt.Fprintf(stdout, "%-20s %s\n", info.Name, info.Description)
 		}
 		return 0
 	}
-	if *scenario == "" {
-		return usageError(stderr, "load", "--scenario is required (a builtin name from --list, or a YAML file)")
+	cfg, specs, err := o.config()
+	if err != nil {
+		return usageError(stderr, "load", "%v", err)
 	}
-	if *steady && *closed {
-		return usageError(stderr, "load", "--steady-start applies to the open model: closed-loop users run their sessions back to back and create them as they go; drop one of the two")
+	dir, err := resultDir(o.out, cfg.Scenario.Name, o.overwrite)
+	if err != nil {
+		return usageError(stderr, "load", "%v", err)
 	}
-	sc, err := scenarios.Load(*scenario)
+	topts := target.Options{Minute: o.minute, Log: stderr}
+	if err := o.container.apply(&topts); err != nil {
+		return usageError(stderr, "load", "%v", err)
+	}
+	started, err := startTargets(ctx, specs, topts, o.waitTarget)
+	defer closeTargets(started)
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 2
 	}
-	if *minute != 0 && *minute < 60*time.Millisecond {
-		return usageError(stderr, "load", "--minute %s: want at least 60ms", *minute)
-	}
-	sc.Faults = append(sc.Faults, faults...)
-	var shard loadgen.Shard
-	if *shardFlag != "" {
-		if shard, err = parseShardFlag(*shardFlag); err != nil {
-			return usageError(stderr, "load", "%v", err)
-		}
-	}
-	var start time.Time
-	if *startAt != "" {
-		if start, err = parseStartAt(*startAt, time.Now()); err != nil {
-			return usageError(stderr, "load", "%v", err)
-		}
-	}
-	if len(targets) == 0 {
-		targets = targetList{"inproc"}
-	}
-	var specs []target.Spec
-	for _, t := range targets {
-		spec, err := target.Parse(t)
-		if err != nil {
-			return usageError(stderr, "load", "%v", err)
-		}
-		specs = append(specs, spec)
-	}
-	generatorGC(specs)
-	if *minute != 0 {
-		for _, s := range specs {
-			if s.Kind != target.KindInProc {
-				return usageError(stderr, "load", "--minute applies only to inproc targets (target %s has its own clock)", s)
-			}
-		}
-	}
-
-	var started []target.Target
-	defer func() {
-		for _, t := range started {
-			t.Close()
-		}
-	}()
-	topts := target.Options{Minute: *minute, Log: stderr}
-	if err := container.apply(&topts); err != nil {
-		return usageError(stderr, "load", "%v", err)
-	}
-	for _, spec := range specs {
-		t, err := target.Start(ctx, spec, topts)
-		if err != nil {
-			fmt.Fprintf(stderr, "aspstate load: %v\n", err)
-			return 2
-		}
-		started = append(started, t)
-	}
-	cfg := loadgen.Config{
-		Scenario: sc, Rate: *rate, Duration: *duration, Minute: *minute, ClosedLoop: *closed,
-		Connections: *conns, Workers: *workers, Seed: *seed, Faults: targetFaults(started),
-		FaultProxy: *faultProxy, Shard: shard, StartAt: start, SteadyStart: *steady, Log: stderr,
-		Addr: func(i int) string { return started[i].Addr() },
-	}
+	cfg.Faults, cfg.Addr = targetFaults(started), func(i int) string { return started[i].Addr() }
 	for _, t := range started {
 		cfg.Targets = append(cfg.Targets, t.Addr())
 		in := t.Info()
 		cfg.TargetInfo = append(cfg.TargetInfo, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
 	}
-	v, rev := buildVersion()
-	cfg.Harness = results.Harness{Version: v, Revision: rev}
 	if err := cfg.Validate(); err != nil {
 		return usageError(stderr, "load", "%v", err)
 	}
-	cfg.Progress = progressPrinter(stderr)
-	if *checkLin {
+	loadHeader(stderr, &cfg, dir)
+	return runAndRecord(ctx, cfg, o.checkLin, dir, stdout, stderr)
+}
+
+// config checks the flags and fills a loadgen.Config (without targets).
+func (o *loadOptions) config() (loadgen.Config, []target.Spec, error) {
+	var cfg loadgen.Config
+	switch {
+	case o.scenario == "":
+		return cfg, nil, errors.New("--scenario is required (a builtin name from --list, or a YAML file)")
+	case o.steady && o.closed:
+		return cfg, nil, errors.New("--steady-start applies to the open model: closed-loop users run their sessions back to back and create them as they go; drop one of the two")
+	case o.minute != 0 && o.minute < 60*time.Millisecond:
+		return cfg, nil, fmt.Errorf("--minute %s: want at least 60ms", o.minute)
+	}
+	sc, err := o.loadScenario()
+	if err != nil {
+		return cfg, nil, err
+	}
+	specs, err := parseTargets(o.targets, o.minute)
+	if err != nil {
+		return cfg, nil, err
+	}
+	generatorGC(specs)
+	cfg = loadgen.Config{
+		Scenario: sc, Rate: o.rate, Duration: o.duration, Minute: o.minute, ClosedLoop: o.closed,
+		Connections: o.conns, Workers: o.workers, Seed: o.seed, FaultProxy: o.faultProxy, SteadyStart: o.steady,
+	}
+	if o.shard != "" {
+		if cfg.Shard, err = parseShardFlag(o.shard); err != nil {
+			return cfg, nil, err
+		}
+	}
+	if o.startAt != "" {
+		if cfg.StartAt, err = parseStartAt(o.startAt, time.Now()); err != nil {
+			return cfg, nil, err
+		}
+	}
+	v, rev := buildVersion()
+	cfg.Harness = results.Harness{Version: v, Revision: rev}
+	return cfg, specs, nil
+}
+
+// loadScenario reads the scenario, adds the --fault timeline and sets the
+// --duration in force, then validates the result so that a fault outside
+// the run is refused naming the flags.
+func (o *loadOptions) loadScenario() (*scenarios.Scenario, error) {
+	sc, err := scenarios.Load(o.scenario)
+	if err != nil {
+		return nil, err
+	}
+	fromFile := len(sc.Faults)
+	sc.Faults = append(sc.Faults, o.faults...)
+	if o.duration > 0 {
+		sc.Duration = scenarios.Duration(o.duration)
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, o.scenarioErrors(err, fromFile)
+	}
+	return sc, nil
+}
+
+// faultIndex finds the fault a scenario field path names.
+var faultIndex = regexp.MustCompile(`^faults\[(\d+)\]`)
+
+// scenarioErrors names the flags behind scenario problems: a fault given
+// with --fault, a run length set with --duration.
+func (o *loadOptions) scenarioErrors(err error, fromFile int) error {
+	var lines []string
+	for _, e := range joined(err) {
+		var fe *scenarios.FieldError
+		if !errors.As(e, &fe) {
+			lines = append(lines, e.Error())
+			continue
+		}
+		msg := e.Error()
+		if m := faultIndex.FindStringSubmatch(fe.Path); m != nil {
+			var i int
+			fmt.Sscan(m[1], &i)
+			if i >= fromFile {
+				f := o.faults[i-fromFile]
+				msg = fmt.Sprintf("--fault %s@%s: %s", f.Kind, f.At, fe.Msg)
+			}
+			if o.duration > 0 {
+				msg = strings.Replace(msg, "(duration ", "(--duration ", 1)
+			}
+		}
+		lines = append(lines, msg)
+	}
+	return errors.New(strings.Join(lines, "\n  "))
+}
+
+// joined splits an errors.Join error into its parts.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// loadHeader says what is about to run, before it runs.
+func loadHeader(w io.Writer, cfg *loadgen.Config, dir string) {
+	sc := cfg.Scenario
+	what := fmt.Sprintf("intended %.1f pages/s", sc.PagesPerSecondAt(0))
+	switch {
+	case cfg.ClosedLoop:
+		what = fmt.Sprintf("closed loop, %d users back to back", cfg.Connections)
+	case cfg.Rate > 0:
+		what = fmt.Sprintf("intended %.1f pages/s on average", cfg.Rate)
+	case sc.Users.Population == 0 && sc.Duration > 0:
+		what = fmt.Sprintf("intended %.1f pages/s on average", sc.ExpectedPages()/sc.Duration.D().Seconds())
+	case sc.Users.Population > 0:
+		what += fmt.Sprintf(" (%d users / mean think time %.3gs)", sc.Users.Population, sc.Users.ThinkTime.Mean())
+	}
+	d := cfg.Duration
+	if d == 0 {
+		d = sc.Duration.D()
+	}
+	var ts []string
+	for _, t := range cfg.TargetInfo {
+		ts = append(ts, t.Spec)
+	}
+	fmt.Fprintf(w, "aspstate load: scenario %s against %s for %s, %s; results into %s\n",
+		sc.Name, strings.Join(ts, ", "), d, what, dir)
+}
+
+// runAndRecord runs the load, checks linearizability if asked, writes the
+// result directory and prints the summary; it returns the exit code.
+func runAndRecord(ctx context.Context, cfg loadgen.Config, checkLin bool, dir string, stdout, stderr io.Writer) int {
+	bar := newProgress(stderr)
+	cfg.Progress = bar.update
+	if checkLin {
 		cfg.History = loadgen.NewHistory(0)
 	}
-
-	dir := *out
-	if dir == "" {
-		dir = filepath.Join("results", "runs", sc.Name+"-"+time.Now().Format("20060102-150405"))
-	}
 	run, err := loadgen.Run(ctx, cfg)
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintln(stderr) // end the progress line
-	}
+	bar.finish()
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 1
@@ -178,6 +272,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	results.Summary(stdout, run)
 	fmt.Fprintf(stdout, "\nresults: %s\n", dir)
+	return loadVerdict(run, stderr)
+}
+
+// loadVerdict is the exit code of a finished run.
+func loadVerdict(run *results.Run, stderr io.Writer) int {
 	switch {
 	case run.Correctness.Total > 0:
 		fmt.Fprintf(stderr, "aspstate load: %d correctness violations\n", run.Correctness.Total)
@@ -192,36 +291,6 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// progressPrinter shows progress: one updating line on a terminal, a plain
-// line every five intervals otherwise.
-func progressPrinter(w io.Writer) func(loadgen.Progress) {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = term.IsTerminal(int(f.Fd()))
-	}
-	n := 0
-	return func(p loadgen.Progress) {
-		rateLabel := "rate"
-		if p.ClosedLoop {
-			rateLabel = "saturation"
-		}
-		line := fmt.Sprintf("%s/%s  %s %.0f/s  p99 %s  pages %d  errors %d  lock waits %d",
-			p.Elapsed.Round(time.Second), p.Total, rateLabel, p.Rate, p.P99.Round(10*time.Microsecond),
-			p.Pages, p.Errors, p.LockWaits)
-		if p.Violations > 0 {
-			line += fmt.Sprintf("  VIOLATIONS %d", p.Violations)
-		}
-		if tty {
-			fmt.Fprintf(w, "\r\033[K%s", line)
-			return
-		}
-		if n%5 == 0 {
-			fmt.Fprintln(w, line)
-		}
-		n++
-	}
 }
 
 // targetFaults adapts the targets' optional capabilities to loadgen's fault

@@ -177,16 +177,16 @@ func DefaultOptions() Options {
 func (o Options) Validate() error {
 	var errs []error
 	if !(o.Alpha > 0 && o.Alpha < 1) {
-		errs = append(errs, fmt.Errorf("alpha %v: want a significance level between 0 and 1, such as 0.05", o.Alpha))
+		errs = append(errs, fmt.Errorf("Alpha %v: want a significance level between 0 and 1, such as 0.05", o.Alpha))
 	}
 	if !(o.MinEffect >= 0) || math.IsInf(o.MinEffect, 0) {
-		errs = append(errs, fmt.Errorf("minimum effect %v: want a fraction >= 0, such as 0.05 for 5%%", o.MinEffect))
+		errs = append(errs, fmt.Errorf("MinEffect %v: want a fraction >= 0, such as 0.05 for 5%%", o.MinEffect))
 	}
 	if o.Correction != CorrectionBH && o.Correction != CorrectionNone {
-		errs = append(errs, fmt.Errorf("correction %q: want %s or %s", o.Correction, CorrectionBH, CorrectionNone))
+		errs = append(errs, fmt.Errorf("Correction %q: want %s or %s", o.Correction, CorrectionBH, CorrectionNone))
 	}
 	if o.MinSamples < 2 {
-		errs = append(errs, fmt.Errorf("minimum samples %d: want at least 2", o.MinSamples))
+		errs = append(errs, fmt.Errorf("MinSamples %d: want at least 2", o.MinSamples))
 	}
 	return errors.Join(errs...)
 }
