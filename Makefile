@@ -49,6 +49,11 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/
 	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
 
+## docs: regenerate docs/cli.md from the command tree (a test fails when it is stale).
+.PHONY: docs
+docs:
+	$(GO) generate ./cmd/aspstate
+
 clean:
 	rm -rf bin
 

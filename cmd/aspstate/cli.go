@@ -43,7 +43,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(
 		newServeCmd(), newConformCmd(), newLoadCmd(), newReportCmd(), newPlanCmd(),
-		newCompareCmd(), newMergeCmd(), newImageCmd(), newVersionCmd(),
+		newCompareCmd(), newMergeCmd(), newImageCmd(), newVersionCmd(), newDocsCmd(),
 		// Commands not yet ported to pflag plug in with one line each:
 		//   legacy("trace", "read, fit and replay captures of real traffic", runTrace),
 	)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +109,17 @@ func TestLevenshtein(t *testing.T) {
 		if d := levenshtein(tc.a, tc.b); d != tc.d {
 			t.Errorf("levenshtein(%q, %q) = %d, want %d", tc.a, tc.b, d, tc.d)
 		}
+	}
+}
+
+// docs/cli.md is generated from the command tree; regenerate it with
+// make docs (go generate ./cmd/aspstate).
+func TestCLIDocsUpToDate(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	writeCLIDocs(&b, newRoot())
+	have, err := os.ReadFile("../../docs/cli.md")
+	if err != nil || string(have) != b.String() {
+		t.Fatalf("docs/cli.md is stale (%v): run make docs", err)
 	}
 }
