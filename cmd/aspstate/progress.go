@@ -58,12 +58,15 @@ func (p *progress) update(x loadgen.Progress) {
 	total := max(int64(x.Total/time.Millisecond), 1)
 	if p.bar == nil {
 		p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetWidth(20), progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetElapsedTime(true), progressbar.OptionShowDescriptionAtLineEnd(),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+			progressbar.OptionSetWidth(20), progressbar.OptionSetElapsedTime(false), progressbar.OptionSetPredictTime(false),
+			progressbar.OptionShowDescriptionAtLineEnd(), progressbar.OptionClearOnFinish())
 	}
-	p.bar.ChangeMax64(total)
-	p.bar.Describe(progressText(x))
+	if p.bar.GetMax64() != total {
+		p.bar.ChangeMax64(total)
+	}
+	// Elapsed and ETA from the run's own clock: the schedule, not the bar's guess.
+	eta := max(x.Total-x.Elapsed, 0)
+	p.bar.Describe(fmt.Sprintf("%s/%s ETA %s  %s", x.Elapsed.Round(time.Second), x.Total, eta.Round(time.Second), progressText(x)))
 	_ = p.bar.Set64(min(int64(x.Elapsed/time.Millisecond), total))
 }
 
