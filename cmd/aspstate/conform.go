@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -352,38 +351,14 @@ func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writ
 				args = append(args, "--"+kv[0], kv[1])
 			}
 		}
-		cmd := exec.CommandContext(ctx, exe, args...)
-		var errBuf strings.Builder
-		cmd.Stderr = &errBuf
-		pipe, err := cmd.StdoutPipe()
-		if err == nil {
-			err = cmd.Start()
-		}
+		code, errText, err := runChild(ctx, exe, args, col, stdout)
 		if err != nil {
 			m.Reports = append(m.Reports, failedTarget(spec, err))
 			targetErr = true
 			continue
 		}
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc := bufio.NewScanner(pipe)
-			for sc.Scan() {
-				fmt.Fprintf(stdout, "%s %s\n", col, sc.Text())
-			}
-		}()
-		wg.Wait()
-		err = cmd.Wait()
-		var exit *exec.ExitError
-		code := 0
-		if errors.As(err, &exit) {
-			code = exit.ExitCode()
-		} else if err != nil {
-			code = -1
-		}
 		if code != 0 && code != 1 {
-			msg := strings.TrimSpace(errBuf.String())
+			msg := strings.TrimSpace(errText)
 			if msg == "" {
 				msg = fmt.Sprintf("exit status %d", code)
 			}
@@ -401,6 +376,34 @@ func conformMatrix(ctx context.Context, o conformOptions, stdout, stderr io.Writ
 		m.Reports = append(m.Reports, child.Reports[0])
 	}
 	return m, targetErr
+}
+
+// runChild runs one child of a matrix run, streaming its live lines
+// prefixed with its column; it returns the child's exit code and stderr.
+func runChild(ctx context.Context, exe string, args []string, col string, stdout io.Writer) (int, string, error) {
+	cmd := exec.CommandContext(ctx, exe, args...)
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	pipe, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		return 0, "", err
+	}
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		fmt.Fprintf(stdout, "%s %s\n", col, sc.Text())
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	code := 0
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return code, errBuf.String(), nil
 }
 
 // writeReports writes the requested report files.
