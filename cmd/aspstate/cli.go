@@ -24,6 +24,7 @@ import (
 
 // newRoot builds the command tree, in the order help lists the commands.
 func newRoot() *cobra.Command {
+	cobra.EnableCommandSorting = false
 	root := &cobra.Command{
 		Use:   "aspstate",
 		Short: "load-testing and conformance harness for the ASP.NET State Server protocol",
@@ -34,7 +35,7 @@ func newRoot() *cobra.Command {
   aspstate load --scenario ajax-heavy --duration 3s --out runs/first`,
 		Version:       versionString(),
 		Args:          unknownCommand,
-		RunE:          func(c *cobra.Command, _ []string) error { c.SetOut(c.ErrOrStderr()); _ = c.Usage(); return exitCode(2) },
+		RunE:          func(c *cobra.Command, _ []string) error { c.SetOut(c.ErrOrStderr()); _ = c.Help(); return exitCode(2) },
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,6 +51,52 @@ func TestReadmeExamples(t *testing.T) {
 		t.Skip("runs real load")
 	}
 	blocks := readmeBlocks(t)
+	srv := startTestServer(t)
+	t.Chdir(t.TempDir())
+	ran := 0
+	for _, block := range blocks {
+		if !pending(t, block) {
+			ran += runExamples(t, block, srv.Addr())
+		}
+	}
+	if ran < 10 {
+		t.Errorf("ran %d README examples; the README lost its examples?", ran)
+	}
+}
+
+// TestCommandExamples runs the Examples block of every command, in the
+// order help lists them (load writes the results report and compare read).
+func TestCommandExamples(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real load")
+	}
+	srv := startTestServer(t)
+	t.Chdir(t.TempDir())
+	root := newRoot()
+	lines := exampleLines(root.Example)
+	for _, c := range root.Commands() {
+		lines = append(lines, exampleLines(c.Example)...)
+	}
+	if n := runExamples(t, lines, srv.Addr()); n < 15 {
+		t.Errorf("ran %d examples", n)
+	}
+}
+
+// exampleLines returns the aspstate command lines of an Examples text.
+func exampleLines(text string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "aspstate ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// startTestServer starts a reference server on a free loopback port: the
+// server the examples call 127.0.0.1:42424.
+func startTestServer(t *testing.T) *stateserver.Server {
+	t.Helper()
 	cfg := stateserver.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
 	srv, err := stateserver.New(cfg)
@@ -56,33 +106,39 @@ func TestReadmeExamples(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
-	t.Chdir(t.TempDir())
-	docker := target.DockerAvailable(context.Background()) == nil
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// runExamples runs example command lines in order and returns how many ran.
+// 127.0.0.1:42424 is the test's server, except for serve itself, which gets
+// a free port and runs until it has answered (a second) ; `serve … &` is the
+// test's server; image needs a Docker engine.
+func runExamples(t *testing.T, lines []string, addr string) int {
+	t.Helper()
 	ran := 0
-	for _, block := range blocks {
-		if pending(t, block) {
+	for _, line := range lines {
+		to := addr
+		if strings.HasPrefix(line, "aspstate serve ") {
+			to = "127.0.0.1:0"
+		}
+		args, err := target.SplitCommand(strings.ReplaceAll(line, "127.0.0.1:42424", to))
+		if err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		switch {
+		case args[len(args)-1] == "&" && args[1] == "serve":
+			continue // the server the test started
+		case args[1] == "image":
+			// The test binary is not static; TestComposeDeployment and
+			// TestShardedRunAcrossContainers build the image.
+			t.Logf("skipped (needs a static binary): %s", line)
 			continue
 		}
-		for _, line := range block {
-			args, err := target.SplitCommand(strings.ReplaceAll(line, "127.0.0.1:42424", srv.Addr()))
-			if err != nil {
-				t.Fatalf("%s: %v", line, err)
-			}
-			switch {
-			case args[len(args)-1] == "&" && args[1] == "serve":
-				continue // the server the test started
-			case args[1] == "image" && !docker:
-				t.Logf("skipped (no docker engine): %s", line)
-				continue
-			}
-			runReadmeLine(t, line, args[1:])
-			ran++
-		}
+		runExampleLine(t, line, args[1:])
+		ran++
 	}
-	if ran < 10 {
-		t.Errorf("ran %d README examples; the README lost its examples?", ran)
-	}
+	return ran
 }
 
 // pending tells whether a block uses a command not yet on this branch.
@@ -106,16 +162,44 @@ func hasCommand(name string) bool {
 	return false
 }
 
-// runReadmeLine runs one example. On a busy machine compare may find a
+// runExampleLine runs one example. On a busy machine compare may find a
 // regression between two runs and plan no rate within its objectives (exit
-// 1: a verdict); neither may fail to run (exit 2).
-func runReadmeLine(t *testing.T, line string, args []string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+// 1: a verdict); neither may fail to run (exit 2). serve runs for a second.
+func runExampleLine(t *testing.T, line string, args []string) {
+	limit := 3 * time.Minute
+	if args[0] == "serve" {
+		limit = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var out, errb strings.Builder
-	code := dispatch(ctx, args, &out, &errb)
+	code := runExample(ctx, args, &out, &errb)
+	if args[0] == "serve" && !strings.Contains(out.String(), "listening on") {
+		t.Errorf("%s: never listened\n%s%s", line, out.String(), errb.String())
+	}
 	if code == 0 || code == 1 && (args[0] == "compare" || args[0] == "plan") {
 		return
 	}
 	t.Errorf("%s: exit %d\n%s%s", line, code, out.String(), errb.String())
+}
+
+// runExample runs one command line: in this process, except a conformance
+// run, which needs a process of its own (Ginkgo runs a suite once per process).
+func runExample(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if args[0] != "conform" || slices.Contains(args, "--list") {
+		return dispatch(ctx, args, stdout, stderr)
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestConformHelperProcess$", "--"}, args...)...)
+	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return -1
+	}
+	return 0
 }

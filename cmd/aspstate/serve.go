@@ -47,7 +47,7 @@ func newServeCmd() *cobra.Command {
 			"It listens on loopback only unless --allow-remote is given, and prints\n" +
 			"\"listening on ADDR\" once the port is bound. It stops on SIGINT or SIGTERM.",
 		Example: `  # on the default port, loopback only, real-time minutes
-  aspstate serve
+  aspstate serve --listen 127.0.0.1:42424
   # a 60 ms protocol minute (timeouts and lock ages run 1000x faster), Prometheus metrics
   aspstate serve --listen 127.0.0.1:0 --minute 60ms --metrics 127.0.0.1:0
   # sessions that survive restarts, each reply sent after its log record is on disk
