@@ -255,7 +255,7 @@ func TestComposeDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	project := fmt.Sprintf("aspstate-check-%d", os.Getpid())
-	env := append(os.Environ(), "DURATION=5s", "START_AT="+time.Now().Add(30*time.Second).UTC().Format(time.RFC3339))
+	env := append(os.Environ(), "DURATION=5s", "START_AT="+time.Now().Add(15*time.Second).UTC().Format(time.RFC3339))
 	run := func(ctx context.Context, args ...string) string {
 		cmd := exec.CommandContext(ctx, compose, append([]string{"-f", composeFile, "-p", project}, args...)...)
 		cmd.Env = env
