@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -121,5 +123,49 @@ func TestCLIDocsUpToDate(t *testing.T) {
 	have, err := os.ReadFile("../../docs/cli.md")
 	if err != nil || string(have) != b.String() {
 		t.Fatalf("docs/cli.md is stale (%v): run make docs", err)
+	}
+}
+
+// A command still written with the standard flag package plugs in with
+// legacy(): its own flags, its own -h, errors in the tree's format.
+func TestLegacyCommand(t *testing.T) {
+	t.Parallel()
+	fake := func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		fs := newFlagSet("fake", "[flags] FILE", "A command not yet ported.", stderr)
+		n := fs.Int("n", 1, "how many")
+		pos, done, code := parseInterspersed(fs, args)
+		if done {
+			return code
+		}
+		if len(pos) != 1 {
+			return usageError(stderr, "fake", "want one FILE, got %d", len(pos))
+		}
+		fmt.Fprintf(stdout, "%s x%d\n", pos[0], *n)
+		return 0
+	}
+	root := newRoot()
+	root.AddCommand(legacy("fake", "a command not yet ported", fake))
+	run := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		root.SetArgs(args)
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		c, err := root.ExecuteC()
+		return exitStatus(c, err, &errb), out.String(), errb.String()
+	}
+	if code, out, _ := run("fake", "a.pcap", "-n", "3"); code != 0 || out != "a.pcap x3\n" {
+		t.Errorf("flags after the argument: exit %d, %q", code, out)
+	}
+	if code, _, errOut := run("fake", "-bogus"); code != 2 || !strings.Contains(errOut, "-bogus") || !strings.Contains(errOut, "see 'aspstate fake --help'") || strings.Contains(errOut, "how many") {
+		t.Errorf("bad flag: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := run("fake"); code != 2 || !strings.HasPrefix(errOut, "aspstate fake: want one FILE") {
+		t.Errorf("usage error: exit %d, stderr %q", code, errOut)
+	}
+	for _, args := range [][]string{{"fake", "-h"}, {"help", "fake"}} {
+		code, out, errOut := run(args...)
+		if code != 0 || !strings.Contains(out+errOut, "how many") {
+			t.Errorf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
 	}
 }
