@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -24,7 +25,7 @@ import (
 
 // newRoot builds the command tree, in the order help lists the commands.
 func newRoot() *cobra.Command {
-	cobra.EnableCommandSorting = false
+	keepCommandOrder.Do(func() { cobra.EnableCommandSorting = false }) // a cobra global: set once
 	root := &cobra.Command{
 		Use:   "aspstate",
 		Short: "load-testing and conformance harness for the ASP.NET State Server protocol",
@@ -50,6 +51,10 @@ func newRoot() *cobra.Command {
 	)
 	return root
 }
+
+// keepCommandOrder turns off cobra's alphabetical listing of commands, once
+// (tests build trees concurrently).
+var keepCommandOrder sync.Once
 
 // dispatch runs the command line args (without the program name) and returns
 // the process exit code: 0 success, 1 failure, 2 usage or target error.
