@@ -93,6 +93,19 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/
 	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
 
+## compose-check: run deploy/compose/compose.yaml with Debian's docker-compose and the image built from
+## this tree (server, three shards, merge) and check that the merged result holds the shards' pages.
+.PHONY: compose-check
+compose-check:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; } || \
+	  { echo "compose-check: docker-compose is missing and cannot be installed (apt-get install docker-compose)"; exit 1; }
+	ASPSTATE_COMPOSE=1 $(GO) test -count=1 -run '^TestComposeDeployment$$' -v ./cmd/aspstate/
+
+## docs: regenerate docs/cli.md from the command tree (a test fails when it is stale).
+.PHONY: docs
+docs:
+	$(GO) generate ./cmd/aspstate
+
 clean:
 	rm -rf bin $(DIST)
 

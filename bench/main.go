@@ -21,19 +21,18 @@
 // on CPU 1 (taskset), the same for all three systems: each program on a core
 // of its own, and each Go program then on one thread (GOMAXPROCS follows
 // the CPUs it may use), as Redis's are anyway.
-// Figures go to results/baselines/bench.json and to the README's bench
-// block (between its bench:begin and bench:end markers); the last line reads
-// `bench: aspstate/redis = R, aspstate/limit = L`.
+// Figures are appended to the history in results/baselines/bench.json, and
+// docs/benchmarks.md is rewritten with the last run's table, machine, date
+// and command; the last line reads `bench: aspstate/redis = R, aspstate/limit = L`.
 //
 // Linux only: it reads /proc and installs Redis from Debian.
 //
-// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-pin] [-out results/baselines/bench.json] [-readme README.md]
+// Usage: go run ./bench [-bin bin/aspstate] [-duration 15s] [-conns 50] [-pin] [-out results/baselines/bench.json] [-doc docs/benchmarks.md]
 package main
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -72,6 +71,8 @@ type Report struct {
 	RatioRedis float64  `json:"ratio_aspstate_redis"`
 	RatioLimit float64  `json:"ratio_aspstate_limit"`
 	Commands   []string `json:"commands"`
+	// Command is the command line of the run (go run ./bench …).
+	Command string `json:"command,omitempty"`
 }
 
 // Machine describes where the figures were measured.
@@ -133,8 +134,8 @@ func main() {
 	dur := flag.Duration("duration", 15*time.Second, "length of each measured run")
 	conns := flag.Int("conns", 50, "connections")
 	body := flag.Int("body", 1024, "value/body size in bytes")
-	out := flag.String("out", "results/baselines/bench.json", "where to write the figures")
-	readme := flag.String("readme", "README.md", "README whose bench block gets the figures (\"\" = none)")
+	out := flag.String("out", "results/baselines/bench.json", "history of runs the figures are appended to")
+	doc := flag.String("doc", "docs/benchmarks.md", "page rewritten with the last run's figures (\"\" = none)")
 	scenario := flag.String("scenario", "bench/page-cycle.yaml", "aspstate workload")
 	pin := flag.Bool("pin", false, "run servers on CPU 0 and clients on CPU 1 (taskset; needs 2 CPUs)")
 	echoServer := flag.Int("echo-server", 0, "internal: run the echo server for (c) with this body size")
@@ -153,13 +154,13 @@ func main() {
 		fmt.Println("bench: taskset not found (util-linux): running unpinned")
 		pinning = false
 	}
-	if err := run(*bin, *scenario, *dur, *conns, *body, *out, *readme); err != nil {
+	if err := run(*bin, *scenario, *dur, *conns, *body, *out, *doc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, scenario string, dur time.Duration, conns, body int, out, readme string) error {
+func run(bin, scenario string, dur time.Duration, conns, body int, out, doc string) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%s not found: run `make build` first", bin)
 	}
@@ -290,16 +291,16 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, readme s
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+	rep.Command = "go run ./bench " + strings.Join(os.Args[1:], " ")
+	if err := appendHistory(out, &rep); err != nil {
 		return err
 	}
-	fmt.Printf("figures: %s\n", out)
-	if readme != "" {
-		if err := updateReadme(readme, &rep); err != nil {
+	fmt.Printf("figures: %s (history)\n", out)
+	if doc != "" {
+		if err := writeBenchmarks(doc, out, &rep); err != nil {
 			return err
 		}
-		fmt.Printf("figures: %s (bench block)\n", readme)
+		fmt.Printf("figures: %s\n", doc)
 	}
 	redis := "n/a"
 	if rep.Redis != nil {

@@ -690,7 +690,8 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	case sched != nil:
 		intendedRate = sched.MeanRate()
 	default:
-		shape = "population"
+		// A population's intended rate is N / mean think time.
+		shape, intendedRate = "population", cfg.Scenario.PagesPerSecondAt(0)
 	}
 	opts := map[string]string{
 		"seed": strconv.FormatUint(cfg.Seed, 10), "workers": strconv.Itoa(cfg.Workers),
@@ -792,7 +793,7 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 			run.Rate.Achieved = float64(c.completed-c.failed) / window.Seconds()
 		}
 	}
-	if intendedRate > 0 {
+	if intendedRate > 0 && sched != nil {
 		run.Rate.Intended = float64(r.scheduled.Load()) / cfg.Duration.Seconds()
 		if interrupted {
 			run.Rate.Intended = float64(r.scheduled.Load()) / window.Seconds()

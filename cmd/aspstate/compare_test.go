@@ -266,7 +266,7 @@ func TestCompareUsageErrors(t *testing.T) {
 		{[]string{"--threshold", "page:checkout p99 < 5ms", dir, dir}, `unknown page type "checkout"`},
 		{[]string{"--threshold", "p98 < 5ms", dir, dir}, `unknown metric "p98"`},
 		{[]string{"--min-effect", "lots", dir, dir}, "--min-effect"},
-		{[]string{"--alpha", "3", dir, dir}, "alpha 3"},
+		{[]string{"--alpha", "3", dir, dir}, "--alpha 3"},
 		{[]string{"--correction", "holm", dir, dir}, `correction "holm"`},
 		{[]string{filepath.Join(dir, "missing"), dir}, "missing: stat"},
 		{[]string{filepath.Join(dir, "nothing-*"), dir}, "matches no result directory"},

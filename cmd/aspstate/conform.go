@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/aspstate/aspstate/conformance"
@@ -26,15 +27,6 @@ import (
 var conformSelf = func() (string, []string, error) {
 	exe, err := os.Executable()
 	return exe, nil, err
-}
-
-// stringList is a repeatable or comma-separated flag.
-type stringList []string
-
-func (s *stringList) String() string { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error {
-	*s = append(*s, v)
-	return nil
 }
 
 // splitList splits comma-separated flag values, dropping empty items.
@@ -68,6 +60,8 @@ type conformOptions struct {
 	child        bool
 	container    *containerFlags
 	raw          conformRaw
+
+	rawTargets, rawLevels, rawRules []string
 }
 
 // conformRaw keeps the flag values as given, to pass them on to children.
@@ -101,15 +95,31 @@ advice rule), 1 a must, ref or client rule failed, 2 bad usage or a target
 that could not be started, 130 interrupted (Ctrl-C: the rule running is
 marked interrupted and the summary covers the rules that finished).`
 
-func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("conform", "[flags]", conformAbout, stderr)
-	var o conformOptions
-	var targets, levels, rules stringList
-	fs.Var(&targets, "target", "server under test, repeatable: "+target.Syntax+" (default inproc)")
+func newConformCmd() *cobra.Command {
+	o := &conformOptions{}
+	c := &cobra.Command{
+		Use:   "conform [flags]",
+		Short: "check a state server against every [MS-ASP] rule",
+		Long:  conformAbout,
+		Example: `  # the rules, their levels and what each checks
+  aspstate conform --list
+  # the normative rules that need no waiting, against the in-process reference server
+  aspstate conform --levels must --label-filter '!timing'
+  # a server already running, with reports for CI
+  aspstate conform --target tcp://127.0.0.1:42424 --rules '3.1.5.4-*' --junit conform.xml --html conform.html`,
+		Args: noArgs,
+	}
+	c.RunE = action(o.run)
+	o.addFlags(commandFlags(c))
+	return c
+}
+
+func (o *conformOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.rawTargets, "target", nil, "server under test, repeatable: "+target.Syntax+" (default inproc)")
 	fs.DurationVar(&o.minute, "minute", time.Minute, "the target's protocol minute, as given to 'aspstate serve --minute' (inproc default 600ms)")
 	fs.StringVar(&o.labelFilter, "label-filter", "", "Ginkgo label filter, e.g. '!slow' or 'level:must && !timing'")
-	fs.Var(&levels, "levels", "rule levels to run, comma-separated: must,ref,advice,client (default all)")
-	fs.Var(&rules, "rules", "rule id globs to run, comma-separated, e.g. '3.1.5.4-*,2.2.3.9-*' (default all)")
+	fs.StringArrayVar(&o.rawLevels, "levels", nil, "rule levels to run, comma-separated: must,ref,advice,client (default all)")
+	fs.StringArrayVar(&o.rawRules, "rules", nil, "rule id globs to run, comma-separated, e.g. '3.1.5.4-*,2.2.3.9-*' (default all)")
 	fs.BoolVar(&o.list, "list", false, "list every rule with its level and description, then exit")
 	fs.StringVar(&o.deviationsAt, "deviations", "", "YAML file mapping rule id → reason: those failures are reported as deviations")
 	fs.StringVar(&o.junit, "junit", "", "write a JUnit XML report to this file")
@@ -119,108 +129,129 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs.Int64Var(&o.seed, "seed", 0, "random order seed (0 = from the clock)")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 30*time.Second, "how long to wait for a tcp/exec/docker target to answer")
 	fs.BoolVar(&o.child, "child", false, "internal: one target of a matrix run (live lines only)")
+	_ = fs.MarkHidden("child")
 	o.container = addContainerFlags(fs)
-	if done, code := parseFlags(fs, args, false); done {
-		return code
-	}
-	if err := o.container.apply(&target.Options{}); err != nil {
-		return usageError(stderr, "conform", "%v", err)
-	}
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "minute":
-			o.minuteSet, o.raw.minute = true, f.Value.String()
-		case "levels":
-			o.raw.levels = f.Value.String()
-		case "rules":
-			o.raw.rules = f.Value.String()
-		case "label-filter":
-			o.raw.labelFilter = f.Value.String()
-		case "deviations":
-			o.raw.deviations = f.Value.String()
-		case "ready-timeout":
-			o.raw.readyTimeout = f.Value.String()
-		}
-	})
+}
 
-	if o.list {
-		return listRules(stdout)
+// check validates the flags and fills the parsed fields of o.
+func (o *conformOptions) check(fs *pflag.FlagSet) error {
+	if err := o.container.apply(&target.Options{}); err != nil {
+		return err
 	}
-	if len(targets) == 0 {
-		targets = stringList{target.KindInProc}
+	o.minuteSet = fs.Changed("minute")
+	o.raw = conformRaw{levels: strings.Join(o.rawLevels, ","), rules: strings.Join(o.rawRules, ","),
+		labelFilter: o.labelFilter, deviations: o.deviationsAt}
+	if o.minuteSet {
+		o.raw.minute = o.minute.String()
 	}
-	for _, t := range targets {
+	if fs.Changed("ready-timeout") {
+		o.raw.readyTimeout = o.readyTimeout.String()
+	}
+	if len(o.rawTargets) == 0 {
+		o.rawTargets = []string{target.KindInProc}
+	}
+	for _, t := range o.rawTargets {
 		spec, err := target.Parse(t)
 		if err != nil {
-			return usageError(stderr, "conform", "--target: %v", err)
+			return fmt.Errorf("--target: %v", err)
 		}
 		o.targets = append(o.targets, spec)
 	}
 	if o.minuteSet && o.minute <= 0 {
-		return usageError(stderr, "conform", "--minute %v must be positive, e.g. 1m or 600ms", o.minute)
+		return fmt.Errorf("--minute %v must be positive, e.g. 1m or 600ms", o.minute)
 	}
 	if o.readyTimeout <= 0 {
-		return usageError(stderr, "conform", "--ready-timeout %v must be positive", o.readyTimeout)
+		return fmt.Errorf("--ready-timeout %v must be positive", o.readyTimeout)
 	}
-	o.levels, o.rules = splitList(levels), splitList(rules)
+	o.levels, o.rules = splitList(o.rawLevels), splitList(o.rawRules)
 	if o.deviationsAt != "" {
 		dev, err := readDeviations(o.deviationsAt)
 		if err != nil {
-			return usageError(stderr, "conform", "--deviations: %v", err)
+			return fmt.Errorf("--deviations: %v", err)
 		}
 		o.deviations = dev
 	}
-	// Check the selection once, before any target starts.
+	return o.checkSelection()
+}
+
+// checkSelection checks the rule selection once, before any target starts.
+func (o *conformOptions) checkSelection() error {
 	probe := conformance.Config{Minute: time.Minute, Levels: o.levels, Rules: o.rules, LabelFilter: o.labelFilter, Deviations: o.deviations}
-	if err := probe.Validate(); err != nil {
-		var msgs []string
-		for _, line := range strings.Split(err.Error(), "\n") {
-			if !strings.HasPrefix(line, "no target") {
-				msgs = append(msgs, line)
-			}
+	err := probe.Validate()
+	if err == nil {
+		return nil
+	}
+	var msgs []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if !strings.HasPrefix(line, "no target") {
+			msgs = append(msgs, line)
 		}
-		if len(msgs) > 0 {
-			return usageError(stderr, "conform", "%s", strings.Join(msgs, "; "))
-		}
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// run implements aspstate conform.
+func (o *conformOptions) run(ctx context.Context, c *cobra.Command, _ []string) int {
+	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
+	if o.list {
+		return listRules(stdout)
+	}
+	if err := o.check(c.Flags()); err != nil {
+		return usageError(stderr, "conform", "%v", err)
 	}
 	if o.seed == 0 {
 		o.seed = time.Now().UnixNano() % 1_000_000
 	}
-
-	var m *conformance.Matrix
-	var targetErr bool
-	if len(o.targets) == 1 {
-		rep, err := conformOne(ctx, o, o.targets[0], stdout)
-		if err != nil {
-			fmt.Fprintf(stderr, "aspstate conform: target error: %v\n", err)
-			if o.child {
-				return 2
-			}
-			m = conformance.NewMatrix(failedTarget(o.targets[0], err))
-			if werr := writeReports(m, o); werr != nil {
-				fmt.Fprintf(stderr, "aspstate conform: %v\n", werr)
-			}
-			fmt.Fprintln(stdout, m.Summary())
-			return 2
-		}
-		m = conformance.NewMatrix(rep)
-	} else {
-		m, targetErr = conformMatrix(ctx, o, stdout, stderr)
+	if len(o.targets) > 1 {
+		m, targetErr := conformMatrix(ctx, *o, stdout, stderr)
+		return o.finish(m, targetErr, stdout, stderr)
 	}
+	rep, err := conformOne(ctx, *o, o.targets[0], stdout)
+	if err == nil {
+		return o.finish(conformance.NewMatrix(rep), false, stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "aspstate conform: target error: %v\n", err)
 	if o.child {
-		if err := writeReports(m, o); err != nil {
-			fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
-			return 2
-		}
-		switch {
-		case m.Interrupted():
-			return exitInterrupted
-		case m.BlockingFailures() > 0:
-			return 1
-		}
-		return 0
+		return 2
 	}
+	m := conformance.NewMatrix(failedTarget(o.targets[0], err))
+	if werr := writeReports(m, *o); werr != nil {
+		fmt.Fprintf(stderr, "aspstate conform: %v\n", werr)
+	}
+	fmt.Fprintln(stdout, m.Summary())
+	return 2
+}
 
+// finish prints the table, the failures by cause and the summary (not in a
+// child), writes the reports and returns the exit code.
+func (o *conformOptions) finish(m *conformance.Matrix, targetErr bool, stdout, stderr io.Writer) int {
+	if !o.child {
+		o.printSummary(m, stdout)
+	}
+	if err := writeReports(m, *o); err != nil {
+		fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
+		return 2
+	}
+	switch {
+	case m.Interrupted():
+		if !o.child {
+			fmt.Fprintln(stdout, "interrupted: the summary above covers the rules that finished")
+		}
+		return exitInterrupted
+	case targetErr:
+		return 2
+	case m.BlockingFailures() > 0:
+		return 1
+	}
+	return 0
+}
+
+// printSummary prints the rules × targets table, each target's failures
+// grouped by cause, its minute probe and level summary, and the totals.
+func (o *conformOptions) printSummary(m *conformance.Matrix, stdout io.Writer) {
 	fmt.Fprintln(stdout)
 	m.WriteTable(stdout)
 	for _, r := range m.Reports {
@@ -233,26 +264,10 @@ func runConform(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		fmt.Fprintf(stdout, "by level: %s\n", r.LevelSummary())
 	}
-	_, _, _, deviations := m.Totals()
-	failed := m.BlockingFailures()
-	if deviations > 0 {
+	if _, _, _, deviations := m.Totals(); deviations > 0 {
 		fmt.Fprintf(stdout, "deviations: %d (known differences listed in %s)\n", deviations, o.deviationsAt)
 	}
 	fmt.Fprintln(stdout, m.Summary())
-	if err := writeReports(m, o); err != nil {
-		fmt.Fprintf(stderr, "aspstate conform: %v\n", err)
-		return 2
-	}
-	switch {
-	case m.Interrupted():
-		fmt.Fprintln(stdout, "interrupted: the summary above covers the rules that finished")
-		return exitInterrupted
-	case targetErr:
-		return 2
-	case failed > 0:
-		return 1
-	}
-	return 0
 }
 
 // exitInterrupted is the exit status of a run stopped by Ctrl-C (128+SIGINT).

@@ -135,7 +135,7 @@ func TestConformUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--bogus"}, "flag provided but not defined"},
+		{[]string{"--bogus"}, "unknown flag --"},
 		{[]string{"stray"}, "unexpected argument"},
 		{[]string{"--levels", "must,bogus"}, `unknown level "bogus"`},
 		{[]string{"--rules", "no-such-rule*"}, `rule pattern "no-such-rule*" matches no rule`},

@@ -156,16 +156,3 @@ func (t *timingRun) wait(rep *conformance.RunReport) error {
 	}
 	return nil
 }
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	if lw, ok := w.(*lockedWriter); ok {
-		w = lw.w
-	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}

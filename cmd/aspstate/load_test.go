@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,8 +76,8 @@ func TestLoadUsageErrors(t *testing.T) {
 		want string
 	}{
 		{"no scenario", nil, "--scenario is required"},
-		{"unknown flag", []string{"--nope"}, "flag provided but not defined"},
-		{"bad rate", []string{"--scenario", "small-intranet", "--rate", "x"}, "invalid value"},
+		{"unknown flag", []string{"--nope"}, "unknown flag --nope"},
+		{"bad rate", []string{"--scenario", "small-intranet", "--rate", "x"}, `--rate: "x" is not a number`},
 		{"bad target", []string{"--scenario", "ajax-heavy", "--target", "ftp://x"}, "target"},
 		{"unknown scenario", []string{"--scenario", "no-such-scenario"}, "builtin scenarios are"},
 		{"bad scenario file", []string{"--scenario", bad}, "bogus"},
@@ -116,9 +120,12 @@ func TestLoadInterruptedStillWritesResults(t *testing.T) {
 	}
 	defer r.Close()
 	go func() {
-		buf := make([]byte, 1)
-		if _, err := r.Read(buf); err == nil {
-			cancel()
+		// The header comes first, then the first progress line.
+		sc := bufio.NewScanner(r)
+		for n := 0; sc.Scan(); n++ {
+			if n == 1 {
+				cancel()
+			}
 		}
 	}()
 	var stdout bytes.Buffer
@@ -146,5 +153,122 @@ func TestLoadInterruptedStillWritesResults(t *testing.T) {
 	}
 	if time.Time(run.End).Sub(run.Start) > 10*time.Second {
 		t.Fatalf("the interrupted run lasted %s", run.End.Sub(run.Start))
+	}
+}
+
+// An existing result is never replaced silently: --out into a non-empty
+// directory is refused unless --overwrite, which leaves no old file behind.
+func TestLoadOutRefusesNonEmpty(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	stale := filepath.Join(out, "report", "report.html")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--scenario", "ajax-heavy", "--duration", "1s", "--minute", "600ms", "--out", out}
+	code, _, errOut := runCmd(runLoad, args...)
+	if code != 2 || !strings.Contains(errOut, "--out "+out+" is not empty") || !strings.Contains(errOut, "--overwrite") {
+		t.Fatalf("exit %d, stderr %q; want 2 naming --out and --overwrite", code, errOut)
+	}
+	if code, _, errOut = runCmd(runLoad, append(args, "--overwrite")...); code != 2 || !strings.Contains(errOut, "not a result directory") {
+		t.Fatalf("--overwrite of a directory without a result: exit %d, stderr %q", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(out, results.ResultFile), []byte("{}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(runLoad, append(args, "--overwrite")...); code != 0 {
+		t.Fatalf("--overwrite: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the old report survived --overwrite (%v)", err)
+	}
+	if _, err := results.Read(out); err != nil {
+		t.Errorf("no new result: %v", err)
+	}
+}
+
+// The default result directory is new for every run.
+func TestResultDirIsNewPerRun(t *testing.T) {
+	t.Chdir(t.TempDir())
+	a, err := resultDir("", "farm", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(a, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := resultDir("", "farm", false)
+	if err != nil || b == a {
+		t.Fatalf("second directory %q (%v), first %q", b, err, a)
+	}
+}
+
+// A server that is not there fails fast, naming --wait-target; with
+// --wait-target the load waits for a server that starts late.
+func TestLoadTargetRefusedFailsFast(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	t0 := time.Now()
+	code, _, errOut := runCmd(runLoad, "--scenario", "ajax-heavy", "--duration", "1s", "--target", "tcp://"+addr, "--out", filepath.Join(t.TempDir(), "x"))
+	if code != 2 || !strings.Contains(errOut, "refused") || !strings.Contains(errOut, "--wait-target") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	// About a second of retries; far below the 30 s it took before, even on a busy machine.
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("took %s to report a refused connection", took)
+	}
+}
+
+// Faults outside the run are usage errors naming the --duration in force.
+func TestLoadFaultOutsideRun(t *testing.T) {
+	code, _, errOut := runCmd(runLoad, "--scenario", "ajax-heavy", "--duration", "2s", "--fault", "restart@5s")
+	if code != 2 || !strings.Contains(errOut, "--fault restart@5s") || !strings.Contains(errOut, "(--duration 2s)") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCmd(runLoad, "--scenario", "ajax-heavy", "--duration", "3s", "--fault", "pause@2s+5s")
+	if code != 2 || !strings.Contains(errOut, "--fault pause@2s") || !strings.Contains(errOut, "after the run (--duration 3s)") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// A population scenario's intended rate is N / mean think time, in the
+// header (printed before the run) and in the summary.
+func TestLoadPopulationHeaderAndRate(t *testing.T) {
+	var stdout bytes.Buffer
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		io.Copy(io.Discard, r)
+	}()
+	out := filepath.Join(t.TempDir(), "pop")
+	code := runLoad(context.Background(), []string{"--scenario", "small-intranet", "--duration", "2s", "--minute", "600ms", "--out", out}, &stdout, w)
+	w.Close()
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stdout.String())
+	}
+	header := <-first
+	if !strings.HasPrefix(header, "aspstate load: scenario small-intranet against inproc") || !strings.Contains(header, "users / mean think time") {
+		t.Errorf("first line on stderr %q, want the header", header)
+	}
+	run, err := results.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Rate.Intended <= 0 || !strings.Contains(stdout.String(), fmt.Sprintf("intended %.1f/s", run.Rate.Intended)) {
+		t.Errorf("intended rate %v; summary:\n%s", run.Rate.Intended, stdout.String())
 	}
 }

@@ -26,6 +26,9 @@ func (f *faultFlags) String() string {
 	return strings.Join(parts, " ")
 }
 
+// Type names the flag's values in the help.
+func (f *faultFlags) Type() string { return "fault" }
+
 func (f *faultFlags) Set(v string) error {
 	x, err := parseFault(v)
 	if err != nil {

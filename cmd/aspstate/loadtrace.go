@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/scenarios"
@@ -16,16 +17,16 @@ import (
 
 // traceLoadFlags are the flags of aspstate load that replay a capture.
 type traceLoadFlags struct {
-	files  targetList
+	files  []string
 	speed  float64
 	copies int
 	spread time.Duration
 	port   int
 }
 
-func addTraceLoadFlags(fs *flag.FlagSet) *traceLoadFlags {
+func addTraceLoadFlags(fs *pflag.FlagSet) *traceLoadFlags {
 	f := &traceLoadFlags{}
-	fs.Var(&f.files, "trace", "replay this capture (pcap, pcapng; repeatable) instead of a scenario's schedule: every recorded page\n"+
+	fs.StringArrayVar(&f.files, "trace", nil, "replay this capture (pcap, pcapng; repeatable) instead of a scenario's schedule: every recorded page\n"+
 		"becomes a page of the emulated client at its recorded offset, kind, execution time, size, web server and partition")
 	fs.Float64Var(&f.speed, "speed", 1, "with --trace: replay this many times faster than recorded")
 	fs.IntVar(&f.copies, "copies", 1, "with --trace: replay this many copies of the capture, each with its own sessions")
@@ -38,10 +39,10 @@ func addTraceLoadFlags(fs *flag.FlagSet) *traceLoadFlags {
 func (f *traceLoadFlags) set() bool { return len(f.files) > 0 }
 
 // check refuses replay flags without --trace and bad values, as usage errors.
-func (f *traceLoadFlags) check(fs *flag.FlagSet) error {
+func (f *traceLoadFlags) check(fs *pflag.FlagSet) error {
 	if !f.set() {
 		var stray []string
-		fs.Visit(func(fl *flag.Flag) {
+		fs.Visit(func(fl *pflag.Flag) {
 			switch fl.Name {
 			case "speed", "copies", "copy-spread", "trace-port":
 				stray = append(stray, "--"+fl.Name)

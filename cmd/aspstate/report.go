@@ -2,42 +2,57 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
 
 	"github.com/aspstate/aspstate/results/report"
 )
 
-// runReport implements `aspstate report DIR…`.
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("report", "[flags] DIR…",
-		"Draw one or several result directories (from aspstate load) as a self-contained report.html\n"+
-			"with inline SVG charts, PNG files of the same charts and a Markdown summary (report.md).\n"+
-			"Several runs overlay in every chart, one colour per run. Prints the path of report.html.\n"+
-			"Exit 0 ok, 1 the report could not be written, 2 usage or unreadable results.", stderr)
-	out := fs.String("out", "", "directory to write the report into (default: the first result directory)")
-	format := fs.String("format", "html,png,md", "comma-separated formats: html, png, md")
-	dirs, done, code := parseInterspersed(fs, args)
-	if done {
-		return code
+// reportOptions are the flags of aspstate report.
+type reportOptions struct {
+	out, format string
+}
+
+func newReportCmd() *cobra.Command {
+	o := &reportOptions{}
+	c := &cobra.Command{
+		Use:   "report DIR... [flags]",
+		Short: "draw result directories as HTML, PNG and Markdown",
+		Long: "Draw one or several result directories (from aspstate load) as a self-contained report.html\n" +
+			"with inline SVG charts, PNG files of the same charts and a Markdown summary (report.md), in\n" +
+			"DIR/report/ of the first result directory unless --out says otherwise. Several runs overlay in\n" +
+			"every chart, one colour per run. Prints the path of report.html.\n" +
+			"Exit 0 ok, 1 the report could not be written, 2 usage or unreadable results.",
+		Example: `  # one run: runs/base/report/report.html
+  aspstate report runs/base
+  # two runs overlaid, HTML only, into a directory of its own
+  aspstate report runs/base runs/restart --out runs/base-vs-restart --format html`,
+		Args: needArgs("give at least one result directory (written by aspstate load --out DIR)"),
 	}
-	f, err := report.ParseFormat(*format)
+	c.RunE = action(o.run)
+	fs := commandFlags(c)
+	fs.StringVar(&o.out, "out", "", "directory to write the report into (default: DIR/report/ of the first result directory)")
+	fs.StringVar(&o.format, "format", "html,png,md", "comma-separated formats: html, png, md")
+	return c
+}
+
+// run implements aspstate report.
+func (o *reportOptions) run(ctx context.Context, c *cobra.Command, dirs []string) int {
+	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
+	f, err := report.ParseFormat(o.format)
 	if err != nil {
-		return usageError(stderr, "report", "--format %q: %v", *format, err)
-	}
-	if len(dirs) == 0 {
-		return usageError(stderr, "report", "give at least one result directory (written by aspstate load --out DIR)")
+		return usageError(stderr, "report", "--format %q: %v", o.format, err)
 	}
 	ins, err := report.Load(dirs)
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate report: %v\n", err)
 		return 2
 	}
-	dir := *out
+	dir := o.out
 	if dir == "" {
-		dir = dirs[0]
+		dir = filepath.Join(dirs[0], "report")
 	}
 	files, err := report.Write(ctx, dir, ins, f)
 	if err != nil {
@@ -54,27 +69,4 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, files.HTML)
 	}
 	return 0
-}
-
-// parseInterspersed parses flags that may come before, between or after the
-// positional arguments (`aspstate report a b --out x`), and returns the
-// positional arguments in order. "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) (positional []string, done bool, code int) {
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, true, 0
-			}
-			return nil, true, 2
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, false, 0
-		}
-		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
-			return append(positional, rest...), false, 0
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
 }

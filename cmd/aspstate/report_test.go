@@ -7,9 +7,11 @@ import (
 	"testing"
 )
 
-// testReportOne draws one real run into its own directory (the default).
-func testReportOne(t *testing.T, dir string) {
-	code, out, errOut := runCmd(runReport, dir)
+// testReportOne draws one real run into DIR/report/ (the default), beside
+// the result and not over it.
+func testReportOne(t *testing.T, run string) {
+	code, out, errOut := runCmd(runReport, run)
+	dir := filepath.Join(run, "report")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -64,7 +66,7 @@ func TestReportUsageErrors(t *testing.T) {
 		{[]string{filepath.Join(dir, "missing")}, "missing: stat"},
 		{[]string{dir}, "result.json: no such file"},
 		{[]string{bad}, `result schema is "other"`},
-		{[]string{"--nope", dir}, "flag provided but not defined"},
+		{[]string{"--nope", dir}, "unknown flag --"},
 	} {
 		code, _, errOut := runCmd(runReport, tc.args...)
 		if code != 2 || !strings.Contains(errOut, tc.want) {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/aspstate/aspstate/servers/stateserver"
 )
@@ -19,108 +23,104 @@ import (
 // requests before closing connections.
 const serveShutdownGrace = 10 * time.Second
 
-// runServe runs the reference state server until ctx ends (SIGINT/SIGTERM).
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// serveOptions are the flags of aspstate serve beyond the fields they set
+// directly in cfg.
+type serveOptions struct {
+	cfg                            stateserver.Config
+	cidrs                          listFlag
+	versionHeader                  versionHeaderFlag
+	itemSize, headerSize, snapshot sizeFlag
+	memLimit                       sizeFlag
+	fsync                          string
+	fsyncInterval                  time.Duration
+}
+
+func newServeCmd() *cobra.Command {
 	def := stateserver.DefaultConfig()
-	cfg := def
-	fs := newFlagSet("serve", "[flags]",
-		"Run the reference ASP.NET state server ([MS-ASP] over TCP, like aspnet_state.exe).\n"+
-			"It listens on loopback only unless --allow-remote is given, and prints\n"+
-			"\"listening on ADDR\" once the port is bound.", stderr)
-	fs.StringVar(&cfg.Listen, "listen", def.Listen, "TCP `ADDR`ess to listen on (HOST:PORT; port 0 picks a free one)")
-	fs.DurationVar(&cfg.Minute, "minute", def.Minute, "how long one protocol minute lasts (time scale for expiry and LockAge), e.g. 60ms")
+	o := &serveOptions{cfg: def, versionHeader: versionHeaderFlag(def.Version), itemSize: sizeFlag(def.MaxItemBytes),
+		headerSize: sizeFlag(def.MaxHeaderBytes), snapshot: sizeFlag(stateserver.DefaultSnapshotLogBytes),
+		fsync: string(stateserver.FsyncInterval), fsyncInterval: stateserver.DefaultFsyncInterval}
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "run the reference ASP.NET state server",
+		Long: "Run the reference ASP.NET state server ([MS-ASP] over TCP, like aspnet_state.exe).\n" +
+			"It listens on loopback only unless --allow-remote is given, and prints\n" +
+			"\"listening on ADDR\" once the port is bound. It stops on SIGINT or SIGTERM.",
+		Example: `  # on the default port, loopback only, real-time minutes
+  aspstate serve --listen 127.0.0.1:42424
+  # a 60 ms protocol minute (timeouts and lock ages run 1000x faster), Prometheus metrics
+  aspstate serve --listen 127.0.0.1:0 --minute 60ms --metrics 127.0.0.1:0
+  # sessions that survive restarts, each reply sent after its log record is on disk
+  aspstate serve --listen 127.0.0.1:0 --data-dir state --fsync always`,
+		Args: noArgs,
+	}
+	c.RunE = action(o.run)
+	o.addFlags(commandFlags(c))
+	return c
+}
+
+func (o *serveOptions) addFlags(fs *pflag.FlagSet) {
+	cfg := &o.cfg
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "TCP `ADDR`ess to listen on (HOST:PORT; port 0 picks a free one)")
+	fs.DurationVar(&cfg.Minute, "minute", cfg.Minute, "how long one protocol minute lasts (time scale for expiry and LockAge), e.g. 60ms")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "accept non-loopback peers (like AllowRemoteConnection=1); anyone who can connect can read and replace every session")
-	var cidrs listFlag
-	fs.Var(&cidrs, "allow-cidr", "with --allow-remote, accept only peers in this `CIDR` (repeatable or comma-separated, e.g. 10.0.0.0/8)")
-	fs.StringVar(&cfg.Version, "version-header", def.Version, "X-AspNet-Version value to send")
+	fs.Var(&o.cidrs, "allow-cidr", "with --allow-remote, accept only peers in this `CIDR` (repeatable or comma-separated, e.g. 10.0.0.0/8)")
+	fs.Var(&o.versionHeader, "version-header", "X-AspNet-Version value to send")
 	fs.BoolVar(&cfg.OmitVersion, "no-version-header", false, "send no X-AspNet-Version header (reproduces KB 2836759: the first request of each app fails)")
-	itemSize := sizeFlag(def.MaxItemBytes)
-	fs.Var(&itemSize, "max-item-size", "largest session body accepted, in `BYTES` (suffixes KiB, MiB, GiB)")
-	headerSize := sizeFlag(def.MaxHeaderBytes)
-	fs.Var(&headerSize, "max-header-size", "largest request head accepted, in `BYTES` (suffixes KiB, MiB)")
+	fs.Var(&o.itemSize, "max-item-size", "largest session body accepted, in `BYTES` (suffixes KiB, MiB, GiB)")
+	fs.Var(&o.headerSize, "max-header-size", "largest request head accepted, in `BYTES` (suffixes KiB, MiB)")
 	fs.IntVar(&cfg.MaxConns, "max-conns", 0, "most concurrent connections; past it new ones are closed at once (0 = no limit)")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", def.IdleTimeout, "close a connection idle this long between requests, real time (0 = never)")
-	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", def.RequestTimeout, "close a connection whose request has not fully arrived this long after its first byte (slowloris defence; 0 = never)")
-	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", def.WriteTimeout, "close a connection whose reply cannot be written within this long (a client that never reads; 0 = never)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a connection idle this long between requests, real time (0 = never)")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout, "close a connection whose request has not fully arrived this long after its first byte (slowloris defence; 0 = never)")
+	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "close a connection whose reply cannot be written within this long (a client that never reads; 0 = never)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "keep sessions in `DIR` (snapshot + append-only log) so they survive restarts and crashes; empty = memory only, like Microsoft's service")
-	fsync := string(stateserver.FsyncInterval)
-	fs.StringVar(&fsync, "fsync", fsync, "with --data-dir, the `POLICY` for forcing the log to disk: always (a reply is sent only after its log record is on disk; concurrent writers share one fsync), interval (every --fsync-interval: a crash of the process loses nothing written, a power loss the last interval), never (left to the OS)")
-	fsyncInterval := stateserver.DefaultFsyncInterval
-	fs.DurationVar(&fsyncInterval, "fsync-interval", fsyncInterval, "with --fsync interval, how often the log is fsynced")
-	snapAfter := sizeFlag(stateserver.DefaultSnapshotLogBytes)
-	fs.Var(&snapAfter, "snapshot-after", "with --data-dir, write a snapshot and start a fresh log once the log has grown by this many `BYTES` (and by the size of the last snapshot)")
+	fs.StringVar(&o.fsync, "fsync", o.fsync, "with --data-dir, the `POLICY` for forcing the log to disk: always (a reply is sent only after its log record is on disk; concurrent writers share one fsync), interval (every --fsync-interval: a crash of the process loses nothing written, a power loss the last interval), never (left to the OS)")
+	fs.DurationVar(&o.fsyncInterval, "fsync-interval", o.fsyncInterval, "with --fsync interval, how often the log is fsynced")
+	fs.Var(&o.snapshot, "snapshot-after", "with --data-dir, write a snapshot and start a fresh log once the log has grown by this many `BYTES` (and by the size of the last snapshot)")
 	fs.StringVar(&cfg.MetricsListen, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (HOST:PORT; empty = off)")
-	var memLimit sizeFlag
-	fs.Var(&memLimit, "memory-limit", "soft memory limit for the process in `BYTES`, e.g. 1400MiB (0 = Go default / GOMEMLIMIT); keeps 1M sessions × 1 KiB under 1.5 GiB RSS even under rewrite churn, at some GC cost")
-	if done, code := parseFlags(fs, args, false); done {
-		return code
-	}
-	cfg.AllowCIDRs = cidrs
-	cfg.MaxItemBytes = int64(itemSize)
-	cfg.MaxHeaderBytes = int(headerSize)
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if cfg.DataDir != "" {
-		cfg.Fsync = stateserver.FsyncPolicy(fsync)
-		cfg.FsyncInterval = fsyncInterval
-		cfg.SnapshotLogBytes = int64(snapAfter)
-	}
+	fs.Var(&o.memLimit, "memory-limit", "soft memory limit for the process in `BYTES`, e.g. 1400MiB (0 = Go default / GOMEMLIMIT); keeps 1M sessions × 1 KiB under 1.5 GiB RSS even under rewrite churn, at some GC cost")
+}
 
-	// Flag-level checks, so each message names the flag and its fix.
-	var problems []string
-	if len(cfg.AllowCIDRs) > 0 && !cfg.AllowRemote {
-		problems = append(problems, "--allow-cidr needs --allow-remote (add --allow-remote to accept those peers)")
+// config fills the server's Config from the flags; the persistence fields
+// only when given, so that Validate can say they need --data-dir.
+func (o *serveOptions) config(fs *pflag.FlagSet) (stateserver.Config, error) {
+	cfg := o.cfg
+	cfg.AllowCIDRs = o.cidrs
+	cfg.Version = string(o.versionHeader)
+	cfg.MaxItemBytes = int64(o.itemSize)
+	cfg.MaxHeaderBytes = int(o.headerSize)
+	if cfg.DataDir != "" || fs.Changed("fsync") {
+		cfg.Fsync = stateserver.FsyncPolicy(o.fsync)
 	}
-	if cfg.Minute <= 0 {
-		problems = append(problems, fmt.Sprintf("--minute %v must be positive, e.g. --minute 1m or --minute 60ms", cfg.Minute))
+	if cfg.DataDir != "" || fs.Changed("fsync-interval") {
+		cfg.FsyncInterval = o.fsyncInterval
 	}
-	if itemSize <= 0 {
-		problems = append(problems, fmt.Sprintf("--max-item-size %d must be positive, e.g. --max-item-size 20MiB", int64(itemSize)))
+	if cfg.DataDir != "" || fs.Changed("snapshot-after") {
+		cfg.SnapshotLogBytes = int64(o.snapshot)
 	}
-	if headerSize <= 0 {
-		problems = append(problems, fmt.Sprintf("--max-header-size %d must be positive, e.g. --max-header-size 16KiB", int64(headerSize)))
-	}
-	if cfg.DataDir == "" {
-		for _, name := range []string{"fsync", "fsync-interval", "snapshot-after"} {
-			if set[name] {
-				problems = append(problems, fmt.Sprintf("--%s needs --data-dir (add --data-dir DIR to keep sessions across restarts)", name))
-			}
-		}
-	} else {
-		switch cfg.Fsync {
-		case stateserver.FsyncAlways, stateserver.FsyncInterval, stateserver.FsyncNever:
-		default:
-			problems = append(problems, fmt.Sprintf("--fsync %q is not a policy; use always, interval or never", fsync))
-		}
-		if fsyncInterval <= 0 {
-			problems = append(problems, fmt.Sprintf("--fsync-interval %v must be positive, e.g. --fsync-interval 200ms", fsyncInterval))
-		}
-		if snapAfter < stateserver.MinSnapshotLogBytes {
-			problems = append(problems, fmt.Sprintf("--snapshot-after %d is too small; use at least %d, e.g. --snapshot-after 64MiB", int64(snapAfter), stateserver.MinSnapshotLogBytes))
-		}
-	}
-	if cfg.Version == "" && !cfg.OmitVersion {
-		problems = append(problems, "--version-header is empty; give a version like 4.0.30319, or use --no-version-header")
-	}
-	if len(problems) == 0 {
-		if err := cfg.Validate(); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				problems = append(problems, flagNames(line))
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return usageError(stderr, "serve", "%s", strings.Join(problems, "\n  "))
-	}
+	return cfg, fieldErrors(cfg.Validate(), serveFields)
+}
 
-	srv, err := stateserver.New(cfg)
+// serveFields maps stateserver.Config fields to the flags that set them.
+var serveFields = map[string]string{
+	"MetricsListen": "metrics", "Listen": "listen", "AllowRemote": "allow-remote", "AllowCIDRs": "allow-cidr",
+	"OmitVersion": "no-version-header", "Version": "version-header", "MaxItemBytes": "max-item-size",
+	"MaxHeaderBytes": "max-header-size", "MaxConns": "max-conns", "IdleTimeout": "idle-timeout",
+	"RequestTimeout": "request-timeout", "WriteTimeout": "write-timeout", "FsyncInterval": "fsync-interval",
+	"SnapshotLogBytes": "snapshot-after", "DataDir": "data-dir", "Fsync": "fsync", "Minute": "minute",
+}
+
+// run runs the reference state server until ctx ends (SIGINT/SIGTERM).
+func (o *serveOptions) run(ctx context.Context, c *cobra.Command, _ []string) int {
+	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
+	cfg, err := o.config(c.Flags())
 	if err != nil {
-		if cfg.DataDir != "" && cfg.Validate() == nil {
-			// Recovery failed (a corrupt file, the directory in use): not a usage error.
-			fmt.Fprintf(stderr, "aspstate serve: %v\n", err)
-			return 1
-		}
-		return usageError(stderr, "serve", "%s", flagNames(err.Error()))
+		return usageError(stderr, "serve", "%v", err)
+	}
+	srv, err := stateserver.New(cfg)
+	if err != nil { // the config is valid: recovery failed (a corrupt file, the directory in use)
+		fmt.Fprintf(stderr, "aspstate serve: %v\n", err)
+		return 1
 	}
 	if cfg.DataDir != "" {
 		rec := srv.Recovery()
@@ -128,17 +128,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			rec.Sessions, cfg.DataDir, rec.Duration.Round(time.Millisecond), rec.Expired, rec.LogRecords, rec.TornBytes)
 	}
 	warnExposure(stderr, cfg)
-	stateserver.ApplyMemoryTuning(int64(memLimit))
+	stateserver.ApplyMemoryTuning(int64(o.memLimit))
 	if err := srv.Start(); err != nil {
 		srv.Close()
-		fmt.Fprintf(stderr, "aspstate serve: %v\n(is another server on that port? choose another with --listen)\n", err)
+		fmt.Fprintf(stderr, "aspstate serve: %v\n", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintln(stderr, "(another server holds that port; choose another with --listen)")
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", srv.Addr())
 	if m := srv.MetricsAddr(); m != "" {
 		fmt.Fprintf(stdout, "metrics on http://%s/metrics\n", m)
 	}
+	return serveUntilDone(ctx, srv, stderr)
+}
 
+// serveUntilDone waits for ctx to end, then stops srv gracefully.
+func serveUntilDone(ctx context.Context, srv *stateserver.Server, stderr io.Writer) int {
 	persistFailed := watchPersistence(ctx, srv, stderr)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), serveShutdownGrace)
@@ -187,35 +194,6 @@ func watchPersistence(ctx context.Context, srv *stateserver.Server, stderr io.Wr
 	return reported.Load
 }
 
-// fieldFlags maps stateserver.Config field names to the serve flags that set them.
-var fieldFlags = []struct{ field, flag string }{
-	{"MetricsListen", "--metrics"},
-	{"Listen", "--listen"},
-	{"AllowRemote", "--allow-remote"},
-	{"AllowCIDRs", "--allow-cidr"},
-	{"OmitVersion", "--no-version-header"},
-	{"Version", "--version-header"},
-	{"MaxItemBytes", "--max-item-size"},
-	{"MaxHeaderBytes", "--max-header-size"},
-	{"MaxConns", "--max-conns"},
-	{"IdleTimeout", "--idle-timeout"},
-	{"RequestTimeout", "--request-timeout"},
-	{"WriteTimeout", "--write-timeout"},
-	{"FsyncInterval", "--fsync-interval"},
-	{"SnapshotLogBytes", "--snapshot-after"},
-	{"DataDir", "--data-dir"},
-	{"Fsync", "--fsync"},
-	{"Minute", "--minute"},
-}
-
-// flagNames rewrites a Config validation message to name flags instead of fields.
-func flagNames(msg string) string {
-	for _, f := range fieldFlags {
-		msg = strings.ReplaceAll(msg, f.field, f.flag)
-	}
-	return msg
-}
-
 // warnExposure warns loudly when the server listens beyond loopback without
 // an allow-list: the protocol has no authentication, and a crafted session
 // body is a known remote-code-execution vector for ASP.NET (PROTOCOL.md S3).
@@ -242,6 +220,9 @@ type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
 
+// Type names the flag's values in the help.
+func (l *listFlag) Type() string { return "cidr" }
+
 func (l *listFlag) Set(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		p = strings.TrimSpace(p)
@@ -263,6 +244,9 @@ func (l *listFlag) Set(v string) error {
 type sizeFlag int64
 
 func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+// Type names the flag's values in the help.
+func (s *sizeFlag) Type() string { return "bytes" }
 
 func (s *sizeFlag) Set(v string) error {
 	n, err := parseSize(v)
@@ -292,4 +276,20 @@ func parseSize(v string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a size in bytes (use e.g. 1048576, 64KiB or 20MiB)", v)
 	}
 	return n * mult, nil
+}
+
+// versionHeaderFlag is a string flag that must not be empty.
+type versionHeaderFlag string
+
+func (t *versionHeaderFlag) String() string { return string(*t) }
+
+// Type names the flag's values in the help.
+func (t *versionHeaderFlag) Type() string { return "string" }
+
+func (t *versionHeaderFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty; give a value (to send no header, use --no-version-header)")
+	}
+	*t = versionHeaderFlag(v)
+	return nil
 }

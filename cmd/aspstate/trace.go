@@ -11,42 +11,48 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/trace"
 )
 
+// traceCommand is one `aspstate trace` subcommand, still written with the
+// standard flag package and plugged into the tree with legacy().
+type traceCommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
 // traceCommands is the registry of `aspstate trace` subcommands.
-func traceCommands() []command {
-	return []command{
+func traceCommands() []traceCommand {
+	return []traceCommand{
 		{"inspect", "show what a capture of state-server traffic holds (one screen, or one line per exchange)", runTraceInspect},
 		{"fit", "fit a scenario (farm.yaml) to a capture: aspstate load --scenario farm.yaml runs it", runTraceFit},
 		{"diff", "replay a capture against a server and compare every reply with the recorded one", runTraceDiff},
 	}
 }
 
-// runTrace implements `aspstate trace SUBCOMMAND`.
-func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		w := stderr
-		code := 2
-		if len(args) > 0 {
-			w, code = stdout, 0
-		}
-		fmt.Fprintln(w, "Usage: aspstate trace <subcommand> [flags] FILE...")
-		fmt.Fprintln(w, "\nRead captures (pcap, pcapng) of the traffic between web servers and the state service.")
-		fmt.Fprintln(w, "\nSubcommands:")
-		for _, c := range traceCommands() {
-			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-		}
-		return code
+// newTraceCmd is `aspstate trace`: its subcommands read captures (pcap,
+// pcapng) of the traffic between web servers and the state service.
+func newTraceCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "trace",
+		Short: "read, fit and replay captures of real state-server traffic (inspect, fit, diff)",
+		Long: "Read captures (pcap, pcapng) of the traffic between web servers and the state service:\n" +
+			"inspect shows what a capture holds, fit writes a scenario of the farm, diff replays it against a\n" +
+			"server and compares every reply. aspstate load --trace replays a capture as load.",
+		Example: `  aspstate trace inspect farm.pcap
+  aspstate trace fit farm.pcap --out farm.yaml
+  aspstate trace diff farm.pcap --target tcp://127.0.0.1:42424`,
+		Args: unknownCommand,
+		RunE: func(c *cobra.Command, _ []string) error { c.SetOut(c.ErrOrStderr()); _ = c.Help(); return exitCode(2) },
 	}
-	for _, c := range traceCommands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
+	for _, sub := range traceCommands() {
+		c.AddCommand(legacy(sub.name, sub.summary, sub.run))
 	}
-	return usageError(stderr, "trace", "unknown subcommand %q", args[0])
+	return c
 }
 
 // captureFlags are the flags every trace subcommand reading captures takes.

@@ -298,3 +298,8 @@ func TestTraceInspectLiveCapture(t *testing.T) {
 		t.Fatalf("inspect: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// runTrace runs `aspstate trace ARGS…` through the command tree.
+func runTrace(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return dispatch(ctx, append([]string{"trace"}, args...), stdout, stderr)
+}

@@ -44,6 +44,12 @@ type Settings struct {
 	// SteadyStart: every step started from the steady state (sessions
 	// seeded); false: from an empty store.
 	SteadyStart bool `json:"steady_start"`
+	// MaxRate is the highest rate tried, pages/s (0 in plans written
+	// before it was recorded).
+	MaxRate float64 `json:"max_rate,omitempty"`
+	// OverheadBytes is the server's memory per stored session beyond its
+	// body, used by the capacity sheet.
+	OverheadBytes float64 `json:"overhead_bytes,omitempty"`
 }
 
 // startName says how steps started, for people.

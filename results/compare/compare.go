@@ -286,23 +286,26 @@ func DefaultOptions() Options {
 // Validate reports bad options.
 func (o Options) Validate() error {
 	var errs []error
+	// Each problem starts with the Options field it names; the CLI maps
+	// field names to its flags.
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	if !(o.Alpha > 0 && o.Alpha < 1) {
-		errs = append(errs, fmt.Errorf("alpha %v: want a significance level between 0 and 1, such as 0.05", o.Alpha))
+		bad("Alpha %v: want a significance level between 0 and 1, such as 0.05", o.Alpha)
 	}
 	for _, m := range Metrics {
 		e := o.MinEffects[m]
 		if !(e.Rel >= 0) || !(e.Abs >= 0) || math.IsInf(e.Abs, 0) {
-			errs = append(errs, fmt.Errorf("minimum effect of %s %+v: want fractions and amounts >= 0, such as 0.05 for 5%%", m, e))
+			bad("MinEffects of %s %+v: want fractions and amounts >= 0, such as 0.05 for 5%%", m, e)
 		}
 	}
 	if _, err := ParseAllowDifferent(strings.Join(o.AllowDifferent, ",")); err != nil {
 		errs = append(errs, err)
 	}
 	if o.Correction != CorrectionBH && o.Correction != CorrectionNone {
-		errs = append(errs, fmt.Errorf("correction %q: want %s or %s", o.Correction, CorrectionBH, CorrectionNone))
+		bad("Correction %q: want %s or %s", o.Correction, CorrectionBH, CorrectionNone)
 	}
 	if o.MinSamples < 2 {
-		errs = append(errs, fmt.Errorf("minimum samples %d: want at least 2", o.MinSamples))
+		bad("MinSamples %d: want at least 2", o.MinSamples)
 	}
 	return errors.Join(errs...)
 }

@@ -477,7 +477,7 @@ func TestCompareRejectsBadInput(t *testing.T) {
 	bad.Alpha = 2
 	bad.MinSamples = 1
 	err := bad.Validate()
-	if err == nil || !strings.Contains(err.Error(), "alpha") || !strings.Contains(err.Error(), "minimum samples") {
+	if err == nil || !strings.Contains(err.Error(), "Alpha") || !strings.Contains(err.Error(), "MinSamples") {
 		t.Errorf("bad options: want both problems reported, got %v", err)
 	}
 }

@@ -795,8 +795,3 @@ func faultText(f scenarios.Fault) string {
 	}
 	return s
 }
-
-var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
-
-// fileSafe turns a page or operation name into a file-name fragment.
-func fileSafe(s string) string { return unsafeFileChars.ReplaceAllString(s, "_") }

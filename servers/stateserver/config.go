@@ -157,15 +157,11 @@ func (c Config) withDefaults() Config {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			bad("Listen %q is not HOST:PORT (%v); use e.g. 127.0.0.1:42424", c.Listen, err)
-		}
+	if err := checkListen(c.Listen); err != nil {
+		bad("Listen %q %v; use e.g. 127.0.0.1:42424", c.Listen, err)
 	}
-	if c.MetricsListen != "" {
-		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
-			bad("MetricsListen %q is not HOST:PORT (%v); use e.g. 127.0.0.1:9424", c.MetricsListen, err)
-		}
+	if err := checkListen(c.MetricsListen); err != nil {
+		bad("MetricsListen %q %v; use e.g. 127.0.0.1:9424", c.MetricsListen, err)
 	}
 	if len(c.AllowCIDRs) > 0 && !c.AllowRemote {
 		bad("AllowCIDRs is set but AllowRemote is false; set AllowRemote to accept those peers")
@@ -209,13 +205,36 @@ func (c Config) Validate() error {
 	if c.SnapshotLogBytes < 0 || c.SnapshotLogBytes > 0 && c.SnapshotLogBytes < MinSnapshotLogBytes {
 		bad("SnapshotLogBytes %d is out of range; use at least %d (0 = default %d)", c.SnapshotLogBytes, MinSnapshotLogBytes, DefaultSnapshotLogBytes)
 	}
-	if c.DataDir == "" && (c.Fsync != "" || c.FsyncInterval != 0 || c.SnapshotLogBytes != 0) {
-		bad("Fsync, FsyncInterval and SnapshotLogBytes need DataDir; set DataDir to make sessions persistent")
+	if c.DataDir == "" {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"Fsync", c.Fsync != ""}, {"FsyncInterval", c.FsyncInterval != 0}, {"SnapshotLogBytes", c.SnapshotLogBytes != 0}} {
+			if f.set {
+				bad("%s needs DataDir; set DataDir to make sessions persistent", f.name)
+			}
+		}
 	}
 	if c.Minute != 0 && (c.Minute < MinMinute || c.Minute > MaxMinute) {
 		bad("Minute %v is out of range; use %v..%v (0 = default 1m)", c.Minute, MinMinute, MaxMinute)
 	}
 	return errors.Join(errs...)
+}
+
+// checkListen checks a listen address: empty (the default or off), or
+// HOST:PORT with a port from 0 to 65535 (0 picks a free one).
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("is not HOST:PORT (%v)", err)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		return fmt.Errorf("has port %q, not a number from 0 to 65535", port)
+	}
+	return nil
 }
 
 // parseCIDR accepts "10.0.0.0/8" or a bare address ("10.1.2.3" = /32).

@@ -433,7 +433,7 @@ func TestPersistConfig(t *testing.T) {
 		{Config{DataDir: "x", Fsync: "sometimes"}, "always, interval or never"},
 		{Config{DataDir: "x", FsyncInterval: -time.Second}, "FsyncInterval"},
 		{Config{DataDir: "x", SnapshotLogBytes: 10}, "SnapshotLogBytes"},
-		{Config{Fsync: FsyncAlways}, "need DataDir"},
+		{Config{Fsync: FsyncAlways}, "needs DataDir"},
 		{Config{RequestTimeout: -1}, "RequestTimeout"},
 		{Config{WriteTimeout: -1}, "WriteTimeout"},
 	}

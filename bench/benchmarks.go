@@ -3,40 +3,66 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
-// The README block make bench rewrites with each run's figures.
-const (
-	readmeBegin = "<!-- bench:begin: written by make bench (go run ./bench); edits inside are overwritten -->"
-	readmeEnd   = "<!-- bench:end -->"
-)
+// writeBenchmarks writes the page of the last run's figures (docs/benchmarks.md):
+// what ran, on which machine, when, with which command. The history of runs
+// is in bench.json (appendHistory), not in prose.
+func writeBenchmarks(path, history string, rep *Report) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(renderBenchmarks(rep, history)), 0o644)
+}
 
-// updateReadme replaces the bench block of the README at path with rep's
-// figures. A README without the block is an error, not a silent skip.
-func updateReadme(path string, rep *Report) error {
-	b, err := os.ReadFile(path)
+// renderBenchmarks is the whole page.
+func renderBenchmarks(rep *Report, history string) string {
+	b := &strings.Builder{}
+	b.WriteString("# Benchmarks\n\n<!-- written by make bench (go run ./bench); edits are overwritten -->\n\n")
+	b.WriteString("`make bench` measures three systems in one run on one machine and reports ratios, since a shared\n" +
+		"machine's absolute speed drifts: (a) Redis with redis-benchmark, (b) aspstate's load generator in a closed\n" +
+		"loop against `aspstate serve`, (c) a bare echo between two processes (the most any client and server\n" +
+		"pair can do here). Then an open-model run at half of (b)'s saturation measures rate accuracy and latency.\n\n")
+	fmt.Fprintf(b, "Command: `%s`\n\n", rep.Command)
+	b.WriteString(renderBlock(rep))
+	fmt.Fprintf(b, "\nEvery run's figures, this one last: [%s](../%s).\n", filepath.Base(history), history)
+	return b.String()
+}
+
+// appendHistory adds rep to the JSON array of runs at path. A file holding
+// one run (the format before the history) becomes the first entry.
+func appendHistory(path string, rep *Report) error {
+	var runs []json.RawMessage
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &runs); err != nil {
+			var one json.RawMessage
+			if err := json.Unmarshal(b, &one); err != nil {
+				return fmt.Errorf("%s: neither a run nor a list of runs: %v", path, err)
+			}
+			runs = []json.RawMessage{one}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	b, err := json.Marshal(rep)
 	if err != nil {
 		return err
 	}
-	text, err := replaceBlock(string(b), renderBlock(rep))
+	runs = append(runs, b)
+	out, err := json.MarshalIndent(runs, "", "  ")
 	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return err
 	}
-	return os.WriteFile(path, []byte(text), 0o644)
-}
-
-// replaceBlock puts block between the markers of text.
-func replaceBlock(text, block string) (string, error) {
-	i := strings.Index(text, readmeBegin)
-	j := strings.Index(text, readmeEnd)
-	if i < 0 || j < i {
-		return "", errors.New("no bench block: add the lines " + readmeBegin + " and " + readmeEnd + " where the figures go")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
-	return text[:i+len(readmeBegin)] + "\n" + block + text[j:], nil
+	return os.WriteFile(path, append(out, '\n'), 0o644)
 }
 
 // renderBlock formats one run's figures as Markdown.
