@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -75,27 +76,43 @@ func TestClosedLoopOutlivesDrainTime(t *testing.T) {
 // through a closed-loop run: the pages that fail from then on (quickly: the
 // connection is refused) are counted as completed with errors, but the
 // saturation throughput counts only the pages that were served.
+//
+// The run is driven by what it observes, not by the clock (a loaded machine
+// may run a few pages or thousands in a given second): the server stops once
+// the progress shows served pages, and the run is interrupted once it shows
+// failed ones. The duration only bounds a run that never gets there.
 func TestClosedLoopSaturationLeavesOutFailedPages(t *testing.T) {
 	tg, _ := startServer(t, 0)
 	sc := pageCycle(time.Second, 0)
-	stopped := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const servedBeforeStop = 50
+	stopped := false
 	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: 2,
-		Duration: 1500 * time.Millisecond, Interval: 250 * time.Millisecond}
-	cfg.Progress = func(p Progress) {
-		if p.Elapsed >= 500*time.Millisecond {
-			select {
-			case <-stopped:
-			default:
-				close(stopped)
-				tg.Close()
-			}
+		Duration: 2 * time.Minute, Interval: 100 * time.Millisecond}
+	cfg.Progress = func(p Progress) { // one goroutine calls it
+		switch {
+		case !stopped && p.Pages >= servedBeforeStop && p.Errors == 0:
+			stopped = true
+			tg.Close()
+		case stopped && p.Errors > 0:
+			cancel()
 		}
 	}
-	run := runFor(t, cfg)
+	run, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !stopped || !run.Interrupted {
+		t.Fatalf("the run ended (stopped %v, interrupted %v) before the server stop made pages fail: %+v", stopped, run.Interrupted, run.Rate)
+	}
 	failed := failedPages(run)
 	r := run.Rate
-	if failed == 0 || failed >= r.Completed {
-		t.Fatalf("%d failed pages of %d: the server stop did not make some (and only some) pages fail", failed, r.Completed)
+	if failed == 0 || r.Completed-failed < servedBeforeStop {
+		t.Fatalf("%d failed pages of %d: want some failed after the stop and at least %d served before it", failed, r.Completed, servedBeforeStop)
 	}
 	want := float64(r.Completed-failed) / time.Duration(r.Window).Seconds()
 	if r.Achieved != want {

@@ -158,6 +158,7 @@ func TestHistoryRecordsIndeterminateAndRetries(t *testing.T) {
 }
 
 func TestBodyLabel(t *testing.T) {
+	t.Parallel()
 	for b, want := range map[string]string{
 		string(encodeBody("sess", 42, 100)): "v42",
 		string(emptySessionBody(20)):        "empty(20)",
