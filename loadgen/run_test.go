@@ -120,3 +120,16 @@ func TestPageStateLeavesExecutionTimeOut(t *testing.T) {
 		t.Error("no page-state.modify interval histograms in the logs")
 	}
 }
+
+func startCustom(t *testing.T, cfg stateserver.Config) target.Target {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tg, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{Server: &cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tg.Close() })
+	return tg
+}

@@ -23,6 +23,7 @@ func steadyScenario(rate float64, d time.Duration) *scenarios.Scenario {
 // over one think time, each with part of its pages still to view, and then
 // the schedule's arrivals go to them rather than to new sessions.
 func TestPlannerSteady(t *testing.T) {
+	t.Parallel()
 	sc := steadyScenario(400, 3*time.Second)
 	sched, err := NewSchedule(sc.Rate, sc.Duration.D(), 1)
 	if err != nil {

@@ -3,6 +3,7 @@ package compare
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseThreshold(t *testing.T) {
@@ -87,5 +88,47 @@ func TestParseThresholdPageStateAndEachOp(t *testing.T) {
 	}
 	if _, err := ParseThreshold("page-state:nosuch p99 < 5ms"); err == nil || !strings.Contains(err.Error(), "nosuch") {
 		t.Errorf("unknown page kind accepted or not named: %v", err)
+	}
+}
+
+func TestThresholdsEvaluate(t *testing.T) {
+	t.Parallel()
+	base, slow := synthetic(1, 0), synthetic(2, 2*time.Millisecond)
+	parse := func(ss ...string) []Threshold {
+		var out []Threshold
+		for _, s := range ss {
+			th, err := ParseThreshold(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, th)
+		}
+		return out
+	}
+	ths := parse("op:get p50 < 1s", "page:modify p99 <= +10000%", "errors < 0.1%", "throughput >= 30/s",
+		"op:remove p99 < 1s", "page:modify p50 <= +5%", "p50 < 1ns")
+	res, err := Compare(side("base", base), side("slow", slow), DefaultOptions(), ths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, true, true, false, false, false}
+	for i, tr := range res.Thresholds {
+		if tr.Pass != want[i] {
+			t.Errorf("%q: pass = %v, want %v (%s)", tr.Text, tr.Pass, want[i], tr.Reason)
+		}
+	}
+	if r := res.Thresholds[4]; !strings.Contains(r.Reason, "no samples") {
+		t.Errorf("op:remove (never sent): want a no-samples failure, got %q", r.Reason)
+	}
+	if res.Broken() != 3 || res.Pass() {
+		t.Errorf("broken %d, pass %v; want 3 broken thresholds and a failed comparison", res.Broken(), res.Pass())
+	}
+	// Against the same build, the relative limit holds.
+	res, err = Compare(side("base", base), side("same", synthetic(2, 0)), DefaultOptions(), parse("page:modify p50 <= +20%"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Thresholds[0].Pass {
+		t.Errorf("same build: %s", res.Thresholds[0].Reason)
 	}
 }

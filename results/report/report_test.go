@@ -3,7 +3,6 @@ package report
 import (
 	"context"
 	"image/png"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/results/resultstest"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
 )
@@ -72,48 +72,13 @@ func realRun(t *testing.T) *results.Run {
 	return real.run
 }
 
-// synthetic builds a small valid run from histograms recorded here, with
-// latencies around center.
+// synthetic is a small run built in memory: three one-second intervals of
+// 50 modify pages and 50 SETs, latencies around center.
 func synthetic(t *testing.T, center time.Duration) *results.Run {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(1, uint64(center)))
-	// A start with a fraction of a second, as real runs have.
-	start := time.Date(2026, 1, 2, 3, 4, 5, 583_000_000, time.UTC)
-	r := &results.Run{Schema: results.Schema, Start: start, End: start.Add(3 * time.Second),
-		Config:      results.Config{Mode: results.ModeOpen, Shape: "constant", Rate: 50, Duration: results.Duration(3 * time.Second)},
-		Rate:        results.Rate{Intended: 50, Achieved: 50, Completed: 150, Window: results.Duration(3 * time.Second)},
-		Pages:       map[string]*results.Stats{},
-		Ops:         map[string]*results.Stats{},
-		Errors:      map[string]int64{},
-		Correctness: results.Correctness{Violations: map[string]int64{}},
-	}
-	total := results.NewHistogram()
-	for i := range 3 {
-		h := results.NewHistogram()
-		for range 50 {
-			v := int64(float64(center) * (0.5 + rng.Float64()))
-			if err := h.RecordValue(v); err != nil {
-				t.Fatal(err)
-			}
-		}
-		total.Merge(h)
-		s, e := start.Add(time.Duration(i)*time.Second), start.Add(time.Duration(i+1)*time.Second)
-		for _, corrected := range []bool{true, false} {
-			le, err := results.NewLogEntry(corrected, "page.modify", s, e, h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.Logs = append(r.Logs, le)
-		}
-		r.Intervals = append(r.Intervals, results.Interval{Elapsed: results.Duration(time.Duration(i+1) * time.Second),
-			Pages: 50, Ops: 100, P99: h.ValueAtQuantile(99), P99Uncorrected: h.ValueAtQuantile(99), Throughput: 50})
-	}
-	l, err := results.NewLatency(total)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Pages["modify"] = &results.Stats{Count: 150, Corrected: l, Uncorrected: l, Errors: map[string]int64{}, Statuses: map[string]int64{"200": 150}}
-	r.Ops["set"] = &results.Stats{Count: 150, Corrected: l, Uncorrected: l, Errors: map[string]int64{}, Statuses: map[string]int64{"200": 150}}
+	r := resultstest.Run(resultstest.Spec{Seed: uint64(center), Intervals: 3,
+		Pages: []resultstest.Kind{{Name: "modify", Latency: center, PerInterval: 50}},
+		Ops:   []resultstest.Kind{{Name: "set", Latency: center, PerInterval: 50}}})
 	if err := r.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +86,7 @@ func synthetic(t *testing.T, center time.Duration) *results.Run {
 }
 
 func TestParseFormat(t *testing.T) {
+	t.Parallel()
 	f, err := ParseFormat("html, PNG,md")
 	if err != nil || f != (Format{HTML: true, PNG: true, Markdown: true}) {
 		t.Errorf("all three: %+v, %v", f, err)
@@ -136,6 +102,7 @@ func TestParseFormat(t *testing.T) {
 }
 
 func TestPercentileAxis(t *testing.T) {
+	t.Parallel()
 	for k, want := range []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"} {
 		if got := percentileLabel(k); got != want {
 			t.Errorf("10^%d: %q, want %q", k, got, want)
@@ -166,6 +133,7 @@ func TestPercentileAxis(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	notDir := filepath.Join(dir, "file")
 	if err := os.WriteFile(notDir, []byte("x"), 0o644); err != nil {
@@ -193,6 +161,7 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestLabelsAreUnique(t *testing.T) {
+	t.Parallel()
 	ins := []Input{{Dir: "/a/run"}, {Dir: "/b/run"}, {}, {Label: "mine"}}
 	Label(ins)
 	got := []string{ins[0].Label, ins[1].Label, ins[2].Label, ins[3].Label}
@@ -206,6 +175,7 @@ func TestLabelsAreUnique(t *testing.T) {
 }
 
 func TestWriteSyntheticOverlay(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "fast"), filepath.Join(dir, "slow")
 	if err := results.Write(a, synthetic(t, time.Millisecond)); err != nil {
@@ -311,6 +281,7 @@ func TestWriteRealRunWithFaults(t *testing.T) {
 }
 
 func TestWriteHonoursCancel(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	ins := []Input{{Label: "a", Run: synthetic(t, time.Millisecond)}}

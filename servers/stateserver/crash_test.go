@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testwait"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -189,11 +190,12 @@ func TestCrashKill9(t *testing.T) {
 			crashWriter(t, srv.addr, keys, uint64(w), &acks)
 		}()
 	}
-	// Kill once enough operations are acknowledged (bounded in time).
-	deadline := time.Now().Add(15 * time.Second)
-	for acks.Load() < killAfter && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling interval of a bounded wait
-	}
+	// Kill once enough operations are acknowledged, or once every writer
+	// has given up (the checks below then say why).
+	writing, stop := context.WithCancel(t.Context())
+	go func() { wg.Wait(); stop() }()
+	_ = testwait.Until(writing, func() bool { return acks.Load() >= killAfter })
+	stop()
 	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testwait"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -125,7 +126,7 @@ func TestSlowAndIdleFloodDoesNotBlockOthers(t *testing.T) {
 			t.Fatalf("a flood connection (slow=%v) is still open after 15s", f.slow)
 		}
 	}
-	waitFor(t, 5*time.Second, "flood connections to be released", func() bool { return s.Stats().ConnectionsActive == 1 })
+	testwait.For(t, "flood connections to be released", func() bool { return s.Stats().ConnectionsActive == 1 })
 	st := s.Stats()
 	if st.ConnectionsSlow != int64(n/2) || st.ConnectionsIdle != int64(n/2) {
 		t.Fatalf("closed as slow %d, idle %d; want %d each", st.ConnectionsSlow, st.ConnectionsIdle, n/2)
@@ -155,7 +156,7 @@ func TestWriteTimeoutClosesNonReader(t *testing.T) {
 	if _, err := nc.Write(batch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the write timeout to close the non-reading connection", func() bool {
+	testwait.For(t, "the write timeout to close the non-reading connection", func() bool {
 		st := s.Stats()
 		return st.ConnectionsStalled == 1 && st.ConnectionsActive == 1
 	})

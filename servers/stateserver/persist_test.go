@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testwait"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -341,7 +342,7 @@ func TestPersistSnapshotRotatesLog(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	waitFor(t, 5*time.Second, "a snapshot", func() bool { return s1.Stats().Persist.Snapshots >= 1 })
+	testwait.For(t, "a snapshot", func() bool { return s1.Stats().Persist.Snapshots >= 1 })
 	p := s1.Stats().Persist
 	if p.SnapshotAge < 0 || p.SnapshotBytes == 0 || p.LogBytes == 0 || p.Fsyncs == 0 {
 		t.Fatalf("persist stats %+v", p)
@@ -482,7 +483,7 @@ func TestPersistLogFailure(t *testing.T) {
 			} else if err != nil || r.Status != 200 {
 				t.Fatalf("PUT: %v %+v (want 200 from memory)", err, r)
 			}
-			waitFor(t, 5*time.Second, "the failure to be reported", func() bool { return s.PersistErr() != nil })
+			testwait.For(t, "the failure to be reported", func() bool { return s.PersistErr() != nil })
 			if p := s.Stats().Persist; !strings.Contains(p.Error, "writing log") {
 				t.Fatalf("Stats.Persist.Error %q", p.Error)
 			}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/testwait"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -109,7 +110,7 @@ func TestExpiryTimeScale(t *testing.T) {
 	x.expect(x.put(forever, "b", "Timeout:0"), 200)
 	start := time.Now()
 	// Untouched, the item is scavenged within timeout + one bucket (+ slack).
-	waitFor(t, 2*time.Second, "the scavenger to time the item out", func() bool { return s.Stats().SessionsTimedOut == 1 })
+	testwait.For(t, "the scavenger to time the item out", func() bool { return s.Stats().SessionsTimedOut == 1 })
 	if el := time.Since(start); el < testMinute {
 		t.Fatalf("item timed out after %v, before one protocol minute (%v)", el, testMinute)
 	}
@@ -147,7 +148,7 @@ func TestSlidingExpiry(t *testing.T) {
 		x.expect(x.get(lockedU), 423)
 	}
 	x.expect(x.get(idle), 404) // the untouched one expired meanwhile
-	waitFor(t, 2*time.Second, "the touched items to time out once left alone", func() bool { return s.Stats().SessionsTimedOut == 4 })
+	testwait.For(t, "the touched items to time out once left alone", func() bool { return s.Stats().SessionsTimedOut == 4 })
 	x.expect(x.get(getU), 404)
 }
 
@@ -160,7 +161,7 @@ func TestLockAgeAndDate(t *testing.T) {
 	x.acquire(u)
 	after := time.Now()
 	var ages []int64
-	waitFor(t, 2*time.Second, "LockAge to reach 50 protocol seconds", func() bool {
+	testwait.For(t, "LockAge to reach 50 protocol seconds", func() bool {
 		t0 := time.Now()
 		r := x.get(u)
 		t1 := time.Now()
@@ -196,7 +197,7 @@ func TestCounters(t *testing.T) {
 	x.put(d, "1", "Timeout:20")
 	x.put(a, "2", "Timeout:30")           // replacement: not counted
 	x.expect(x.do("DELETE", b, nil), 200) // abandoned
-	waitFor(t, 2*time.Second, "c to time out", func() bool { return s.Stats().SessionsTimedOut == 1 })
+	testwait.For(t, "c to time out", func() bool { return s.Stats().SessionsTimedOut == 1 })
 	x.expect(x.get(b), 404)
 	x.acquire(d)
 	x.expect(x.acquire(d), 423)
@@ -321,7 +322,7 @@ func TestMaxConns(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	x1.c.Close()
-	waitFor(t, 2*time.Second, "the closed connection to be released", func() bool { return s.Stats().ConnectionsActive == 1 })
+	testwait.For(t, "the closed connection to be released", func() bool { return s.Stats().ConnectionsActive == 1 })
 	x3 := newClient(t, s)
 	x3.expect(x3.get(newTarget()), 404)
 }
@@ -393,7 +394,7 @@ func TestPauseResume(t *testing.T) {
 	if _, err := nc.Write(protocol.NewGetRequest("localhost", u).Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "the request to be held", func() bool { return s.Stats().Held == 1 })
+	testwait.For(t, "the request to be held", func() bool { return s.Stats().Held == 1 })
 	// Held: nothing arrives for 150 ms (a bounded "consistently" check).
 	_ = nc.SetReadDeadline(time.Now().Add(150 * time.Millisecond))
 	br := bufio.NewReader(nc)
@@ -458,7 +459,7 @@ func TestCleanCloseBetweenRequests(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(b), "404 Not Found\r\n") || strings.Count(string(b), "\r\n\r\n") != 1 {
 		t.Fatalf("got %q, %v", b, err)
 	}
-	waitFor(t, 2*time.Second, "the connection to be released", func() bool { return s.Stats().ConnectionsActive == 0 })
+	testwait.For(t, "the connection to be released", func() bool { return s.Stats().ConnectionsActive == 0 })
 	if s.Stats().Malformed != 0 {
 		t.Fatal("a clean close counted as malformed")
 	}
@@ -601,7 +602,7 @@ func TestManyConnections(t *testing.T) {
 	if st.SessionsActive > keys || st.RequestsTotal() < conns*perConn {
 		t.Fatalf("stats %+v", st)
 	}
-	waitFor(t, 2*time.Second, "all connections to be released", func() bool { return s.Stats().ConnectionsActive == 0 })
+	testwait.For(t, "all connections to be released", func() bool { return s.Stats().ConnectionsActive == 0 })
 }
 
 func TestShutdownFinishesInFlight(t *testing.T) {
@@ -627,7 +628,7 @@ func TestShutdownFinishesInFlight(t *testing.T) {
 		r, _ := busy.Get(tctx(t), u)
 		got <- r
 	}()
-	waitFor(t, 2*time.Second, "the request to be read and held", func() bool { return s.Stats().Held == 1 })
+	testwait.For(t, "the request to be read and held", func() bool { return s.Stats().Held == 1 })
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -668,7 +669,7 @@ func TestShutdownContextExpiryForcesClose(t *testing.T) {
 	c := dial(t, s)
 	s.Pause()
 	go c.Get(tctx(t), newTarget())
-	waitFor(t, 2*time.Second, "the request to be held", func() bool { return s.Stats().Held == 1 })
+	testwait.For(t, "the request to be held", func() bool { return s.Stats().Held == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -710,7 +711,7 @@ func TestServeOnGivenListener(t *testing.T) {
 	s, _ := New(Config{})
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
-	waitFor(t, 2*time.Second, "Serve to begin", func() bool { return s.Addr() != "" })
+	testwait.For(t, "Serve to begin", func() bool { return s.Addr() != "" })
 	if s.Addr() != ln.Addr().String() {
 		t.Fatalf("Addr %q, want %q", s.Addr(), ln.Addr())
 	}
