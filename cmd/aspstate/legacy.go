@@ -24,14 +24,22 @@ func newFlagSet(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args. It returns done=true with the exit code when the
-// command should stop: 0 after -h, 2 after a bad flag or stray argument.
+// parseFlags parses args, flags and positional arguments in any order; the
+// positional ones are left in fs.Args(). It returns done=true with the exit
+// code when the command should stop: 0 after -h, 2 after a bad flag or a
+// stray argument (when allowArgs is false).
 func parseFlags(fs *flag.FlagSet, args []string, allowArgs bool) (done bool, code int) {
-	_, done, code = parseInterspersed(fs, args)
-	if !done && !allowArgs && fs.NArg() > 0 {
-		return true, usageError(fs.Output(), fs.Name()[len("aspstate "):], "unexpected argument %q", fs.Arg(0))
+	pos, done, code := parseInterspersed(fs, args)
+	if done {
+		return done, code
 	}
-	return done, code
+	if !allowArgs && len(pos) > 0 {
+		return true, usageError(fs.Output(), fs.Name()[len("aspstate "):], "unexpected argument %q", pos[0])
+	}
+	// Leave the positional arguments in fs.Args(), in order, as fs.Parse
+	// would have without interspersed flags.
+	_ = fs.Parse(append([]string{"--"}, pos...)) // "--" then words: nothing to fail on
+	return false, 0
 }
 
 // parseInterspersed parses flags that may come before, between or after the

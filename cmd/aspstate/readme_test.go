@@ -17,9 +17,9 @@ import (
 	"github.com/aspstate/aspstate/servers/target"
 )
 
-// pendingCommands are documented in the README before they exist on this
-// branch: a block that uses one is skipped until the command is in the tree.
-var pendingCommands = []string{"trace"}
+// pendingCommands are documented in the README before they exist in the
+// tree: a block that uses one is skipped until the command is there.
+var pendingCommands []string
 
 // readmeBlocks returns the aspstate command lines of each sh block of the
 // README, without trailing comments.
@@ -51,8 +51,17 @@ func TestReadmeExamples(t *testing.T) {
 		t.Skip("runs real load")
 	}
 	blocks := readmeBlocks(t)
+	// The README's capture of a farm: a real one, tcpdump of aspstate load
+	// against aspstate serve on port 42424 (trace/testdata).
+	farm, err := os.ReadFile(traceData("farm-lo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := startTestServer(t)
 	t.Chdir(t.TempDir())
+	if err := os.WriteFile("farm.pcap", farm, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ran := 0
 	for _, block := range blocks {
 		if !pending(t, block) {
