@@ -33,7 +33,7 @@ run: build
 ## other for the 2 cores.
 test: lint
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -race -p 1 -timeout 12m $(TESTFLAGS) ./...
+	$(GO) test -race -p 1 -timeout 30m $(TESTFLAGS) ./...
 	@# The raw socket I/O (internal/rawio) is off under the race detector: test it without.
 	$(GO) test -count=1 $(TESTFLAGS) ./internal/rawio ./protocol ./servers/stateserver
 

@@ -47,7 +47,7 @@ func newRoot() *cobra.Command {
 		newServeCmd(), newConformCmd(), newLoadCmd(), newReportCmd(), newPlanCmd(),
 		newCompareCmd(), newMergeCmd(), newTraceCmd(),
 		// Commands not yet ported to pflag plug in with legacy(), one line each.
-		legacy("record", "a recording proxy: forward to a state server and write the traffic as pcapng", runRecord),
+		newRecordCmd(),
 		newImageCmd(), newVersionCmd(), newDocsCmd(),
 	)
 	return root
@@ -125,6 +125,9 @@ func legacy(name, short string, run func(ctx context.Context, args []string, std
 	c := &cobra.Command{
 		Use: name, Short: short, DisableFlagParsing: true,
 		RunE: func(c *cobra.Command, args []string) error {
+			if wantsHelp(args) {
+				return c.Help()
+			}
 			if code := run(c.Context(), args, c.OutOrStdout(), c.ErrOrStderr()); code != 0 {
 				return exitCode(code)
 			}
@@ -133,8 +136,25 @@ func legacy(name, short string, run func(ctx context.Context, args []string, std
 	}
 	c.SetHelpFunc(func(c *cobra.Command, _ []string) {
 		run(context.Background(), []string{"-h"}, c.OutOrStdout(), c.OutOrStdout())
+		if c.Example != "" {
+			fmt.Fprintf(c.OutOrStdout(), "\nExamples:\n%s\n", c.Example)
+		}
 	})
 	return c
+}
+
+// wantsHelp reports whether a legacy command's arguments ask for its help
+// (before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
 }
 
 // noArgs refuses positional arguments.

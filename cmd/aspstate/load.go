@@ -59,7 +59,7 @@ func newLoadCmd() *cobra.Command {
   # a server already running, with a restart 1 second in
   aspstate load --scenario ajax-heavy --duration 3s --target tcp://127.0.0.1:42424 --fault restart@1s --out runs/restart
   # a CI gate on the server's share of a page
-  aspstate load --scenario ajax-heavy --duration 3s --threshold 'page-state p99 < 250ms' --threshold 'errors < 1%' --out runs/gate`,
+  aspstate load --scenario read-mostly-portal --duration 3s --threshold 'op p99 < 2s' --threshold 'errors < 1%' --out runs/gate`,
 		Args: noArgs,
 	}
 	c.RunE = action(o.run)

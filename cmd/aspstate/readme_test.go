@@ -51,17 +51,8 @@ func TestReadmeExamples(t *testing.T) {
 		t.Skip("runs real load")
 	}
 	blocks := readmeBlocks(t)
-	// The README's capture of a farm: a real one, tcpdump of aspstate load
-	// against aspstate serve on port 42424 (trace/testdata).
-	farm, err := os.ReadFile(traceData("farm-lo.pcap"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := startTestServer(t)
-	t.Chdir(t.TempDir())
-	if err := os.WriteFile("farm.pcap", farm, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	chdirWithFarm(t)
 	ran := 0
 	for _, block := range blocks {
 		if !pending(t, block) {
@@ -80,7 +71,7 @@ func TestCommandExamples(t *testing.T) {
 		t.Skip("runs real load")
 	}
 	srv := startTestServer(t)
-	t.Chdir(t.TempDir())
+	chdirWithFarm(t)
 	root := newRoot()
 	lines := exampleLines(root.Example)
 	for _, c := range root.Commands() {
@@ -88,6 +79,21 @@ func TestCommandExamples(t *testing.T) {
 	}
 	if n := runExamples(t, lines, srv.Addr()); n < 15 {
 		t.Errorf("ran %d examples", n)
+	}
+}
+
+// chdirWithFarm moves the test into a scratch directory holding the
+// examples' farm.pcap: a real capture, tcpdump of aspstate load against
+// aspstate serve on port 42424 (trace/testdata).
+func chdirWithFarm(t *testing.T) {
+	t.Helper()
+	farm, err := os.ReadFile(traceData("farm-lo.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("farm.pcap", farm, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -138,6 +144,10 @@ func runExamples(t *testing.T, lines []string, addr string) int {
 		switch {
 		case args[len(args)-1] == "&" && args[1] == "serve":
 			continue // the server the test started
+		case args[1] == "record":
+			// A proxy that runs until interrupted; TestRecordProxy runs it.
+			t.Logf("skipped (runs until Ctrl-C): %s", line)
+			continue
 		case args[1] == "image":
 			// The test binary is not static; TestComposeDeployment and
 			// TestShardedRunAcrossContainers build the image.

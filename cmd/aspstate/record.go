@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/spf13/cobra"
+
 	"github.com/aspstate/aspstate/trace"
 )
 
@@ -54,4 +56,13 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fmt.Fprintf(stdout, "recorded to %s (aspstate trace inspect %s)\n", *out, *out)
 	return 0
+}
+
+// newRecordCmd is `aspstate record`, plugged in with legacy() (its own flag
+// set), with its examples.
+func newRecordCmd() *cobra.Command {
+	c := legacy("record", "a recording proxy: forward to a state server and write the traffic as pcapng", runRecord)
+	c.Example = `  # web servers point at 127.0.0.1:42425; the state service listens on 42424; Ctrl-C ends the recording
+  aspstate record --listen 127.0.0.1:42425 --upstream 127.0.0.1:42424 --out farm.pcapng`
+	return c
 }

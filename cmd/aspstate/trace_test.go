@@ -142,7 +142,7 @@ func TestTraceInspectBadInput(t *testing.T) {
 			[]string{"real-service.pcapng", "no TCP traffic on port 80", "42424 ×", "--port"}},
 		{"HTTP on the port", []string{"inspect", traceData("http-on-42424.pcapng")}, 1, []string{"http-on-42424.pcapng", "carries HTTP", "--port"}},
 		{"TLS on the port", []string{"inspect", traceData("tls-on-42424.pcapng")}, 1, []string{"tls-on-42424.pcapng", "carries TLS", "--port"}},
-		{"unknown subcommand", []string{"bogus"}, 2, []string{`unknown subcommand "bogus"`}},
+		{"unknown subcommand", []string{"bogus"}, 2, []string{`unknown command "bogus"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCmd(runTrace, tc.args...)

@@ -151,9 +151,10 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	// A network fault routes the load through the in-process fault proxy,
 	// whose upstream connections come from 127.0.0.1, not from the web
 	// servers' addresses: run the scenario without its network faults (faults
-	// are not fitted; a recycle stays).
+	// are not fitted; a recycle stays), nor the faults the shorter run never
+	// reaches (load refuses a fault outside the run).
 	first := name
-	if kept := withoutNetworkFaults(orig); len(kept.Faults) != len(orig.Faults) {
+	if kept := withoutNetworkFaults(orig, dur); len(kept.Faults) != len(orig.Faults) {
 		b, err := kept.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -351,13 +352,14 @@ func b2f(b bool) float64 {
 }
 
 // withoutNetworkFaults returns sc without the faults that need the fault
-// proxy.
-func withoutNetworkFaults(sc *scenarios.Scenario) *scenarios.Scenario {
+// proxy and without those at or after dur, the length of the run.
+func withoutNetworkFaults(sc *scenarios.Scenario, dur time.Duration) *scenarios.Scenario {
 	c := sc.Clone()
 	c.Faults = nil
 	for _, f := range sc.Faults {
-		switch f.Kind {
-		case scenarios.FaultLatency, scenarios.FaultBlackhole, scenarios.FaultResetConnections:
+		switch {
+		case f.Kind == scenarios.FaultLatency, f.Kind == scenarios.FaultBlackhole, f.Kind == scenarios.FaultResetConnections:
+		case f.At.D() >= dur:
 		default:
 			c.Faults = append(c.Faults, f)
 		}
