@@ -86,15 +86,7 @@ func TestConformTimingRulesApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := conformance.InProcServerConfig(10 * time.Second)
-	srv, err := stateserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t, conformance.InProcServerConfig(10 * time.Second))
 	dir := t.TempDir()
 	// In a helper process: the suite runs once per process.
 	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",

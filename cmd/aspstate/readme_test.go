@@ -114,6 +114,12 @@ func startTestServer(t *testing.T) *stateserver.Server {
 	t.Helper()
 	cfg := stateserver.DefaultConfig()
 	cfg.Listen = "127.0.0.1:0"
+	return startServer(t, cfg)
+}
+
+// startServer starts a reference server with cfg, closed when t ends.
+func startServer(t *testing.T, cfg stateserver.Config) *stateserver.Server {
+	t.Helper()
 	srv, err := stateserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
