@@ -56,7 +56,7 @@ func TestConformInterrupt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, conformance.InProcServerConfig(5 * time.Second))
+	srv := startServer(t, conformance.InProcServerConfig(5*time.Second))
 	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
 		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "5s", "--rules", "3.1.5.3-expiry")
 	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")

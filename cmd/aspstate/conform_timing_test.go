@@ -86,7 +86,7 @@ func TestConformTimingRulesApart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, conformance.InProcServerConfig(10 * time.Second))
+	srv := startServer(t, conformance.InProcServerConfig(10*time.Second))
 	dir := t.TempDir()
 	// In a helper process: the suite runs once per process.
 	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
