@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -11,30 +10,6 @@ import (
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
 )
-
-// targetHooks adapts targets to FaultHooks, as cmd/aspstate does.
-type targetHooks []target.Target
-
-func (h targetHooks) Pause(ctx context.Context, i int) error {
-	if p, ok := h[i].(target.Pauser); ok {
-		return p.Pause(ctx)
-	}
-	return errors.New("cannot pause")
-}
-
-func (h targetHooks) Resume(ctx context.Context, i int) error {
-	if p, ok := h[i].(target.Pauser); ok {
-		return p.Resume(ctx)
-	}
-	return errors.New("cannot resume")
-}
-
-func (h targetHooks) Restart(ctx context.Context, i int) error {
-	if r, ok := h[i].(target.Restarter); ok {
-		return r.Restart(ctx)
-	}
-	return errors.New("cannot restart")
-}
 
 // faultScenario is a small farm with a short network timeout, so a black
 // hole shows as timeouts within a short run.
@@ -95,8 +70,8 @@ func TestFaultsDuringLoad(t *testing.T) {
 		scenarios.Fault{At: dur("4000ms"), Kind: scenarios.FaultRecycle, Params: scenarios.FaultParams{WebServer: 2}},
 	)
 	tg, _ := startServer(t, minute)
-	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, Addr: func(int) string { return tg.Addr() },
-		Minute: minute, Drain: 2 * time.Second, Faults: targetHooks{tg}}
+	cfg := Config{Scenario: sc, Targets: []target.Target{tg},
+		Minute: minute, Drain: 2 * time.Second}
 	run := runFor(t, cfg)
 
 	f := run.Faults
@@ -163,15 +138,16 @@ func TestFaultsDuringLoad(t *testing.T) {
 	}
 }
 
-// Without fault control a restart is skipped and says why; faults after
-// the end of a shortened run are listed as skipped.
+// Without fault control (the server reached by its address only, as a
+// tcp:// target) a restart is skipped and says why; faults after the end
+// of a shortened run are listed as skipped.
 func TestFaultsSkippedAreRecorded(t *testing.T) {
 	sc := faultScenario(t,
 		scenarios.Fault{At: dur("200ms"), Kind: scenarios.FaultRestart},
 		scenarios.Fault{At: dur("4s"), Kind: scenarios.FaultKill},
 	)
 	tg, _ := startServer(t, 600*time.Millisecond)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: 600 * time.Millisecond, Duration: time.Second})
+	run := runFor(t, Config{Scenario: sc, Targets: addrTargets(tg.Addr()), Minute: 600 * time.Millisecond, Duration: time.Second})
 	if run.Faults == nil || run.Faults.Proxy != "" || len(run.Faults.Events) != 2 {
 		t.Fatalf("faults %+v", run.Faults)
 	}
@@ -194,7 +170,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	var web, faults int
 	var rate float64
 	for i := 1; i <= 3; i++ {
-		c := Config{Scenario: sc, Targets: []string{"x:1"}, Shard: Shard{Index: i, Count: 3}, Seed: 1}
+		c := Config{Scenario: sc, Targets: addrTargets("x:1"), Shard: Shard{Index: i, Count: 3}, Seed: 1}
 		if err := c.applyShard(); err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +207,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	pop.Farm.WebServers = 3
 	total := 0
 	for i := 1; i <= 3; i++ {
-		c := Config{Scenario: pop, Targets: []string{"x:1"}, Shard: Shard{Index: i, Count: 3}}
+		c := Config{Scenario: pop, Targets: addrTargets("x:1"), Shard: Shard{Index: i, Count: 3}}
 		if err := c.applyShard(); err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +216,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	if total != 10 {
 		t.Errorf("populations add up to %d, want 10", total)
 	}
-	bad := Config{Scenario: sc, Targets: []string{"x:1"}, Shard: Shard{Index: 1, Count: 8}}
+	bad := Config{Scenario: sc, Targets: addrTargets("x:1"), Shard: Shard{Index: 1, Count: 8}}
 	if err := bad.applyShard(); err == nil || !strings.Contains(err.Error(), "7 web servers") {
 		t.Errorf("8 shards of 7 web servers: %v", err)
 	}
@@ -260,7 +236,7 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	// machine under the race detector does not fail pages.
 	sc.Client.NetworkTimeout = scenarios.Duration(10 * time.Second)
 	tg, _ := startServer(t, minute)
-	base := Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: minute, Duration: 2 * time.Second, Drain: 10 * time.Second}
+	base := Config{Scenario: sc, Targets: []target.Target{tg}, Minute: minute, Duration: 2 * time.Second, Drain: 10 * time.Second}
 	single := runFor(t, base)
 
 	at := time.Now().Add(300 * time.Millisecond)
@@ -282,8 +258,8 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 		}
 	}
 	for i, r := range runs {
-		if !r.Start.Equal(at) || r.Config.Options[results.ShardOption] != (Shard{Index: i + 1, Count: 3}).String() {
-			t.Errorf("shard %d: start %s (want %s), options %v", i+1, r.Start, at, r.Config.Options)
+		if !r.Start.Equal(at) || r.Config.Shard != (Shard{Index: i + 1, Count: 3}).String() {
+			t.Errorf("shard %d: start %s (want %s), shard %q", i+1, r.Start, at, r.Config.Shard)
 		}
 	}
 	for i, r := range runs {
