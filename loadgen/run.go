@@ -719,9 +719,6 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	for k, v := range cfg.SourceOptions {
 		opts[k] = v
 	}
-	if sp, ok := r.src.(*sourcePlanner); ok && sp.err != nil {
-		opts["page_source_error"] = sp.err.Error()
-	}
 	if len(cfg.SourceAddrs) > 0 {
 		var used []string
 		for w := range r.web {
@@ -750,6 +747,9 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 	}
 	if r.seeded != nil {
 		run.Seeding = &results.Seeding{Sessions: r.seeded.seeded, Detail: r.seeded.String()}
+	}
+	if sp, ok := r.src.(*sourcePlanner); ok && sp.err != nil {
+		run.Failure = "the page source stopped: " + sp.err.Error()
 	}
 	if run.Harness.Go == "" {
 		run.Harness.Go = runtime.Version()

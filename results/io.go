@@ -101,6 +101,12 @@ func fromV1(r *Run) error {
 	take("skipped_checks", count(&r.Correctness.SkippedChecks))
 	take("lost_writes_after_lock_break", count(&r.Locks.LostWritesAfterLockBreak))
 	take("shard", func(v string) error { r.Config.Shard = v; return nil })
+	take("page_source_error", func(v string) error {
+		if r.Failure == "" {
+			r.Failure = "the page source stopped: " + v
+		}
+		return nil
+	})
 	if _, ok := o["steady_sessions"]; ok {
 		r.Seeding = &Seeding{}
 		take("steady_sessions", count(&r.Seeding.Sessions))

@@ -124,6 +124,21 @@ func TestUnmarshalSchemaV1Merged(t *testing.T) {
 	}
 }
 
+// TestUnmarshalSchemaV1PageSourceError: a replay's page source error, an
+// option in version 1, is the run's failure.
+func TestUnmarshalSchemaV1PageSourceError(t *testing.T) {
+	t.Parallel()
+	doc := v1Fixture(t)
+	v1Options(doc)["page_source_error"] = "app 9 outside the farm"
+	r, err := decodeDoc(t, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Config.Options["page_source_error"]; ok || r.Failure != "the page source stopped: app 9 outside the farm" {
+		t.Errorf("failure %q, options %v", r.Failure, r.Config.Options)
+	}
+}
+
 // TestUnmarshalSchemaV1RejectsBadOutcomes: an outcome option that does not
 // parse is an error naming it, not a zero.
 func TestUnmarshalSchemaV1RejectsBadOutcomes(t *testing.T) {

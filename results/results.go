@@ -32,7 +32,8 @@ import (
 // Schema is the value of Run.Schema for this version of the format.
 // Version 2 stores the scenario typed and the run's outcomes as fields
 // (Correctness.SkippedChecks, Locks.LostWritesAfterLockBreak, Seeding,
-// Merged, Config.Shard) where version 1 kept them in Config.Options.
+// Merged, Config.Shard, a page source's error in Failure) where version 1
+// kept them in Config.Options.
 const Schema = "aspstate/result/v2"
 
 // SchemaV1 is the first version of the format; Unmarshal still reads it.
