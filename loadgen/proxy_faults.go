@@ -201,29 +201,37 @@ func (r *runner) applyFault(ctx context.Context, f scenarios.Fault, wg *sync.Wai
 	}
 }
 
-// pause pauses the targets for the fault's duration, then resumes them.
+// pause pauses the targets for the fault's duration, then resumes them
+// (those it paused, when pausing one failed).
 func (r *runner) pause(ctx context.Context, f scenarios.Fault, targets []int, ev *results.FaultEvent) {
+	var paused []target.Pauser
+	var err error
 	for _, t := range targets {
 		p, ok := r.cfg.Targets[t].(target.Pauser)
 		if !ok {
-			r.fl.end(ev, results.FaultFailed, fmt.Sprintf("pause: target %d cannot be paused", t+1))
-			return
+			err = fmt.Errorf("target %d cannot be paused", t+1)
+			break
 		}
-		if err := p.Pause(ctx); err != nil {
-			r.fl.end(ev, results.FaultFailed, "pause: "+err.Error())
-			return
+		if err = p.Pause(ctx); err != nil {
+			break
 		}
+		paused = append(paused, p)
 	}
-	_ = sleepCtx(ctx, f.Duration.D())
+	if err == nil {
+		_ = sleepCtx(ctx, f.Duration.D())
+	}
 	var errs []error
-	for _, t := range targets {
-		errs = append(errs, r.cfg.Targets[t].(target.Pauser).Resume(context.WithoutCancel(ctx)))
+	for _, p := range paused {
+		errs = append(errs, p.Resume(context.WithoutCancel(ctx)))
 	}
-	if err := errors.Join(errs...); err != nil {
-		r.fl.end(ev, results.FaultFailed, "resume: "+err.Error())
-		return
+	switch rerr := errors.Join(errs...); {
+	case err != nil:
+		r.fl.end(ev, results.FaultFailed, "pause: "+err.Error())
+	case rerr != nil:
+		r.fl.end(ev, results.FaultFailed, "resume: "+rerr.Error())
+	default:
+		r.fl.end(ev, results.FaultApplied, fmt.Sprintf("paused for %s, connections kept open", f.Duration))
 	}
-	r.fl.end(ev, results.FaultApplied, fmt.Sprintf("paused for %s, connections kept open", f.Duration))
 }
 
 // restart restarts the targets (a kill fault: kills them hard where they

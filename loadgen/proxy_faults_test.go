@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -279,5 +280,45 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	}
 	if m.Correctness.Total != 0 {
 		t.Errorf("violations %v", m.Correctness.Violations)
+	}
+}
+
+// pauseRecorder is a target that records its pauses and resumes, and
+// fails to pause when failPause is set.
+type pauseRecorder struct {
+	target.Target
+	failPause       bool
+	paused, resumed int
+}
+
+func (p *pauseRecorder) Pause(context.Context) error {
+	if p.failPause {
+		return errors.New("SIGSTOP refused")
+	}
+	p.paused++
+	return nil
+}
+
+func (p *pauseRecorder) Resume(context.Context) error { p.resumed++; return nil }
+
+// A pause that fails on one target resumes the targets it had paused, and
+// the event says which step failed.
+func TestPauseFailureResumesWhatItPaused(t *testing.T) {
+	t.Parallel()
+	ok, bad := &pauseRecorder{Target: target.Address("127.0.0.1:1")}, &pauseRecorder{Target: target.Address("127.0.0.1:2"), failPause: true}
+	r := &runner{cfg: Config{Targets: []target.Target{ok, bad, target.Address("127.0.0.1:3")}}, fl: &faultLog{}}
+	f := scenarios.Fault{Kind: scenarios.FaultPause, Duration: dur("1h")}
+	ev := r.fl.begin(f, "", []int{0, 1})
+	r.pause(context.Background(), f, []int{0, 1}, ev)
+	if ok.paused != 1 || ok.resumed != 1 || bad.resumed != 0 {
+		t.Errorf("paused/resumed: first %d/%d, second %d", ok.paused, ok.resumed, bad.resumed)
+	}
+	if ev.Status != results.FaultFailed || ev.Detail != "pause: SIGSTOP refused" {
+		t.Errorf("event %s: %q", ev.Status, ev.Detail)
+	}
+	ev = r.fl.begin(f, "", []int{2})
+	r.pause(context.Background(), f, []int{2}, ev)
+	if ev.Status != results.FaultFailed || ev.Detail != "pause: target 3 cannot be paused" {
+		t.Errorf("event %s: %q", ev.Status, ev.Detail)
 	}
 }

@@ -331,7 +331,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, src: src, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
-		fl: &faultLog{}, nf: nf, hist: hist, seeded: seeded, info: TargetInfo(cfg.Targets)}
+		fl: &faultLog{}, nf: nf, hist: hist, seeded: seeded, info: targetInfo(cfg.Targets)}
 	if sched != nil {
 		r.planned = int64(math.Round(sched.MeanRate() * cfg.Duration.Seconds()))
 	}
@@ -673,8 +673,8 @@ func FaultTargets(f scenarios.Fault, n int) []int {
 	return out
 }
 
-// TargetInfo describes the targets for a result.
-func TargetInfo(ts []target.Target) []results.Target {
+// targetInfo describes the targets for a result.
+func targetInfo(ts []target.Target) []results.Target {
 	out := make([]results.Target, 0, len(ts))
 	for _, t := range ts {
 		in := t.Info()
