@@ -66,7 +66,9 @@ type Config struct {
 	Harness results.Harness
 	// Linearizability records every protocol operation of the run and
 	// checks each session's history for linearizability after it; the
-	// verdict is the result's Linearizability.
+	// verdict is the result's Linearizability. The check runs under Run's
+	// ctx: a run whose ctx ended (Ctrl-C, an abort) keeps the partial
+	// verdict of an interrupted check.
 	Linearizability bool
 	// LinearizabilityHTML, when set, is where the porcupine visualisation of
 	// one failing session is written.
