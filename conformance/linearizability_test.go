@@ -73,17 +73,12 @@ func linearizabilityRun(t *testing.T, m mutants.Mutant, sc *scenarios.Scenario, 
 		t.Fatal(err)
 	}
 	defer proxy.Close()
-	h := loadgen.NewHistory(0)
-	run, err := loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []string{proxy.Addr()}, Minute: testMinute,
-		Drain: 3 * time.Second, History: h})
+	run, err := loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []target.Target{target.Address(proxy.Addr())}, Minute: testMinute,
+		Drain: 3 * time.Second, Linearizability: true, LinearizabilityHTML: vis})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lin, err := h.Check(ctx, loadgen.CheckOptions{Minute: testMinute, Visualization: vis})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return run, lin
+	return run, run.Linearizability
 }
 
 // TestLinearizabilityCatchesLockMutants runs a lock-contention load through

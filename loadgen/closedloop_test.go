@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 // failedPages counts the pages that ended with an error.
@@ -35,7 +36,7 @@ func TestClosedLoopOutlivesDrainTime(t *testing.T) {
 	const netTimeout = 250 * time.Millisecond
 	const users = 4
 	sc := pageCycle(netTimeout, 0)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: users,
+	run := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}, ClosedLoop: true, Connections: users,
 		Duration: 6 * netTimeout, Interval: netTimeout})
 	for kind, n := range run.Errors {
 		if kind != ErrTimeout && !(kind == ErrCanceled && n <= users) {
@@ -96,7 +97,7 @@ func TestClosedLoopSaturationLeavesOutFailedPages(t *testing.T) {
 	defer cancel()
 	const servedBeforeStop = 50
 	stopped := false
-	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: 2,
+	cfg := Config{Scenario: sc, Targets: []target.Target{tg}, ClosedLoop: true, Connections: 2,
 		Duration: 2 * time.Minute, Interval: 100 * time.Millisecond}
 	cfg.Progress = func(p Progress) { // one goroutine calls it
 		switch {

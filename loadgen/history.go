@@ -27,9 +27,10 @@ const DefaultHistoryOps = 1_000_000
 // attempt is recorded as a separate indeterminate operation: it may have
 // reached the server.
 //
-// Set Config.History to record a run; a History is safe for concurrent use
-// and records one run. Past its bound new operations are not recorded and
-// the sessions that miss some are left out of the check (and counted).
+// Run records one when Config.Linearizability is set. A History is safe
+// for concurrent use and records one run. Past its bound new operations are
+// not recorded and the sessions that miss some are left out of the check
+// (and counted).
 type History struct {
 	base time.Time
 	max  int

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 // headOnly is a scenario of sessionless pages only: one HEAD per page, so
@@ -27,7 +28,7 @@ func headOnly(rate float64, d time.Duration) *scenarios.Scenario {
 func TestRateAccuracy(t *testing.T) {
 	tg, _ := startServer(t, 0)
 	sc := headOnly(500, 3*time.Second)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}})
+	run := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}})
 	r := run.Rate
 	if r.Scheduled != 1500 || r.Completed != 1500 || r.Dropped != 0 {
 		t.Fatalf("scheduled %d, completed %d, dropped %d; want 1500, 1500, 0", r.Scheduled, r.Completed, r.Dropped)
@@ -57,7 +58,7 @@ func TestCoordinatedOmissionCorrected(t *testing.T) {
 	tg, srv := startServer(t, 0)
 	sc := headOnly(1000, 5*time.Second)
 	paused := make(chan struct{})
-	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, Workers: 2}
+	cfg := Config{Scenario: sc, Targets: []target.Target{tg}, Workers: 2}
 	cfg.Progress = func(p Progress) {
 		// At the end of the second interval, pause the server for 1s.
 		if p.Elapsed >= 2*time.Second && p.Elapsed < 3*time.Second {
@@ -103,7 +104,7 @@ func TestCoordinatedOmissionCorrected(t *testing.T) {
 func TestClosedLoopSaturation(t *testing.T) {
 	tg, _ := startServer(t, 0)
 	sc := headOnly(1, time.Second)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, ClosedLoop: true, Connections: 4, Duration: time.Second})
+	run := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}, ClosedLoop: true, Connections: 4, Duration: time.Second})
 	if run.Config.Mode != "closed-loop-saturation" || run.Config.Rate != 0 || run.Rate.Intended != 0 {
 		t.Fatalf("closed loop must not report an intended rate: %+v %+v", run.Config.Mode, run.Rate)
 	}

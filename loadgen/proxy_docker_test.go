@@ -36,11 +36,10 @@ func TestRestartContainerMidRun(t *testing.T) {
 	}
 	before := tg.Addr()
 	sc := faultScenario(t, scenarios.Fault{At: dur("2s"), Kind: scenarios.FaultRestart})
-	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, Addr: func(int) string { return tg.Addr() },
+	cfg := Config{Scenario: sc, Targets: []target.Target{tg},
 		// 9 s: a container restart takes 2–3 s on a loaded machine, and the
 		// run must go on long enough after it to show pages served again.
-		Duration: 9 * time.Second, Drain: 2 * time.Second, Faults: targetHooks{tg},
-		TargetInfo: []results.Target{{Spec: tg.Info().Spec, Kind: tg.Info().Kind, Addr: before, Description: tg.Info().Description}}}
+		Duration: 9 * time.Second, Drain: 2 * time.Second}
 	run := runFor(t, cfg)
 	var sum strings.Builder
 	results.Summary(&sum, run)

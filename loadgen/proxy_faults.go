@@ -11,14 +11,8 @@ import (
 	"github.com/aspstate/aspstate/loadgen/faultproxy"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
 )
-
-// FaultKiller is an optional capability of FaultHooks: kill target i hard
-// (SIGKILL, docker kill) and start it again. Without it a kill fault is
-// applied as a restart, and its event says so.
-type FaultKiller interface {
-	Kill(ctx context.Context, i int) error
-}
 
 // isNetworkFault reports whether kind needs the fault proxy.
 func isNetworkFault(k scenarios.FaultKind) bool {
@@ -27,14 +21,14 @@ func isNetworkFault(k scenarios.FaultKind) bool {
 
 // netFaults is the in-process fault proxy in front of every target.
 type netFaults struct {
-	proxies  []*faultproxy.Proxy
-	upstream func(i int) string // the target's own address
+	proxies []*faultproxy.Proxy
+	targets []target.Target // upstream of proxies[i]: targets[i].Addr()
 }
 
 // startFaultProxies puts a fault proxy in front of every target when
-// cfg.FaultProxy is set or the fault timeline has a network fault, and
-// points cfg.Addr at the proxies. It returns nil when no proxy is needed.
-func startFaultProxies(cfg *Config) (*netFaults, error) {
+// cfg.FaultProxy is set or the fault timeline has a network fault. It
+// returns nil when no proxy is needed; the run dials through addr.
+func startFaultProxies(cfg Config) (*netFaults, error) {
 	need := cfg.FaultProxy
 	for _, f := range cfg.Scenario.Faults {
 		need = need || isNetworkFault(f.Kind)
@@ -42,24 +36,25 @@ func startFaultProxies(cfg *Config) (*netFaults, error) {
 	if !need || cfg.ClosedLoop && !cfg.FaultProxy {
 		return nil, nil
 	}
-	orig := cfg.Addr
-	targets := cfg.Targets
-	nf := &netFaults{upstream: func(i int) string {
-		if orig != nil {
-			return orig(i)
-		}
-		return targets[i]
-	}}
-	for i := range cfg.Targets {
-		p, err := faultproxy.Start(nf.upstream(i))
+	nf := &netFaults{targets: cfg.Targets}
+	for i, t := range cfg.Targets {
+		p, err := faultproxy.Start(t.Addr())
 		if err != nil {
 			nf.close()
 			return nil, fmt.Errorf("target %d: %w", i, err)
 		}
 		nf.proxies = append(nf.proxies, p)
 	}
-	cfg.Addr = func(i int) string { return nf.proxies[i].Addr() }
 	return nf, nil
+}
+
+// addr is where the run dials target i of ts: its fault proxy when there
+// is one (nf != nil), else the target's current address.
+func (nf *netFaults) addr(ts []target.Target, i int) string {
+	if nf == nil {
+		return ts[i].Addr()
+	}
+	return nf.proxies[i].Addr()
 }
 
 func (nf *netFaults) close() {
@@ -76,7 +71,7 @@ func (nf *netFaults) follow(i int) error {
 	if nf == nil {
 		return nil
 	}
-	return nf.proxies[i].SetUpstream(nf.upstream(i))
+	return nf.proxies[i].SetUpstream(nf.targets[i].Addr())
 }
 
 // faultLog records the fault events of a run and what the load saw of
@@ -191,67 +186,95 @@ func (r *runner) applyFault(ctx context.Context, f scenarios.Fault, wg *sync.Wai
 		r.fl.end(ev, results.FaultApplied, fmt.Sprintf("web server %d: pooled connections dropped, version check armed again", f.Params.WebServer))
 	case isNetworkFault(f.Kind):
 		r.networkFault(ctx, f, targets, ev, wg)
-	case r.cfg.Faults == nil:
+	case !anyProcessControl(r.cfg.Targets):
 		r.fl.end(ev, results.FaultSkipped, "the target has no fault control (tcp:// targets cannot be paused or restarted from here)")
 	case f.Kind == scenarios.FaultPause:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for _, t := range targets {
-				if err := r.cfg.Faults.Pause(ctx, t); err != nil {
-					r.fl.end(ev, results.FaultFailed, "pause: "+err.Error())
-					return
-				}
-			}
-			_ = sleepCtx(ctx, f.Duration.D())
-			var errs []error
-			for _, t := range targets {
-				errs = append(errs, r.cfg.Faults.Resume(context.WithoutCancel(ctx), t))
-			}
-			if err := errors.Join(errs...); err != nil {
-				r.fl.end(ev, results.FaultFailed, "resume: "+err.Error())
-				return
-			}
-			r.fl.end(ev, results.FaultApplied, fmt.Sprintf("paused for %s, connections kept open", f.Duration))
+			r.pause(ctx, f, targets, ev)
 		}()
 	case f.Kind == scenarios.FaultRestart || f.Kind == scenarios.FaultKill:
-		lostFrom := time.Now()
-		r.st.bumpEpoch()
-		how := "stopped and started again"
-		killer, canKill := r.cfg.Faults.(FaultKiller)
-		if f.Kind == scenarios.FaultKill {
-			how = "killed and started again"
-			if !canKill {
-				how = "applied as a restart: the target cannot be killed"
-			}
-		}
-		var errs []error
-		for _, t := range targets {
-			var err error
-			if f.Kind == scenarios.FaultKill && canKill {
-				err = killer.Kill(ctx, t)
-			} else {
-				err = r.cfg.Faults.Restart(ctx, t)
-			}
-			if err == nil {
-				err = r.nf.follow(t)
-			}
-			errs = append(errs, err)
-		}
-		r.st.bumpEpoch()
-		r.cfg.History.LostState(lostFrom, time.Now()) // sessions may vanish once in the check
-		for _, w := range r.web {
-			for _, pc := range w.parts {
-				pc.pool.drop()
-			}
-		}
-		if err := errors.Join(errs...); err != nil {
-			r.fl.end(ev, results.FaultFailed, err.Error())
-		} else {
-			r.fl.end(ev, results.FaultApplied, how)
-		}
+		r.restart(ctx, f, targets, ev)
 	default:
 		r.fl.end(ev, results.FaultSkipped, "unknown fault kind")
+	}
+}
+
+// pause pauses the targets for the fault's duration, then resumes them
+// (those it paused, when pausing one failed).
+func (r *runner) pause(ctx context.Context, f scenarios.Fault, targets []int, ev *results.FaultEvent) {
+	var paused []target.Pauser
+	var err error
+	for _, t := range targets {
+		p, ok := r.cfg.Targets[t].(target.Pauser)
+		if !ok {
+			err = fmt.Errorf("target %d cannot be paused", t+1)
+			break
+		}
+		if err = p.Pause(ctx); err != nil {
+			break
+		}
+		paused = append(paused, p)
+	}
+	if err == nil {
+		_ = sleepCtx(ctx, f.Duration.D())
+	}
+	var errs []error
+	for _, p := range paused {
+		errs = append(errs, p.Resume(context.WithoutCancel(ctx)))
+	}
+	switch rerr := errors.Join(errs...); {
+	case err != nil:
+		r.fl.end(ev, results.FaultFailed, "pause: "+err.Error())
+	case rerr != nil:
+		r.fl.end(ev, results.FaultFailed, "resume: "+rerr.Error())
+	default:
+		r.fl.end(ev, results.FaultApplied, fmt.Sprintf("paused for %s, connections kept open", f.Duration))
+	}
+}
+
+// restart restarts the targets (a kill fault: kills them hard where they
+// can be killed, else restarts them) and drops every pooled connection.
+func (r *runner) restart(ctx context.Context, f scenarios.Fault, targets []int, ev *results.FaultEvent) {
+	lostFrom := time.Now()
+	r.st.bumpEpoch()
+	how := "stopped and started again"
+	if f.Kind == scenarios.FaultKill {
+		how = "killed and started again"
+	}
+	var errs []error
+	for _, t := range targets {
+		var err error
+		k, canKill := r.cfg.Targets[t].(target.Killer)
+		rs, canRestart := r.cfg.Targets[t].(target.Restarter)
+		switch {
+		case f.Kind == scenarios.FaultKill && canKill:
+			err = k.Kill(ctx)
+		case canRestart:
+			if f.Kind == scenarios.FaultKill {
+				how = "applied as a restart: the target cannot be killed"
+			}
+			err = rs.Restart(ctx)
+		default:
+			err = fmt.Errorf("target %d cannot be restarted", t+1)
+		}
+		if err == nil {
+			err = r.nf.follow(t)
+		}
+		errs = append(errs, err)
+	}
+	r.st.bumpEpoch()
+	r.hist.LostState(lostFrom, time.Now()) // sessions may vanish once in the check
+	for _, w := range r.web {
+		for _, pc := range w.parts {
+			pc.pool.drop()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		r.fl.end(ev, results.FaultFailed, err.Error())
+	} else {
+		r.fl.end(ev, results.FaultApplied, how)
 	}
 }
 

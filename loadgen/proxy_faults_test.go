@@ -12,30 +12,6 @@ import (
 	"github.com/aspstate/aspstate/servers/target"
 )
 
-// targetHooks adapts targets to FaultHooks, as cmd/aspstate does.
-type targetHooks []target.Target
-
-func (h targetHooks) Pause(ctx context.Context, i int) error {
-	if p, ok := h[i].(target.Pauser); ok {
-		return p.Pause(ctx)
-	}
-	return errors.New("cannot pause")
-}
-
-func (h targetHooks) Resume(ctx context.Context, i int) error {
-	if p, ok := h[i].(target.Pauser); ok {
-		return p.Resume(ctx)
-	}
-	return errors.New("cannot resume")
-}
-
-func (h targetHooks) Restart(ctx context.Context, i int) error {
-	if r, ok := h[i].(target.Restarter); ok {
-		return r.Restart(ctx)
-	}
-	return errors.New("cannot restart")
-}
-
 // faultScenario is a small farm with a short network timeout, so a black
 // hole shows as timeouts within a short run.
 func faultScenario(t *testing.T, faults ...scenarios.Fault) *scenarios.Scenario {
@@ -95,8 +71,8 @@ func TestFaultsDuringLoad(t *testing.T) {
 		scenarios.Fault{At: dur("4000ms"), Kind: scenarios.FaultRecycle, Params: scenarios.FaultParams{WebServer: 2}},
 	)
 	tg, _ := startServer(t, minute)
-	cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, Addr: func(int) string { return tg.Addr() },
-		Minute: minute, Drain: 2 * time.Second, Faults: targetHooks{tg}}
+	cfg := Config{Scenario: sc, Targets: []target.Target{tg},
+		Minute: minute, Drain: 2 * time.Second}
 	run := runFor(t, cfg)
 
 	f := run.Faults
@@ -163,15 +139,16 @@ func TestFaultsDuringLoad(t *testing.T) {
 	}
 }
 
-// Without fault control a restart is skipped and says why; faults after
-// the end of a shortened run are listed as skipped.
+// Without fault control (the server reached by its address only, as a
+// tcp:// target) a restart is skipped and says why; faults after the end
+// of a shortened run are listed as skipped.
 func TestFaultsSkippedAreRecorded(t *testing.T) {
 	sc := faultScenario(t,
 		scenarios.Fault{At: dur("200ms"), Kind: scenarios.FaultRestart},
 		scenarios.Fault{At: dur("4s"), Kind: scenarios.FaultKill},
 	)
 	tg, _ := startServer(t, 600*time.Millisecond)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: 600 * time.Millisecond, Duration: time.Second})
+	run := runFor(t, Config{Scenario: sc, Targets: addrTargets(tg.Addr()), Minute: 600 * time.Millisecond, Duration: time.Second})
 	if run.Faults == nil || run.Faults.Proxy != "" || len(run.Faults.Events) != 2 {
 		t.Fatalf("faults %+v", run.Faults)
 	}
@@ -194,7 +171,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	var web, faults int
 	var rate float64
 	for i := 1; i <= 3; i++ {
-		c := Config{Scenario: sc, Targets: []string{"x:1"}, Shard: Shard{Index: i, Count: 3}, Seed: 1}
+		c := Config{Scenario: sc, Targets: addrTargets("x:1"), Shard: Shard{Index: i, Count: 3}, Seed: 1}
 		if err := c.applyShard(); err != nil {
 			t.Fatal(err)
 		}
@@ -231,7 +208,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	pop.Farm.WebServers = 3
 	total := 0
 	for i := 1; i <= 3; i++ {
-		c := Config{Scenario: pop, Targets: []string{"x:1"}, Shard: Shard{Index: i, Count: 3}}
+		c := Config{Scenario: pop, Targets: addrTargets("x:1"), Shard: Shard{Index: i, Count: 3}}
 		if err := c.applyShard(); err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +217,7 @@ func TestShardSplitsTheFarm(t *testing.T) {
 	if total != 10 {
 		t.Errorf("populations add up to %d, want 10", total)
 	}
-	bad := Config{Scenario: sc, Targets: []string{"x:1"}, Shard: Shard{Index: 1, Count: 8}}
+	bad := Config{Scenario: sc, Targets: addrTargets("x:1"), Shard: Shard{Index: 1, Count: 8}}
 	if err := bad.applyShard(); err == nil || !strings.Contains(err.Error(), "7 web servers") {
 		t.Errorf("8 shards of 7 web servers: %v", err)
 	}
@@ -260,7 +237,7 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	// machine under the race detector does not fail pages.
 	sc.Client.NetworkTimeout = scenarios.Duration(10 * time.Second)
 	tg, _ := startServer(t, minute)
-	base := Config{Scenario: sc, Targets: []string{tg.Addr()}, Minute: minute, Duration: 2 * time.Second, Drain: 10 * time.Second}
+	base := Config{Scenario: sc, Targets: []target.Target{tg}, Minute: minute, Duration: 2 * time.Second, Drain: 10 * time.Second}
 	single := runFor(t, base)
 
 	at := time.Now().Add(300 * time.Millisecond)
@@ -282,8 +259,8 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 		}
 	}
 	for i, r := range runs {
-		if !r.Start.Equal(at) || r.Config.Options[results.ShardOption] != (Shard{Index: i + 1, Count: 3}).String() {
-			t.Errorf("shard %d: start %s (want %s), options %v", i+1, r.Start, at, r.Config.Options)
+		if !r.Start.Equal(at) || r.Config.Shard != (Shard{Index: i + 1, Count: 3}).String() {
+			t.Errorf("shard %d: start %s (want %s), shard %q", i+1, r.Start, at, r.Config.Shard)
 		}
 	}
 	for i, r := range runs {
@@ -303,5 +280,45 @@ func TestShardsMergeLikeOneRun(t *testing.T) {
 	}
 	if m.Correctness.Total != 0 {
 		t.Errorf("violations %v", m.Correctness.Violations)
+	}
+}
+
+// pauseRecorder is a target that records its pauses and resumes, and
+// fails to pause when failPause is set.
+type pauseRecorder struct {
+	target.Target
+	failPause       bool
+	paused, resumed int
+}
+
+func (p *pauseRecorder) Pause(context.Context) error {
+	if p.failPause {
+		return errors.New("SIGSTOP refused")
+	}
+	p.paused++
+	return nil
+}
+
+func (p *pauseRecorder) Resume(context.Context) error { p.resumed++; return nil }
+
+// A pause that fails on one target resumes the targets it had paused, and
+// the event says which step failed.
+func TestPauseFailureResumesWhatItPaused(t *testing.T) {
+	t.Parallel()
+	ok, bad := &pauseRecorder{Target: target.Address("127.0.0.1:1")}, &pauseRecorder{Target: target.Address("127.0.0.1:2"), failPause: true}
+	r := &runner{cfg: Config{Targets: []target.Target{ok, bad, target.Address("127.0.0.1:3")}}, fl: &faultLog{}}
+	f := scenarios.Fault{Kind: scenarios.FaultPause, Duration: dur("1h")}
+	ev := r.fl.begin(f, "", []int{0, 1})
+	r.pause(context.Background(), f, []int{0, 1}, ev)
+	if ok.paused != 1 || ok.resumed != 1 || bad.resumed != 0 {
+		t.Errorf("paused/resumed: first %d/%d, second %d", ok.paused, ok.resumed, bad.resumed)
+	}
+	if ev.Status != results.FaultFailed || ev.Detail != "pause: SIGSTOP refused" {
+		t.Errorf("event %s: %q", ev.Status, ev.Detail)
+	}
+	ev = r.fl.begin(f, "", []int{2})
+	r.pause(context.Background(), f, []int{2}, ev)
+	if ev.Status != results.FaultFailed || ev.Detail != "pause: target 3 cannot be paused" {
+		t.Errorf("event %s: %q", ev.Status, ev.Detail)
 	}
 }

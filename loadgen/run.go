@@ -18,21 +18,21 @@ import (
 	"github.com/aspstate/aspstate/protocol/aspnetclient"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
-	"go.yaml.in/yaml/v3"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
-// Config is one load run. The CLI fills it; Run writes it into the result.
+// Config is one load run: settings only. The CLI fills it; Run records it
+// in the result and returns what it measured there (results.Run), never in
+// the Config.
 type Config struct {
 	// Scenario is the web-farm pattern (defaults applied, validated).
 	Scenario *scenarios.Scenario
-	// Targets are the state servers' addresses; partition p of the scenario
-	// goes to Targets[p % len(Targets)]. Addresses are read through Addr
-	// when set (a restarted target may move).
-	Targets []string
-	// Addr, when set, returns the current address of target i.
-	Addr func(i int) string
-	// TargetInfo describes the targets for the result.
-	TargetInfo []results.Target
+	// Targets are the state servers; partition p of the scenario goes to
+	// Targets[p % len(Targets)], dialled at its current Addr (a restarted
+	// target may move). The faults of the timeline use the targets'
+	// optional capabilities, found by type assertion: target.Pauser,
+	// target.Restarter, target.Killer (see CheckFaultCapabilities).
+	Targets []target.Target
 	// Rate, when > 0, replaces the scenario's mean page rate: the rate shape
 	// is scaled so its mean is Rate (not allowed with a population model).
 	Rate float64
@@ -64,16 +64,15 @@ type Config struct {
 	Seed uint64
 	// Harness names the build, for the result.
 	Harness results.Harness
-	// Progress, when set, is called once per interval from one goroutine.
-	Progress func(Progress)
-	// Faults carries out the scenario's fault timeline on the targets; nil
-	// skips the faults that need the target (recycle is always applied).
-	Faults FaultHooks
-	// Dial overrides how connections are made (tests).
-	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
-	// History, when set, records every protocol operation for the
-	// linearizability check (History.Check after the run).
-	History *History
+	// Linearizability records every protocol operation of the run and
+	// checks each session's history for linearizability after it; the
+	// verdict is the result's Linearizability. The check runs under Run's
+	// ctx: a run whose ctx ended (Ctrl-C, an abort) keeps the partial
+	// verdict of an interrupted check.
+	Linearizability bool
+	// LinearizabilityHTML, when set, is where the porcupine visualisation of
+	// one failing session is written.
+	LinearizabilityHTML string
 	// FaultProxy routes every connection through an in-process fault proxy
 	// (toxiproxy); it is on whenever the fault timeline has a network fault
 	// (latency, blackhole, reset-connections).
@@ -94,8 +93,6 @@ type Config struct {
 	// capacity builds a backlog the rest of a short run pays for. Ignored
 	// in closed-loop mode.
 	SteadyStart bool
-	// Log, when set, receives setup messages (the steady start's seeding).
-	Log io.Writer
 	// SourceAddrs, when set, gives every emulated web server its own local
 	// address: web server i (0-based, farm-wide) binds its connections to
 	// SourceAddrs[i], so a capture of the state server's port shows a farm
@@ -112,13 +109,16 @@ type Config struct {
 	Pages         PageSource
 	Seeds         []SourcePage
 	SourceOptions map[string]string
-}
 
-// FaultHooks act on target i (a partition's target).
-type FaultHooks interface {
-	Pause(ctx context.Context, i int) error
-	Resume(ctx context.Context, i int) error
-	Restart(ctx context.Context, i int) error
+	// Hooks: functions the run calls. They observe or replace plumbing and
+	// are not part of the result.
+
+	// Progress, when set, is called once per interval from one goroutine.
+	Progress func(Progress)
+	// Log, when set, receives setup messages (the steady start's seeding).
+	Log io.Writer
+	// Dial overrides how connections are made (tests).
+	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
 }
 
 // Progress is a snapshot for live display.
@@ -157,7 +157,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("scenario %s uses a population of %d users, whose rate follows from think time; drop --rate", c.Scenario.Name, c.Scenario.Users.Population))
 	}
 	if len(c.Targets) == 0 {
-		errs = append(errs, errors.New("no target address"))
+		errs = append(errs, errors.New("no target"))
+	} else if c.Scenario != nil {
+		if err := CheckFaultCapabilities(c.Scenario.Faults, c.Targets); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || c.Rate > scenarios.MaxPagesPerSecond {
 		errs = append(errs, fmt.Errorf("rate %v: want 0 (the scenario's) or a positive number of pages per second up to %d", c.Rate, scenarios.MaxPagesPerSecond))
@@ -239,11 +243,15 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	if err := cfg.applyShard(); err != nil {
 		return nil, err
 	}
-	nf, err := startFaultProxies(&cfg)
+	nf, err := startFaultProxies(cfg)
 	if err != nil {
 		return nil, err
 	}
 	defer nf.close()
+	var hist *History
+	if cfg.Linearizability {
+		hist = NewHistory(0)
+	}
 	sc := cfg.Scenario
 	rate := sc.Rate
 	if cfg.Rate > 0 && !cfg.ClosedLoop {
@@ -270,14 +278,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 		pollDelta:     poll / 2,
 	}
 	st := newState(timers.timeout, cfg.Minute)
-	addr := func(i int) func() string {
-		return func() string {
-			if cfg.Addr != nil {
-				return cfg.Addr(i)
-			}
-			return cfg.Targets[i]
-		}
-	}
+	addr := func(i int) func() string { return func() string { return nf.addr(cfg.Targets, i) } }
 	web := make([]*webServer, sc.Farm.WebServers)
 	var pools []*pool
 	for w := range web {
@@ -286,7 +287,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 			pl := newPool(addr(p%len(cfg.Targets)), cl.IdleTimeout.D(), cfg.webDial(w))
 			pools = append(pools, pl)
 			pc := newPartClient(pl, !cl.DisableVersionCheck, cl.NetworkTimeout.D())
-			pc.hist = cfg.History
+			pc.hist = hist
 			web[w].parts = append(web[w].parts, pc)
 		}
 	}
@@ -332,7 +333,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, src: src, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
-		fl: &faultLog{}, nf: nf, seeded: seeded}
+		fl: &faultLog{}, nf: nf, hist: hist, seeded: seeded, info: targetInfo(cfg.Targets)}
 	if sched != nil {
 		r.planned = int64(math.Round(sched.MeanRate() * cfg.Duration.Seconds()))
 	}
@@ -358,10 +359,19 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	<-faultsDone
 	used := cpu.stop()
 	run, err := r.result(interrupted, end, rate, sched)
-	if run != nil {
-		run.Generator = used
+	if err != nil {
+		return nil, err
 	}
-	return run, err
+	run.Generator = used
+	if hist != nil {
+		// A run ended by ctx keeps the partial verdict of an interrupted check.
+		lin, err := hist.Check(ctx, CheckOptions{Minute: cfg.Minute, Visualization: cfg.LinearizabilityHTML})
+		if err != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("linearizability check: %w", err)
+		}
+		run.Linearizability = lin
+	}
+	return run, nil
 }
 
 // cpuMeter measures the CPU the process uses over a stretch of time.
@@ -400,10 +410,12 @@ type runner struct {
 
 	pageID                       atomic.Int64
 	scheduled, dropped, noWorker atomic.Int64
-	fl                           *faultLog   // fault events
-	nf                           *netFaults  // fault proxies, nil without
-	seeded                       *seedReport // steady start, nil for a cold one
-	planned                      int64       // pages the schedule holds, 0 without one
+	fl                           *faultLog        // fault events
+	nf                           *netFaults       // fault proxies, nil without
+	hist                         *History         // operations for the linearizability check, nil without
+	info                         []results.Target // the targets as the run began
+	seeded                       *seedReport      // steady start, nil for a cold one
+	planned                      int64            // pages the schedule holds, 0 without one
 }
 
 // exec runs one page that was due at intended and started at start, hands
@@ -663,6 +675,16 @@ func FaultTargets(f scenarios.Fault, n int) []int {
 	return out
 }
 
+// targetInfo describes the targets for a result.
+func targetInfo(ts []target.Target) []results.Target {
+	out := make([]results.Target, 0, len(ts))
+	for _, t := range ts {
+		in := t.Info()
+		out = append(out, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
+	}
+	return out
+}
+
 // result assembles the results.Run.
 func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sched *Schedule) (*results.Run, error) {
 	c := r.col
@@ -670,19 +692,8 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		return nil, c.err
 	}
 	cfg := r.cfg
-	sc := *cfg.Scenario
+	sc := cfg.Scenario.Clone()
 	sc.Rate = rate
-	y, err := sc.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("encode scenario: %w", err)
-	}
-	var scen map[string]any
-	if err := yaml.Unmarshal(y, &scen); err != nil {
-		return nil, fmt.Errorf("encode scenario: %w", err)
-	}
-	if scen, err = results.ScenarioObject(scen); err != nil {
-		return nil, err
-	}
 	mode, shape, intendedRate := results.ModeOpen, ShapeName(rate), 0.0
 	switch {
 	case cfg.ClosedLoop:
@@ -705,15 +716,10 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		opts["start"] = "cold"
 		if r.seeded != nil {
 			opts["start"] = "steady"
-			opts[results.SteadySessionsOption] = strconv.FormatInt(r.seeded.seeded, 10)
-			opts["steady_seeding"] = r.seeded.String()
 		}
 	}
 	for k, v := range cfg.SourceOptions {
 		opts[k] = v
-	}
-	if sp, ok := r.src.(*sourcePlanner); ok && sp.err != nil {
-		opts["page_source_error"] = sp.err.Error()
 	}
 	if len(cfg.SourceAddrs) > 0 {
 		var used []string
@@ -723,7 +729,6 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		opts["source_addrs"] = strings.Join(used, ",")
 	}
 	if cfg.Shard.Count > 0 {
-		opts[results.ShardOption] = cfg.Shard.String()
 		opts["start_at"] = r.start.UTC().Format(time.RFC3339Nano)
 	}
 	run := &results.Run{
@@ -733,8 +738,8 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		End:     end.UTC(),
 		Config: results.Config{
 			Mode: mode, Shape: shape, Rate: intendedRate, Duration: results.Duration(cfg.Duration),
-			Minute: results.Duration(cfg.Minute), ScenarioName: sc.Name, Scenario: scen,
-			Options: opts, Targets: cfg.TargetInfo,
+			Minute: results.Duration(cfg.Minute), ScenarioName: sc.Name, Scenario: sc,
+			Options: opts, Targets: r.info, Shard: r.shardName(),
 		},
 		Interrupted: interrupted,
 		Faults:      r.fl.result(len(cfg.Scenario.Faults) > 0 && !cfg.ClosedLoop, r.nf),
@@ -742,9 +747,16 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		Intervals:   c.intervals,
 		Logs:        c.logs,
 	}
+	if r.seeded != nil {
+		run.Seeding = &results.Seeding{Sessions: r.seeded.seeded, Detail: r.seeded.String()}
+	}
+	if sp, ok := r.src.(*sourcePlanner); ok && sp.err != nil {
+		run.Failure = "the page source stopped: " + sp.err.Error()
+	}
 	if run.Harness.Go == "" {
 		run.Harness.Go = runtime.Version()
 	}
+	var err error
 	if run.Ops, err = c.stats("op."); err != nil {
 		return nil, err
 	}
@@ -766,12 +778,14 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		run.Machine = &results.Machine{TimerLag: lag}
 	}
 	run.Locks = results.Locks{Acquires: c.acquires, Waited: c.waited, Locked: c.locked, Polls: c.polls,
-		MaxPollsPerAcquire: c.maxPolls, ForcedBreaks: c.forced, WaitTimeouts: c.gaveUp, Wait: wait}
+		MaxPollsPerAcquire: c.maxPolls, ForcedBreaks: c.forced, WaitTimeouts: c.gaveUp, Wait: wait,
+		LostWritesAfterLockBreak: c.lostWrites}
 	if c.acquires > 0 {
 		run.Locks.PollsPerAcquire = float64(c.polls) / float64(c.acquires)
 	}
 	viol, examples, total := r.st.snapshotViolations()
-	run.Correctness = results.Correctness{Checks: r.st.checks.Load(), Violations: viol, Examples: examples, Total: total}
+	run.Correctness = results.Correctness{Checks: r.st.checks.Load(), Violations: viol, Examples: examples, Total: total,
+		SkippedChecks: r.st.skipped.Load()}
 	window := end.Sub(r.start)
 	if planned := cfg.Duration; !interrupted && window < planned {
 		window = planned
@@ -799,7 +813,5 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 			run.Rate.Intended = float64(r.scheduled.Load()) / window.Seconds()
 		}
 	}
-	run.Config.Options["lost_writes_after_lock_break"] = strconv.FormatInt(c.lostWrites, 10)
-	run.Config.Options["skipped_checks"] = strconv.FormatInt(r.st.skipped.Load(), 10)
 	return run, nil
 }

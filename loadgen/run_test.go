@@ -24,6 +24,16 @@ func startServer(t *testing.T, m time.Duration) (target.Target, *stateserver.Ser
 	return tg, tg.(target.InProcess).Server()
 }
 
+// addrTargets makes address-only targets (target.Address): a server
+// reached as tcp:// reaches it, or none for tests that never dial.
+func addrTargets(addrs ...string) []target.Target {
+	out := make([]target.Target, len(addrs))
+	for i, a := range addrs {
+		out[i] = target.Address(a)
+	}
+	return out
+}
+
 func runFor(t *testing.T, cfg Config) *results.Run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+30*time.Second)
@@ -47,7 +57,7 @@ func TestEveryBuiltinRunsWithoutViolations(t *testing.T) {
 				t.Fatal(err)
 			}
 			tg, _ := startServer(t, minute)
-			cfg := Config{Scenario: sc, Targets: []string{tg.Addr()}, Duration: 2 * time.Second, Minute: minute,
+			cfg := Config{Scenario: sc, Targets: []target.Target{tg}, Duration: 2 * time.Second, Minute: minute,
 				Drain: 3 * time.Second}
 			if sc.Users.Population == 0 {
 				cfg.Rate = 60
@@ -87,7 +97,7 @@ func TestPageStateLeavesExecutionTimeOut(t *testing.T) {
 	sc := scenarios.DefaultScenario()
 	sc.Pages.ExecTime = scenarios.Dist{Kind: scenarios.DistConstant, Value: 0.040}
 	tg, _ := startServer(t, 0)
-	run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Duration: time.Second, Rate: 50, Drain: 5 * time.Second})
+	run := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}, Duration: time.Second, Rate: 50, Drain: 5 * time.Second})
 	page, state := run.Pages["modify"], run.PageState["modify"]
 	if page == nil || state == nil || page.Count == 0 {
 		t.Fatalf("no modify pages recorded: pages %v, page-state %v", page, state)

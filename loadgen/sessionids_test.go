@@ -8,6 +8,7 @@ import (
 
 	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 // pageCycle is the workload of bench/page-cycle.yaml (long sessions of
@@ -36,7 +37,7 @@ func TestRunsWithTheSameSeedUseFreshSessionIDs(t *testing.T) {
 	sc.Users.PagesPerSession = scenarios.Dist{Kind: scenarios.DistConstant, Value: 20}
 	sc.Users.ThinkTime = scenarios.Dist{Kind: scenarios.DistConstant, Value: 0.05}
 	for i := 0; i < 2; i++ {
-		run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Rate: 400, Duration: 700 * time.Millisecond, Seed: 7})
+		run := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}, Rate: 400, Duration: 700 * time.Millisecond, Seed: 7})
 		if run.Correctness.Total != 0 || len(run.Errors) != 0 {
 			t.Fatalf("run %d: violations %v %v, errors %v", i+1, run.Correctness.Violations, run.Correctness.Examples, run.Errors)
 		}

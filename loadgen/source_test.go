@@ -57,7 +57,7 @@ func TestSourceAddrsValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	addrs, _ := ParseSourceAddrs("127.0.0.2-127.0.0.4")
-	cfg := Config{Scenario: sc, Targets: []string{"127.0.0.1:1"}, SourceAddrs: addrs}
+	cfg := Config{Scenario: sc, Targets: addrTargets("127.0.0.1:1"), SourceAddrs: addrs}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "3 given for the 4 web servers") {
 		t.Fatalf("3 addresses for 4 web servers: %v", err)
 	}
@@ -138,7 +138,7 @@ func TestSourceAddrsBindEachWebServer(t *testing.T) {
 		{"", []string{"127.0.0.1"}}, // without the flag nothing changes
 	} {
 		rec := newPeerRecorder(t, tg.Addr())
-		cfg := Config{Scenario: sc, Targets: []string{rec.ln.Addr().String()}, Duration: 1500 * time.Millisecond, Drain: 3 * time.Second}
+		cfg := Config{Scenario: sc, Targets: addrTargets(rec.ln.Addr().String()), Duration: 1500 * time.Millisecond, Drain: 3 * time.Second}
 		if c.flag != "" {
 			cfg.SourceAddrs, _ = ParseSourceAddrs(c.flag)
 		}

@@ -1,12 +1,12 @@
 package loadgen
 
 import (
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 // steadyScenario: 1 s think time, 20 pages per session, half the pages
@@ -96,19 +96,19 @@ func TestSteadyStartRun(t *testing.T) {
 		}
 		return n
 	}
-	cold := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}})
+	cold := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}})
 	before := srv.Stats().SessionsTotal
-	steady := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, SteadyStart: true})
+	steady := runFor(t, Config{Scenario: sc, Targets: []target.Target{tg}, SteadyStart: true})
 	for _, run := range []*results.Run{cold, steady} {
 		if run.Correctness.Total != 0 || run.Rate.Completed != 600 {
 			t.Fatalf("%s start: %d pages, violations %v", run.Config.Options["start"], run.Rate.Completed, run.Correctness.Examples)
 		}
 	}
-	if o := steady.Config.Options; o["start"] != "steady" || o[results.SteadySessionsOption] != "300" {
-		t.Fatalf("options %v: want start=steady, %s=300", o, results.SteadySessionsOption)
+	if o := steady.Config.Options; o["start"] != "steady" || steady.Seeding == nil || steady.Seeding.Sessions != 300 {
+		t.Fatalf("options %v, seeding %+v: want start=steady, 300 sessions seeded", o, steady.Seeding)
 	}
-	if cold.Config.Options["start"] != "cold" {
-		t.Fatalf("cold run's start option is %q", cold.Config.Options["start"])
+	if cold.Config.Options["start"] != "cold" || cold.Seeding != nil {
+		t.Fatalf("cold run's start option is %q, seeding %+v", cold.Config.Options["start"], cold.Seeding)
 	}
 	if created := srv.Stats().SessionsTotal - before; created < 300 {
 		t.Fatalf("the steady run created %d sessions on the server, want at least the 300 seeded", created)
@@ -117,9 +117,5 @@ func TestSteadyStartRun(t *testing.T) {
 	t.Logf("404 replies: cold start %d, steady start %d", c, s)
 	if s*4 > c {
 		t.Fatalf("404 replies: cold %d, steady %d; a steady start's pages should find their sessions", c, s)
-	}
-	seeded, _ := strconv.Atoi(steady.Config.Options[results.SteadySessionsOption])
-	if seeded != 300 {
-		t.Fatalf("seeded %d", seeded)
 	}
 }

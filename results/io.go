@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,44 +32,31 @@ func Marshal(r *Run) ([]byte, error) {
 	c := *r
 	c.Start = c.Start.UTC()
 	c.End = c.End.UTC()
-	if c.Config.Scenario != nil {
-		// Re-encode through encoding/json's map handling so nested keys are
-		// sorted too, whatever produced the value.
-		norm, err := normalize(c.Config.Scenario)
-		if err != nil {
-			return nil, fmt.Errorf("config.scenario: %w", err)
-		}
-		c.Config.Scenario = norm
+	raw, err := json.Marshal(&c)
+	if err != nil {
+		return nil, err
+	}
+	// Through encoding/json's map handling, so the keys of the structs
+	// whose fields are not in sorted order (the scenario's) come out
+	// sorted too; json.Number keeps every number as written.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
+	if err := enc.Encode(doc); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
 }
 
-// ScenarioObject converts any JSON-encodable value (a scenario struct) into
-// the map stored in Config.Scenario, keeping integers exact.
-func ScenarioObject(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("scenario does not encode as a JSON object: %w", err)
-	}
-	return m, nil
-}
-
-func normalize(m map[string]any) (map[string]any, error) { return ScenarioObject(m) }
-
-// Unmarshal decodes result.json bytes and checks the schema version.
+// Unmarshal decodes result.json bytes of this or an older schema version
+// (converted to this one) and checks the version.
 func Unmarshal(b []byte) (*Run, error) {
 	var probe struct {
 		Schema string `json:"schema"`
@@ -76,8 +64,8 @@ func Unmarshal(b []byte) (*Run, error) {
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return nil, fmt.Errorf("not a result file: %w", err)
 	}
-	if probe.Schema != Schema {
-		return nil, fmt.Errorf("result schema is %q; this aspstate reads %q", probe.Schema, Schema)
+	if probe.Schema != Schema && probe.Schema != SchemaV1 {
+		return nil, fmt.Errorf("result schema is %q; this aspstate reads %q and %q", probe.Schema, Schema, SchemaV1)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -85,7 +73,57 @@ func Unmarshal(b []byte) (*Run, error) {
 	if err := dec.Decode(r); err != nil {
 		return nil, fmt.Errorf("result file: %w", err)
 	}
+	if probe.Schema == SchemaV1 {
+		if err := fromV1(r); err != nil {
+			return nil, fmt.Errorf("result file (%s): %w", SchemaV1, err)
+		}
+	}
 	return r, nil
+}
+
+// fromV1 moves the outcomes a version 1 result kept in Config.Options into
+// their fields, and marks r as this version.
+func fromV1(r *Run) error {
+	o := r.Config.Options
+	var errs []error
+	// take removes key from the options and parses it with parse.
+	take := func(key string, parse func(string) error) {
+		if v, ok := o[key]; ok {
+			delete(o, key)
+			if err := parse(v); err != nil {
+				errs = append(errs, fmt.Errorf("config.options.%s %q: %w", key, v, err))
+			}
+		}
+	}
+	count := func(dst *int64) func(string) error {
+		return func(v string) (err error) { *dst, err = strconv.ParseInt(v, 10, 64); return err }
+	}
+	take("skipped_checks", count(&r.Correctness.SkippedChecks))
+	take("lost_writes_after_lock_break", count(&r.Locks.LostWritesAfterLockBreak))
+	take("shard", func(v string) error { r.Config.Shard = v; return nil })
+	take("page_source_error", func(v string) error {
+		if r.Failure == "" {
+			r.Failure = "the page source stopped: " + v
+		}
+		return nil
+	})
+	if _, ok := o["steady_sessions"]; ok {
+		r.Seeding = &Seeding{}
+		take("steady_sessions", count(&r.Seeding.Sessions))
+		take("steady_seeding", func(v string) error { r.Seeding.Detail = v; return nil })
+	}
+	if _, ok := o["merged_results"]; ok {
+		r.Merged = &Merged{}
+		take("merged_results", func(v string) (err error) { r.Merged.Results, err = strconv.Atoi(v); return err })
+		take("merged_shards", func(v string) error { r.Merged.Shards = strings.Split(v, ","); return nil })
+		take("merged_start_skew", func(v string) error {
+			d, err := time.ParseDuration(v)
+			r.Merged.StartSkew = Duration(d)
+			return err
+		})
+	}
+	r.Schema = Schema
+	return errors.Join(errs...)
 }
 
 // Write creates dir (and its parents) and writes result.json, the two .hlog

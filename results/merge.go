@@ -1,7 +1,6 @@
 package results
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,17 +10,9 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/aspstate/aspstate/scenarios"
 )
-
-// ShardOption is the Config.Options key naming a shard of a run ("I/N").
-const ShardOption = "shard"
-
-// SteadySessionsOption is the Config.Options key counting the sessions a
-// steady start seeded before the schedule (absent for a cold start).
-const SteadySessionsOption = "steady_sessions"
-
-// summedOptions are Config.Options counters that add up across merged runs.
-var summedOptions = map[string]bool{"skipped_checks": true, "lost_writes_after_lock_break": true, SteadySessionsOption: true}
 
 // Merge combines results of load generators that ran at the same time
 // against the same targets, typically the N shards of one run
@@ -78,10 +69,10 @@ func Merge(runs []*Run) (*Run, error) {
 	if genKnown {
 		out.Generator = &gen
 	}
+	out.Config = mergeConfig(runs)
+	out.Merged = merged(runs, out.Start)
+	out.Seeding = mergeSeeding(runs)
 	var err error
-	if out.Config, err = mergeConfig(runs, out.Start); err != nil {
-		return nil, err
-	}
 	if out.Ops, err = mergeStats(runs, func(r *Run) map[string]*Stats { return r.Ops }); err != nil {
 		return nil, err
 	}
@@ -112,7 +103,12 @@ func Merge(runs []*Run) (*Run, error) {
 	}
 	out.Correctness = mergeCorrectness(runs)
 	out.Rate = mergeRate(runs, first.Config.Mode)
-	iv, _ := time.ParseDuration(first.Config.Options["interval"])
+	var iv time.Duration // absent: intervalIndex's default
+	if v, ok := first.Config.Options["interval"]; ok {
+		if iv, err = time.ParseDuration(v); err != nil {
+			return nil, fmt.Errorf("result 1: interval option %q: %w", v, err)
+		}
+	}
 	var p99 map[int][2]int64
 	if out.Logs, p99, err = mergeLogs(runs, iv); err != nil {
 		return nil, err
@@ -142,8 +138,8 @@ func checkMergeable(runs []*Run) error {
 		case r.Config.Options["interval"] != first.Config.Options["interval"]:
 			errs = append(errs, fmt.Errorf("result %d has intervals of %q, result 1 of %q: run every shard with the same interval", i+1, r.Config.Options["interval"], first.Config.Options["interval"]))
 		}
-		s, ok := r.Config.Options[ShardOption]
-		if !ok {
+		s := r.Config.Shard
+		if s == "" {
 			continue
 		}
 		withShard++
@@ -194,10 +190,11 @@ func ParseShard(s string) (index, count int, err error) {
 // mergeConfig keeps the first run's configuration with the rates, web
 // servers and population of every run added up, the targets of all, and
 // options that differ listed.
-func mergeConfig(runs []*Run, start time.Time) (Config, error) {
+func mergeConfig(runs []*Run) Config {
 	first := runs[0].Config
 	c := first
 	c.Rate = 0
+	c.Shard = ""
 	c.Options = map[string]string{}
 	seenTarget := map[Target]bool{}
 	c.Targets = nil
@@ -220,155 +217,88 @@ func mergeConfig(runs []*Run, start time.Time) (Config, error) {
 		}
 	}
 	for _, k := range sortedKeys(keys) {
-		if k == ShardOption || k == "start_at" {
+		if k == "start_at" {
 			continue
 		}
 		var vals []string
-		var sum int64
-		summable := summedOptions[k]
 		for _, r := range runs {
-			v, ok := r.Config.Options[k]
-			if !ok {
-				continue
-			}
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				sum += n
-			} else {
-				summable = false
-			}
-			if !contains(vals, v) {
+			if v, ok := r.Config.Options[k]; ok && !contains(vals, v) {
 				vals = append(vals, v)
 			}
 		}
-		if summable {
-			c.Options[k] = strconv.FormatInt(sum, 10)
-		} else {
-			c.Options[k] = strings.Join(vals, ",")
-		}
+		c.Options[k] = strings.Join(vals, ",")
 	}
+	if len(runs) > 1 && first.Scenario != nil {
+		c.Scenario = mergeScenario(runs)
+	}
+	return c
+}
+
+// merged describes the merge of runs whose earliest start is start.
+func merged(runs []*Run, start time.Time) *Merged {
+	m := &Merged{Results: len(runs)}
 	var latest time.Time
-	var shardNames []string
 	for _, r := range runs {
 		if r.Start.After(latest) {
 			latest = r.Start
 		}
-		if s, ok := r.Config.Options[ShardOption]; ok {
-			shardNames = append(shardNames, s)
+		if r.Config.Shard != "" {
+			m.Shards = append(m.Shards, r.Config.Shard)
 		}
 	}
-	sort.Strings(shardNames)
-	c.Options["merged_results"] = strconv.Itoa(len(runs))
-	c.Options["merged_start_skew"] = latest.Sub(start).String()
-	if len(shardNames) > 0 {
-		c.Options["merged_shards"] = strings.Join(shardNames, ",")
-	}
-	if len(runs) > 1 && first.Scenario != nil {
-		sc, err := mergeScenario(runs)
-		if err != nil {
-			return c, err
+	sort.Strings(m.Shards)
+	m.StartSkew = Duration(latest.Sub(start))
+	return m
+}
+
+// mergeSeeding adds up the steady starts' sessions; nil when no run had one.
+func mergeSeeding(runs []*Run) *Seeding {
+	var out *Seeding
+	var details []string
+	for _, r := range runs {
+		if r.Seeding == nil {
+			continue
 		}
-		c.Scenario = sc
+		if out == nil {
+			out = &Seeding{}
+		}
+		out.Sessions += r.Seeding.Sessions
+		details = append(details, r.Seeding.Detail)
 	}
-	return c, nil
+	if out != nil {
+		out.Detail = strings.Join(details, "; ")
+	}
+	return out
 }
 
 // mergeScenario returns the first run's scenario with the farm's web
 // servers, the user population and every page rate summed over the runs, so
-// the merged result describes the whole farm. Fields that not every run has
-// are left as the first run's.
-func mergeScenario(runs []*Run) (map[string]any, error) {
-	b, err := json.Marshal(runs[0].Config.Scenario)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := ScenarioObject(json.RawMessage(b)) // a deep copy
-	if err != nil {
-		return nil, err
-	}
-	paths := [][]string{
-		{"farm", "web_servers"}, {"users", "population"},
-		{"rate", "pages_per_second"}, {"rate", "from"}, {"rate", "to"},
-	}
-	for _, p := range paths {
-		sumPath(sc, runs, func(m map[string]any) (map[string]any, string) { return lookup(m, p) })
-	}
-	if steps, ok := lookupSlice(sc, "rate", "steps"); ok {
-		for i := range steps {
-			sumPath(sc, runs, func(m map[string]any) (map[string]any, string) {
-				st, ok := lookupSlice(m, "rate", "steps")
-				if !ok || i >= len(st) {
-					return nil, ""
-				}
-				o, _ := st[i].(map[string]any)
-				return o, "pages_per_second"
-			})
-		}
-	}
-	return sc, nil
-}
-
-// sumPath sets the number at at(dst) to the sum of the numbers at at(run
-// scenario) over runs, when every run has one there.
-func sumPath(dst map[string]any, runs []*Run, at func(map[string]any) (map[string]any, string)) {
-	obj, key := at(dst)
-	if obj == nil {
-		return
-	}
-	if _, ok := number(obj[key]); !ok {
-		return
-	}
-	var sum float64
+// the merged result describes the whole farm. A run without a scenario, or
+// with other rate steps, leaves the sums as the first run's.
+func mergeScenario(runs []*Run) *scenarios.Scenario {
+	sc := runs[0].Config.Scenario.Clone()
+	var sum scenarios.Scenario
+	sum.Rate.Steps = make([]scenarios.Step, len(sc.Rate.Steps))
 	for _, r := range runs {
-		o, k := at(r.Config.Scenario)
-		if o == nil {
-			return
+		x := r.Config.Scenario
+		if x == nil || len(x.Rate.Steps) != len(sc.Rate.Steps) {
+			return sc
 		}
-		v, ok := number(o[k])
-		if !ok {
-			return
+		sum.Farm.WebServers += x.Farm.WebServers
+		sum.Users.Population += x.Users.Population
+		sum.Rate.PagesPerSecond += x.Rate.PagesPerSecond
+		sum.Rate.From += x.Rate.From
+		sum.Rate.To += x.Rate.To
+		for i, st := range x.Rate.Steps {
+			sum.Rate.Steps[i].PagesPerSecond += st.PagesPerSecond
 		}
-		sum += v
 	}
-	if sum == math.Trunc(sum) && math.Abs(sum) < 1e15 {
-		obj[key] = json.Number(strconv.FormatInt(int64(sum), 10))
-	} else {
-		obj[key] = json.Number(strconv.FormatFloat(sum, 'g', -1, 64))
+	sc.Farm.WebServers, sc.Users.Population = sum.Farm.WebServers, sum.Users.Population
+	sc.Rate.PagesPerSecond, sc.Rate.From, sc.Rate.To = sum.Rate.PagesPerSecond, sum.Rate.From, sum.Rate.To
+	for i := range sc.Rate.Steps {
+		sc.Rate.Steps[i].PagesPerSecond = sum.Rate.Steps[i].PagesPerSecond
 	}
-}
-
-func lookup(m map[string]any, path []string) (map[string]any, string) {
-	for _, p := range path[:len(path)-1] {
-		next, ok := m[p].(map[string]any)
-		if !ok {
-			return nil, ""
-		}
-		m = next
-	}
-	return m, path[len(path)-1]
-}
-
-func lookupSlice(m map[string]any, a, b string) ([]any, bool) {
-	o, ok := m[a].(map[string]any)
-	if !ok {
-		return nil, false
-	}
-	s, ok := o[b].([]any)
-	return s, ok
-}
-
-func number(v any) (float64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		return f, err == nil
-	case float64:
-		return x, true
-	case int:
-		return float64(x), true
-	case int64:
-		return float64(x), true
-	}
-	return 0, false
+	return sc
 }
 
 func contains(s []string, v string) bool {
@@ -432,6 +362,7 @@ func mergeLocks(runs []*Run) (Locks, error) {
 		l.Polls += x.Polls
 		l.Waited += x.Waited
 		l.WaitTimeouts += x.WaitTimeouts
+		l.LostWritesAfterLockBreak += x.LostWritesAfterLockBreak
 		l.MaxPollsPerAcquire = max(l.MaxPollsPerAcquire, x.MaxPollsPerAcquire)
 		waits = append(waits, x.Wait)
 	}
@@ -448,6 +379,7 @@ func mergeCorrectness(runs []*Run) Correctness {
 	for _, r := range runs {
 		c.Checks += r.Correctness.Checks
 		c.Total += r.Correctness.Total
+		c.SkippedChecks += r.Correctness.SkippedChecks
 		addCounts(c.Violations, r.Correctness.Violations)
 		c.Examples = append(c.Examples, r.Correctness.Examples...)
 	}

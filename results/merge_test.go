@@ -12,6 +12,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // shardRun builds shard i/n of a run: random page latencies recorded per
@@ -19,11 +21,8 @@ import (
 // against the histogram of all samples.
 func shardRun(t *testing.T, i, n int, start time.Time, rng *rand.Rand, all, perIv []*hdrhistogram.Histogram) *Run {
 	t.Helper()
-	scen, err := ScenarioObject(map[string]any{"name": "farm", "farm": map[string]any{"web_servers": 2},
-		"rate": map[string]any{"shape": "constant", "pages_per_second": 50}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	scen := &scenarios.Scenario{Name: "farm", Farm: scenarios.Farm{WebServers: 2},
+		Rate: scenarios.Rate{Shape: scenarios.ShapeConstant, PagesPerSecond: 50}}
 	total := NewHistogram()
 	var logs []LogEntry
 	var ivs []Interval
@@ -59,16 +58,18 @@ func shardRun(t *testing.T, i, n int, start time.Time, rng *rand.Rand, all, perI
 	return &Run{
 		Schema: Schema, Harness: Harness{Version: "dev"}, Start: start, End: start.Add(d),
 		Config: Config{Mode: ModeOpen, Shape: "constant", Rate: 50, Duration: Duration(d), Minute: Duration(time.Minute),
-			ScenarioName: "farm", Scenario: scen,
-			Options: map[string]string{ShardOption: shardName(i, n), "interval": "1s", "seed": "1", "skipped_checks": "3"},
+			ScenarioName: "farm", Scenario: scen, Shard: shardName(i, n),
+			Options: map[string]string{"interval": "1s", "seed": "1"},
 			Targets: []Target{{Spec: "tcp://server:42424", Kind: "tcp", Addr: "server:42424"}}},
-		Ops:       map[string]*Stats{},
-		Pages:     map[string]*Stats{"modify": {Count: completed, Errors: map[string]int64{"timeout": 1}, Statuses: map[string]int64{}, Corrected: lat, Uncorrected: lat}},
-		Errors:    map[string]int64{"timeout": 1, "reset": int64(i)},
-		Locks:     Locks{Acquires: completed, Polls: int64(i), MaxPollsPerAcquire: int64(i)},
-		Rate:      Rate{Intended: 50, Scheduled: completed, Started: completed, Completed: completed, Window: Duration(d), Achieved: float64(completed) / d.Seconds()},
-		Intervals: ivs,
-		Logs:      logs,
+		Ops:         map[string]*Stats{},
+		Pages:       map[string]*Stats{"modify": {Count: completed, Errors: map[string]int64{"timeout": 1}, Statuses: map[string]int64{}, Corrected: lat, Uncorrected: lat}},
+		Errors:      map[string]int64{"timeout": 1, "reset": int64(i)},
+		Locks:       Locks{Acquires: completed, Polls: int64(i), MaxPollsPerAcquire: int64(i), LostWritesAfterLockBreak: 1},
+		Correctness: Correctness{SkippedChecks: 3},
+		Seeding:     &Seeding{Sessions: int64(100 * i), Detail: "seeded"},
+		Rate:        Rate{Intended: 50, Scheduled: completed, Started: completed, Completed: completed, Window: Duration(d), Achieved: float64(completed) / d.Seconds()},
+		Intervals:   ivs,
+		Logs:        logs,
 		Faults: &Faults{SessionsLost: int64(i), Events: []FaultEvent{{Kind: "latency", At: Duration(time.Second), Shard: shardName(i, n),
 			Start: start.Add(time.Second + time.Duration(i)*time.Millisecond), End: start.Add(2 * time.Second), Status: FaultApplied,
 			Targets: []int{0}, Errors: map[string]int64{"timeout": 1}}}},
@@ -138,11 +139,14 @@ func TestMergeShardsIsLossless(t *testing.T) {
 	if m.Config.Rate != 150 || m.Rate.Intended != 150 {
 		t.Errorf("rate %v intended %v, want 150", m.Config.Rate, m.Rate.Intended)
 	}
-	if ws := m.Config.Scenario["farm"].(map[string]any)["web_servers"]; ws != json.Number("6") {
+	if ws := m.Config.Scenario.Farm.WebServers; ws != 6 {
 		t.Errorf("web_servers %v, want 6", ws)
 	}
-	if pps := m.Config.Scenario["rate"].(map[string]any)["pages_per_second"]; pps != json.Number("150") {
+	if pps := m.Config.Scenario.Rate.PagesPerSecond; pps != 150 {
 		t.Errorf("pages_per_second %v, want 150", pps)
+	}
+	if runs[0].Config.Scenario.Farm.WebServers != 2 {
+		t.Error("the merge changed a shard's scenario")
 	}
 	if m.Errors["timeout"] != 3 || m.Errors["reset"] != 6 {
 		t.Errorf("errors %v", m.Errors)
@@ -150,8 +154,14 @@ func TestMergeShardsIsLossless(t *testing.T) {
 	if m.Locks.MaxPollsPerAcquire != 3 || m.Locks.Polls != 6 {
 		t.Errorf("locks %+v", m.Locks)
 	}
-	if o := m.Config.Options; o["skipped_checks"] != "9" || o["merged_shards"] != "1/3,2/3,3/3" || o[ShardOption] != "" || o["seed"] != "1" {
-		t.Errorf("options %v", o)
+	if m.Correctness.SkippedChecks != 9 || m.Locks.LostWritesAfterLockBreak != 3 || m.Seeding == nil || m.Seeding.Sessions != 600 {
+		t.Errorf("summed outcomes: skipped checks %d, lost writes %d, seeding %+v", m.Correctness.SkippedChecks, m.Locks.LostWritesAfterLockBreak, m.Seeding)
+	}
+	if g := m.Merged; g == nil || g.Results != 3 || strings.Join(g.Shards, ",") != "1/3,2/3,3/3" || g.StartSkew != Duration(6*time.Millisecond) {
+		t.Errorf("merged %+v", g)
+	}
+	if o := m.Config.Options; o["seed"] != "1" || m.Config.Shard != "" {
+		t.Errorf("options %v, shard %q", o, m.Config.Shard)
 	}
 	if m.Faults == nil || len(m.Faults.Events) != 3 || m.Faults.SessionsLost != 6 || m.Faults.Events[0].Shard != "1/3" {
 		t.Errorf("faults %+v", m.Faults)
@@ -213,7 +223,7 @@ func TestMergeRejects(t *testing.T) {
 	closed := mk(2, 3)
 	closed.Config.Mode = ModeClosedLoop
 	plain := mk(2, 3)
-	delete(plain.Config.Options, ShardOption)
+	plain.Config.Shard = ""
 	for name, tc := range map[string]struct {
 		runs []*Run
 		want string
@@ -225,7 +235,7 @@ func TestMergeRejects(t *testing.T) {
 		"scenario":  {[]*Run{mk(1, 3), other, mk(3, 3)}, `scenario "other"`},
 		"mode":      {[]*Run{mk(1, 3), closed, mk(3, 3)}, "closed-loop-saturation run"},
 		"mixed":     {[]*Run{mk(1, 2), plain}, "1 of 2 results are shards"},
-		"bad shard": {[]*Run{func() *Run { r := mk(1, 2); r.Config.Options[ShardOption] = "3/2"; return r }()}, `shard "3/2"`},
+		"bad shard": {[]*Run{func() *Run { r := mk(1, 2); r.Config.Shard = "3/2"; return r }()}, `shard "3/2"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Merge(tc.runs)

@@ -25,10 +25,19 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // Schema is the value of Run.Schema for this version of the format.
-const Schema = "aspstate/result/v1"
+// Version 2 stores the scenario typed and the run's outcomes as fields
+// (Correctness.SkippedChecks, Locks.LostWritesAfterLockBreak, Seeding,
+// Merged, Config.Shard, a page source's error in Failure) where version 1
+// kept them in Config.Options.
+const Schema = "aspstate/result/v2"
+
+// SchemaV1 is the first version of the format; Unmarshal still reads it.
+const SchemaV1 = "aspstate/result/v1"
 
 // Run modes.
 const (
@@ -99,6 +108,9 @@ type Run struct {
 	// Machine is what the run saw of the machine it ran on; absent in
 	// results written before it was recorded.
 	Machine *Machine `json:"machine,omitempty"`
+	// Merged describes the results this one merges (aspstate merge); absent
+	// for a run of one load generator.
+	Merged *Merged `json:"merged,omitempty"`
 	// Objectives are the thresholds the run was held to (aspstate load
 	// --threshold) and their outcome at its end; absent when none were set.
 	Objectives []Objective `json:"objectives,omitempty"`
@@ -116,12 +128,35 @@ type Run struct {
 	Rate Rate `json:"rate"`
 	// Schema is the format version, Schema for this package.
 	Schema string `json:"schema"`
+	// Seeding is what a steady start wrote before the schedule; absent for
+	// a cold start.
+	Seeding *Seeding `json:"seeding,omitempty"`
 	// Start is when the schedule began (UTC).
 	Start time.Time `json:"start"`
 
 	// Logs are the interval histograms written to the .hlog files. They are
 	// not part of result.json; Read fills them from the .hlog files.
 	Logs []LogEntry `json:"-"`
+}
+
+// Seeding is the steady start of an open-model run: the sessions written,
+// unmeasured, before the schedule began.
+type Seeding struct {
+	// Sessions is how many sessions were written (summed over merged runs).
+	Sessions int64 `json:"sessions"`
+	// Detail says how the seeding went (writes, failures, time taken).
+	Detail string `json:"detail"`
+}
+
+// Merged describes a merged result.
+type Merged struct {
+	// Results is how many results were merged.
+	Results int `json:"results"`
+	// Shards are the shards merged ("I/N", sorted); empty when the merged
+	// runs were not shards.
+	Shards []string `json:"shards,omitempty"`
+	// StartSkew is how much later than the first the last run started.
+	StartSkew Duration `json:"start_skew"`
 }
 
 // Objective is one threshold a run was held to and its outcome.
@@ -218,17 +253,22 @@ type Config struct {
 	// Mode is ModeOpen, ModeClosedLoop or ModeCapture.
 	Mode string `json:"mode"`
 	// Options holds further settings of the load generator (client emulation
-	// knobs, worker counts, seed), name to value, for the record.
+	// knobs, worker counts, seed), name to value, for the record. The
+	// run's outcomes are fields of Run, not options.
 	Options map[string]string `json:"options"`
 	// Rate is the intended mean rate in page requests per second (open mode);
 	// 0 in closed-loop mode.
 	Rate float64 `json:"rate"`
-	// Scenario is the scenario as run, as a JSON object (keys sorted).
-	Scenario map[string]any `json:"scenario"`
+	// Scenario is the scenario as run (a shard's share of the farm in a
+	// shard's result); nil for a capture.
+	Scenario *scenarios.Scenario `json:"scenario"`
 	// ScenarioName is the scenario's name.
 	ScenarioName string `json:"scenario_name"`
 	// Shape is the arrival schedule: constant, ramp, steps, poisson or closed-loop.
 	Shape string `json:"shape"`
+	// Shard is the load-generator shard the run was ("I/N", aspstate load
+	// --shard); "" for an unsharded or merged run.
+	Shard string `json:"shard,omitempty"`
 	// Targets are the state servers (partitions), in partition order.
 	Targets []Target `json:"targets"`
 }
@@ -296,6 +336,10 @@ type Locks struct {
 	ForcedBreaks int64 `json:"forced_breaks"`
 	// Locked is how many 423 replies were received.
 	Locked int64 `json:"locked_replies"`
+	// LostWritesAfterLockBreak counts the writes lost because the page's
+	// lock was broken and taken meanwhile: the server answered 423, which
+	// the client ignores (PROTOCOL.md e.1).
+	LostWritesAfterLockBreak int64 `json:"lost_writes_after_lock_break"`
 	// MaxPollsPerAcquire is the most polls one acquire needed.
 	MaxPollsPerAcquire int64 `json:"max_polls_per_acquire"`
 	// Polls is how many re-polls were sent after a 423.
@@ -316,6 +360,9 @@ type Correctness struct {
 	Checks int64 `json:"checks"`
 	// Examples are the first few violations, described.
 	Examples []string `json:"examples"`
+	// SkippedChecks counts the body checks left out because the session
+	// was not stable (a fault or an unanswered request may have changed it).
+	SkippedChecks int64 `json:"skipped_checks"`
 	// Total is the sum of Violations.
 	Total int64 `json:"total"`
 	// Violations counts violations by kind (see the loadgen package).

@@ -124,12 +124,12 @@ func TestShardedRunAcrossContainers(t *testing.T) {
 	// 240 pages/s, so completed pages within 3% and the achieved rate within
 	// 5% (a page that ends late stretches one run's window); latency on a shared 2-core
 	// machine within a loose band (p50 within 3x + 2ms).
-	if m.Config.Options["merged_shards"] != "1/3,2/3,3/3" {
-		t.Errorf("merged shards %q", m.Config.Options["merged_shards"])
+	if m.Merged == nil || strings.Join(m.Merged.Shards, ",") != "1/3,2/3,3/3" {
+		t.Errorf("merged %+v", m.Merged)
 	}
 	// Every shard honoured --start-at (without it they would start as their
 	// containers came up, hundreds of milliseconds apart).
-	if skew, _ := time.ParseDuration(m.Config.Options["merged_start_skew"]); skew > 50*time.Millisecond {
+	if skew := time.Duration(m.Merged.StartSkew); skew > 50*time.Millisecond {
 		t.Errorf("the shards started %s apart, want together", skew)
 	}
 	within := func(what string, a, b, tol float64) {

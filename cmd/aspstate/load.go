@@ -140,15 +140,7 @@ func (o *loadOptions) run(ctx context.Context, c *cobra.Command, _ []string) int
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 2
 	}
-	if err := checkFaultCapabilities(cfg.Scenario.Faults, started); err != nil {
-		return usageError(stderr, "load", "%v", err)
-	}
-	cfg.Faults, cfg.Addr = targetFaults(started), func(i int) string { return started[i].Addr() }
-	for _, t := range started {
-		cfg.Targets = append(cfg.Targets, t.Addr())
-		in := t.Info()
-		cfg.TargetInfo = append(cfg.TargetInfo, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
-	}
+	cfg.Targets = started
 	if asReplay != nil {
 		asReplay(&cfg)
 	}
@@ -306,8 +298,8 @@ func loadHeader(w io.Writer, cfg *loadgen.Config, dir string) {
 		d = sc.Duration.D()
 	}
 	var ts []string
-	for _, t := range cfg.TargetInfo {
-		ts = append(ts, t.Spec)
+	for _, t := range cfg.Targets {
+		ts = append(ts, t.Info().Spec)
 	}
 	fmt.Fprintf(w, "aspstate load: scenario %s against %s for %s, %s; results into %s\n",
 		sc.Name, strings.Join(ts, ", "), d, what, dir)
@@ -329,22 +321,13 @@ func (o *loadOptions) runAndRecord(ctx context.Context, cfg loadgen.Config, slos
 		cfg.Progress = abortWatch(slos, bar.update, &lost, abort, stderr)
 	}
 	if o.checkLin {
-		cfg.History = loadgen.NewHistory(0)
+		cfg.Linearizability, cfg.LinearizabilityHTML = true, filepath.Join(dir, "linearizability.html")
 	}
 	run, err := loadgen.Run(runCtx, cfg)
 	bar.finish()
 	if err != nil {
 		fmt.Fprintf(stderr, "aspstate load: %v\n", err)
 		return 1
-	}
-	if cfg.History != nil {
-		lin, err := cfg.History.Check(ctx, loadgen.CheckOptions{Minute: time.Duration(run.Config.Minute),
-			Visualization: filepath.Join(dir, "linearizability.html")})
-		if err != nil && ctx.Err() == nil { // an interrupted check keeps its partial verdict
-			fmt.Fprintf(stderr, "aspstate load: linearizability check: %v\n", err)
-			return 1
-		}
-		run.Linearizability = lin
 	}
 	if err := judgeThresholds(run, slos, lost); err != nil {
 		fmt.Fprintf(stderr, "aspstate load: thresholds: %v\n", err)
@@ -432,51 +415,4 @@ func loadVerdict(run *results.Run, interrupted bool, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// targetFaults adapts the targets' optional capabilities to loadgen's fault
-// hooks; nil when no target can pause or restart.
-func targetFaults(ts []target.Target) loadgen.FaultHooks {
-	for _, t := range ts {
-		_, p := t.(target.Pauser)
-		_, r := t.(target.Restarter)
-		if p || r {
-			return faultHooks(ts)
-		}
-	}
-	return nil
-}
-
-type faultHooks []target.Target
-
-var errNoCapability = errors.New("this target cannot do that")
-
-func (f faultHooks) Pause(ctx context.Context, i int) error {
-	if p, ok := f[i].(target.Pauser); ok {
-		return p.Pause(ctx)
-	}
-	return errNoCapability
-}
-
-func (f faultHooks) Resume(ctx context.Context, i int) error {
-	if p, ok := f[i].(target.Pauser); ok {
-		return p.Resume(ctx)
-	}
-	return errNoCapability
-}
-
-func (f faultHooks) Restart(ctx context.Context, i int) error {
-	if r, ok := f[i].(target.Restarter); ok {
-		return r.Restart(ctx)
-	}
-	return errNoCapability
-}
-
-// Kill makes faultHooks a loadgen.FaultKiller: a kill fault is a real hard
-// kill (SIGKILL, docker kill) of targets that can take one.
-func (f faultHooks) Kill(ctx context.Context, i int) error {
-	if k, ok := f[i].(target.Killer); ok {
-		return k.Kill(ctx)
-	}
-	return errNoCapability
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/servers/target"
 )
 
 const tinyScenario = `name: tiny
@@ -270,5 +271,23 @@ func TestLoadPopulationHeaderAndRate(t *testing.T) {
 	}
 	if run.Rate.Intended <= 0 || !strings.Contains(stdout.String(), fmt.Sprintf("intended %.1f/s", run.Rate.Intended)) {
 		t.Errorf("intended rate %v; summary:\n%s", run.Rate.Intended, stdout.String())
+	}
+}
+
+// The CLI refuses a pause fault that hits a target that cannot pause, with
+// exit 2, before the run: here a tcp:// partition beside an inproc one (on
+// Windows the same holds for exec targets).
+func TestLoadRefusesAFaultATargetCannotTake(t *testing.T) {
+	ctx := context.Background()
+	in, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	var stdout, stderr strings.Builder
+	code := runLoad(ctx, []string{"--scenario", "small-intranet", "--target", "inproc", "--target", "tcp://" + in.Addr(),
+		"--fault", "pause@1s+1s", "--duration", "3s", "--out", t.TempDir()}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "hits target 2 (tcp://"+in.Addr()+"), which cannot be paused") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }

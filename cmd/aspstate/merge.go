@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,7 +64,7 @@ func (o *mergeOptions) run(ctx context.Context, c *cobra.Command, dirs []string)
 		return 1
 	}
 	results.Summary(stdout, m)
-	fmt.Fprintf(stdout, "\nmerged %d results (start skew %s): %s\n", len(runs), m.Config.Options["merged_start_skew"], dir)
+	fmt.Fprintf(stdout, "\nmerged %d results (start skew %s): %s\n", len(runs), time.Duration(m.Merged.StartSkew), dir)
 	switch {
 	case m.Correctness.Total > 0:
 		fmt.Fprintf(stderr, "aspstate merge: %d correctness violations\n", m.Correctness.Total)

@@ -63,7 +63,7 @@ func TestLoadShardsAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Config.Rate < 59 || m.Config.Rate > 61 || m.Rate.Completed < 50 || m.Config.Options["merged_shards"] != "1/2,2/2" {
+	if m.Config.Rate < 59 || m.Config.Rate > 61 || m.Rate.Completed < 50 || m.Merged == nil || strings.Join(m.Merged.Shards, ",") != "1/2,2/2" {
 		t.Errorf("merged: rate %v, %d completed, options %v", m.Config.Rate, m.Rate.Completed, m.Config.Options)
 	}
 	if m.Faults == nil || len(m.Faults.Events) != 2 || m.Faults.Events[0].Status != results.FaultApplied {

@@ -189,20 +189,27 @@ func runTraceInspect(ctx context.Context, args []string, stdout, stderr io.Write
 		}
 		in.Write(stdout, st)
 	}
-	if *out != "" {
-		v, rev := buildVersion()
-		name := "capture-" + strings.TrimSuffix(filepath.Base(files[0]), filepath.Ext(files[0]))
-		r, err := in.Run(st, name, results.Harness{Version: v, Revision: rev, Go: runtime.Version()})
-		if err == nil {
-			err = results.Write(*out, r)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "aspstate trace inspect: writing %s: %v\n", *out, err)
-			return 1
-		}
-		if !*asJSON {
-			fmt.Fprintf(stdout, "\nresult written to %s (aspstate report %s; aspstate compare %s LAB_RUN)\n", *out, *out, *out)
-		}
+	if *out == "" {
+		return 0
+	}
+	if err := writeCaptureResult(in, st, files[0], *out); err != nil {
+		fmt.Fprintf(stderr, "aspstate trace inspect: writing %s: %v\n", *out, err)
+		return 1
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "\nresult written to %s (aspstate report %s; aspstate compare %s LAB_RUN)\n", *out, *out, *out)
 	}
 	return 0
+}
+
+// writeCaptureResult writes the inspection of a capture (first its first
+// file) as a result directory.
+func writeCaptureResult(in *trace.Inspection, st trace.Stats, first, dir string) error {
+	v, rev := buildVersion()
+	name := "capture-" + strings.TrimSuffix(filepath.Base(first), filepath.Ext(first))
+	r, err := in.Run(st, name, results.Harness{Version: v, Revision: rev, Go: runtime.Version()})
+	if err != nil {
+		return err
+	}
+	return results.Write(dir, r)
 }

@@ -13,6 +13,30 @@ import (
 	"github.com/aspstate/aspstate/trace"
 )
 
+// checkTraceDiff checks the arguments of trace diff and parses its target.
+func checkTraceDiff(files []string, tgt string, speed float64, examples int) (target.Spec, error) {
+	switch {
+	case len(files) == 0:
+		return target.Spec{}, errors.New("give the capture files to replay (e.g. farm.pcap)")
+	case tgt == "":
+		return target.Spec{}, errors.New("give the server to replay against with --target (e.g. --target tcp://127.0.0.1:42424)")
+	case speed <= 0:
+		return target.Spec{}, fmt.Errorf("--speed %g: want a positive factor (1 = the recorded pace, 2 = twice as fast)", speed)
+	case examples < 1:
+		return target.Spec{}, fmt.Errorf("--examples %d: want at least 1", examples)
+	}
+	spec, err := target.Parse(tgt)
+	if err != nil {
+		return spec, fmt.Errorf("--target: %v", err)
+	}
+	for _, f := range files {
+		if _, err := os.Stat(f); err != nil {
+			return spec, fmt.Errorf("%s: %v", f, errors.Unwrap(err))
+		}
+	}
+	return spec, nil
+}
+
 // runTraceDiff implements `aspstate trace diff`.
 func runTraceDiff(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("trace diff", "[flags] FILE... --target T",
@@ -32,30 +56,13 @@ func runTraceDiff(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	files := fs.Args()
-	if len(files) == 0 {
-		return usageError(stderr, "trace diff", "give the capture files to replay (e.g. farm.pcap)")
-	}
-	if *tgt == "" {
-		return usageError(stderr, "trace diff", "give the server to replay against with --target (e.g. --target tcp://127.0.0.1:42424)")
-	}
-	if *speed <= 0 {
-		return usageError(stderr, "trace diff", "--speed %g: want a positive factor (1 = the recorded pace, 2 = twice as fast)", *speed)
-	}
-	if *examples < 1 {
-		return usageError(stderr, "trace diff", "--examples %d: want at least 1", *examples)
-	}
 	opt, err := cf.options()
 	if err != nil {
 		return usageError(stderr, "trace diff", "%v", err)
 	}
-	spec, err := target.Parse(*tgt)
+	spec, err := checkTraceDiff(files, *tgt, *speed, *examples)
 	if err != nil {
-		return usageError(stderr, "trace diff", "--target: %v", err)
-	}
-	for _, f := range files {
-		if _, err := os.Stat(f); err != nil {
-			return usageError(stderr, "trace diff", "%s: %v", f, errors.Unwrap(err))
-		}
+		return usageError(stderr, "trace diff", "%v", err)
 	}
 	live, err := target.Start(ctx, spec, target.Options{})
 	if err != nil {
@@ -65,12 +72,10 @@ func runTraceDiff(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer live.Close()
 	rep, err := trace.Diff(ctx, files, trace.DiffOptions{Target: live.Addr(), Read: opt, Speed: *speed, Examples: *examples})
 	if err != nil {
-		var fe *trace.FileError
-		if errors.As(err, &fe) {
-			fmt.Fprintf(stderr, "aspstate trace diff: %v\n", err)
-			return 2
-		}
 		fmt.Fprintf(stderr, "aspstate trace diff: %v\n", err)
+		if fe := (*trace.FileError)(nil); errors.As(err, &fe) {
+			return 2 // an unreadable file
+		}
 		return 1
 	}
 	if rep.Exch == 0 {

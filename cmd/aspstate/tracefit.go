@@ -15,6 +15,41 @@ import (
 	"github.com/aspstate/aspstate/trace"
 )
 
+// fitCapture rebuilds the pages of the capture files, fits a scenario to
+// them (o.Source is set to the files' names) and returns it with its YAML
+// and what was read; a non-zero code is the exit code of a failure, said on
+// stderr.
+func fitCapture(ctx context.Context, files []string, opt trace.Options, o trace.FitOptions, stderr io.Writer) (*trace.Fit, []byte, trace.Stats, int) {
+	var bases []string
+	for _, f := range files {
+		bases = append(bases, filepath.Base(f))
+	}
+	o.Source = strings.Join(bases, ", ")
+	fitter := trace.NewFitter(o)
+	b := trace.NewPageBuilder(fitter.Add)
+	st, code := readCapture(ctx, "trace fit", files, opt, b.Add, stderr)
+	if code != 0 {
+		return nil, nil, st, code
+	}
+	if err := b.Flush(); err != nil {
+		fmt.Fprintf(stderr, "aspstate trace fit: %v\n", err)
+		return nil, nil, st, 1
+	}
+	fit, err := fitter.Fit()
+	if errors.Is(err, trace.ErrNoPages) {
+		err = fmt.Errorf("%s: %w", strings.Join(files, ", "), err)
+	}
+	var y []byte
+	if err == nil {
+		y, err = fit.YAML()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "aspstate trace fit: %v\n", err)
+		return nil, nil, st, 1
+	}
+	return fit, y, st, 0
+}
+
 // runTraceFit implements `aspstate trace fit`.
 func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("trace fit", "[flags] FILE... [--out farm.yaml]",
@@ -50,33 +85,9 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if n == "" && *out != "" {
 		n = scenarioName(strings.TrimSuffix(filepath.Base(*out), filepath.Ext(*out)))
 	}
-	var bases []string
-	for _, f := range files {
-		bases = append(bases, filepath.Base(f))
-	}
-	fitter := trace.NewFitter(trace.FitOptions{Name: n, Source: strings.Join(bases, ", "), Interval: *interval, BurstWindow: *window})
-	b := trace.NewPageBuilder(fitter.Add)
-	st, code := readCapture(ctx, "trace fit", files, opt, b.Add, stderr)
+	fit, y, st, code := fitCapture(ctx, files, opt, trace.FitOptions{Name: n, Interval: *interval, BurstWindow: *window}, stderr)
 	if code != 0 {
 		return code
-	}
-	if err := b.Flush(); err != nil {
-		fmt.Fprintf(stderr, "aspstate trace fit: %v\n", err)
-		return 1
-	}
-	fit, err := fitter.Fit()
-	if errors.Is(err, trace.ErrNoPages) {
-		fmt.Fprintf(stderr, "aspstate trace fit: %s: %v\n", strings.Join(files, ", "), err)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "aspstate trace fit: %v\n", err)
-		return 1
-	}
-	y, err := fit.YAML()
-	if err != nil {
-		fmt.Fprintf(stderr, "aspstate trace fit: %v\n", err)
-		return 1
 	}
 	if *out == "" {
 		_, err = stdout.Write(y)

@@ -153,16 +153,9 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	if late == 0 {
 		late = 10 * time.Millisecond
 	}
-	ts := l.targets
 	cfg := loadgen.Config{
-		Scenario: sc, Rate: rate, Duration: l.Warmup + l.Step, Minute: l.Minute, Workers: l.Workers,
+		Scenario: sc, Targets: l.targets, Rate: rate, Duration: l.Warmup + l.Step, Minute: l.Minute, Workers: l.Workers,
 		LateThreshold: late, Drain: l.drain(), Seed: l.Seed, Harness: l.Harness, Progress: l.Progress, SteadyStart: l.SteadyStart,
-		Addr: func(i int) string { return ts[i].Addr() },
-	}
-	for _, t := range ts {
-		cfg.Targets = append(cfg.Targets, t.Addr())
-		in := t.Info()
-		cfg.TargetInfo = append(cfg.TargetInfo, results.Target{Spec: in.Spec, Kind: in.Kind, Addr: in.Addr, Description: in.Description})
 	}
 	if err := cfg.Validate(); err != nil {
 		return StepResult{}, err
@@ -181,10 +174,13 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	if err != nil {
 		return StepResult{}, err
 	}
-	res.SteadyStart = run.Config.Options["start"] == "steady"
+	res.SteadyStart = run.Seeding != nil
 	if sampled {
 		if after, _, ok := l.sample(ctx); ok {
-			seeded, _ := strconv.ParseInt(run.Config.Options[results.SteadySessionsOption], 10, 64)
+			var seeded int64
+			if run.Seeding != nil {
+				seeded = run.Seeding.Sessions
+			}
 			res.Server = &ServerSample{Source: src, SessionsCreated: after.created - before.created - seeded, Seeded: seeded,
 				SessionsInStore: after.inStore, Requests: after.requests - before.requests, Reference: after.reference,
 				ResidentBefore: before.resident, ResidentAfter: after.resident}

@@ -216,7 +216,7 @@ func TestRealRunWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { tg.Close() })
-	run, err := loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()}, Interval: 250 * time.Millisecond})
+	run, err := loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []target.Target{tg}, Interval: 250 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // The workload fields compare checks before comparing two sides. Runs that
@@ -115,7 +117,7 @@ func WorkloadOf(r *results.Run) Workload {
 	if c.Mode == results.ModeOpen {
 		w.Rate = c.Rate
 	}
-	flatten("", c.Scenario, w.scenario)
+	flatten("", scenarioObject(c.Scenario), w.scenario)
 	if p, ok := w.scenario["users.population"]; ok && p != "0" {
 		w.Population = p
 	}
@@ -135,6 +137,25 @@ func WorkloadOf(r *results.Run) Workload {
 	}
 	w.ScenarioHash = hex.EncodeToString(h.Sum(nil))[:12]
 	return w
+}
+
+// scenarioObject is the scenario as a JSON object (numbers kept exact),
+// nil without one.
+func scenarioObject(sc *scenarios.Scenario) map[string]any {
+	if sc == nil {
+		return nil
+	}
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var m map[string]any
+	if dec.Decode(&m) != nil {
+		return nil
+	}
+	return m
 }
 
 // flatten writes the leaves of v under prefix as "a.b.c" → JSON value.

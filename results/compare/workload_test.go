@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // workloadRun is a run of a scenario at rate pages/s for d.
@@ -15,8 +16,8 @@ func workloadRun(rate float64, d time.Duration, execMS float64) *results.Run {
 		Schema: results.Schema,
 		Config: results.Config{Mode: results.ModeOpen, Shape: "constant", Rate: rate, Duration: results.Duration(d),
 			ScenarioName: "s", Options: map[string]string{"seed": "1"},
-			Scenario: map[string]any{"name": "s", "rate": map[string]any{"pages_per_second": rate},
-				"pages": map[string]any{"exec_time": map[string]any{"dist": "constant", "value": execMS / 1000}}}},
+			Scenario: &scenarios.Scenario{Name: "s", Rate: scenarios.Rate{PagesPerSecond: rate},
+				Pages: scenarios.Pages{ExecTime: scenarios.Dist{Kind: "constant", Value: execMS / 1000}}}},
 		Rate: results.Rate{Intended: rate, Achieved: rate, Window: results.Duration(d)},
 	}
 }
@@ -52,7 +53,7 @@ func TestWorkloadDifferences(t *testing.T) {
 	}
 	// A setting one side's harness did not record is not a difference.
 	newer := workloadRun(200, 20*time.Second, 5)
-	newer.Config.Scenario["client"] = map[string]any{"request_queue_limit": 50}
+	newer.Config.Scenario.Client.RequestQueueLimitPerSession = 50 // omitted when zero, as by an older harness
 	if d := WorkloadOf(base).Differences(WorkloadOf(newer)); len(d) != 0 {
 		t.Errorf("a setting only one side records: %v", d)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"image/color"
@@ -617,23 +616,6 @@ func throughputOverTime(ins []Input) (chart, error) {
 	return c, faultMarkers(c.p, ins, ymax)
 }
 
-// scenarioOf decodes the scenario stored in the run's config; nil when it
-// cannot be read back (an older or foreign result).
-func scenarioOf(r *results.Run) *scenarios.Scenario {
-	if len(r.Config.Scenario) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(r.Config.Scenario)
-	if err != nil {
-		return nil
-	}
-	sc := new(scenarios.Scenario)
-	if err := json.Unmarshal(b, sc); err != nil {
-		return nil
-	}
-	return sc
-}
-
 // intendedSeries is the schedule's rate over the planned duration: the
 // scenario's rate shape scaled so its mean equals Rate.Intended (which counts
 // every scheduled slot, burst requests included). Nil without a schedule.
@@ -648,7 +630,7 @@ func intendedSeries(r *results.Run) plotter.XYs {
 	const steps = 200
 	xs := make([]float64, 0, steps+1)
 	ys := make([]float64, 0, steps+1)
-	sc := scenarioOf(r)
+	sc := r.Config.Scenario
 	sum := 0.0
 	for i := 0; i <= steps; i++ {
 		t := d * time.Duration(i) / steps
@@ -734,7 +716,7 @@ func faultMarkers(p *plot.Plot, ins []Input, ymax float64) error {
 	seen := map[mark]bool{}
 	var marks []mark
 	for _, in := range ins {
-		sc := scenarioOf(in.Run)
+		sc := in.Run.Config.Scenario
 		if sc == nil {
 			continue
 		}

@@ -63,7 +63,7 @@ func realRun(t *testing.T) *results.Run {
 			return
 		}
 		defer tg.Close()
-		real.run, real.err = loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []string{tg.Addr()},
+		real.run, real.err = loadgen.Run(ctx, loadgen.Config{Scenario: sc, Targets: []target.Target{tg},
 			Interval: 200 * time.Millisecond, Drain: 5 * time.Second})
 	})
 	if real.err != nil {

@@ -106,7 +106,7 @@ func summaryTables(ins []Input) []table {
 
 	faults := table{title: "Faults", header: []string{"run", "at", "fault", "note"}}
 	for _, in := range ins {
-		if sc := scenarioOf(in.Run); sc != nil {
+		if sc := in.Run.Config.Scenario; sc != nil {
 			for _, f := range sc.SortedFaults() {
 				faults.rows = append(faults.rows, []string{in.Label, f.At.D().String(), faultText(f), ""})
 			}

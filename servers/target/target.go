@@ -234,6 +234,13 @@ func Start(ctx context.Context, spec Spec, opts Options) (Target, error) {
 	return nil, fmt.Errorf("target %q: unknown kind %q", spec.Raw, spec.Kind)
 }
 
+// Address returns the target of a server already listening at addr
+// (host:port), as tcp://addr gives, without waiting for it to answer: for
+// a caller that starts the server, or a proxy in front of one, itself.
+func Address(addr string) Target {
+	return &remote{spec: Spec{Raw: "tcp://" + addr, Kind: KindTCP, Addr: addr}}
+}
+
 // remote is a server that was already running.
 type remote struct{ spec Spec }
 

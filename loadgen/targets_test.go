@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"context"
@@ -56,30 +56,12 @@ func TestCheckFaultCapabilities(t *testing.T) {
 		"restart on a target without Restarter": {[]scenarios.Fault{restart}, []target.Target{canPause, bare}, "cannot be restarted"},
 		"tcp only: skipped at run time as ever": {[]scenarios.Fault{pause(0), restart}, []target.Target{bare}, ""},
 	} {
-		err := checkFaultCapabilities(tc.faults, tc.targets)
+		err := CheckFaultCapabilities(tc.faults, tc.targets)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: refused: %v", name, err)
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
-	}
-}
-
-// The CLI refuses a pause fault that hits a target that cannot pause, with
-// exit 2, before the run: here a tcp:// partition beside an inproc one (on
-// Windows the same holds for exec targets).
-func TestLoadRefusesAFaultATargetCannotTake(t *testing.T) {
-	ctx := context.Background()
-	in, err := target.Start(ctx, target.Spec{Kind: target.KindInProc}, target.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	var stdout, stderr strings.Builder
-	code := runLoad(ctx, []string{"--scenario", "small-intranet", "--target", "inproc", "--target", "tcp://" + in.Addr(),
-		"--fault", "pause@1s+1s", "--duration", "3s", "--out", t.TempDir()}, &stdout, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), "hits target 2 (tcp://"+in.Addr()+"), which cannot be paused") {
-		t.Errorf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }

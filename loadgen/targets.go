@@ -1,10 +1,9 @@
-package main
+package loadgen
 
 import (
 	"fmt"
 	"runtime"
 
-	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
 )
@@ -27,13 +26,26 @@ var faultCapabilities = map[scenarios.FaultKind]struct {
 	}},
 }
 
-// checkFaultCapabilities refuses, before the run, a fault of the timeline
+// anyProcessControl reports whether some target can be paused or
+// restarted: without one, the process faults are skipped (and recorded so).
+func anyProcessControl(ts []target.Target) bool {
+	for _, t := range ts {
+		_, p := t.(target.Pauser)
+		_, r := t.(target.Restarter)
+		if p || r {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFaultCapabilities refuses, before the run, a fault of the timeline
 // that hits a target without the capability it needs, which would otherwise
 // fail in the middle of the run. Where no target can take a process fault
-// at all (tcp:// targets only) the faults are skipped and recorded so, as
-// before: nothing is refused.
-func checkFaultCapabilities(faults []scenarios.Fault, ts []target.Target) error {
-	if targetFaults(ts) == nil {
+// at all (tcp:// targets only) the faults are skipped at run time and
+// recorded so: nothing is refused. Config.Validate calls it.
+func CheckFaultCapabilities(faults []scenarios.Fault, ts []target.Target) error {
+	if !anyProcessControl(ts) {
 		return nil
 	}
 	for _, f := range faults {
@@ -41,7 +53,7 @@ func checkFaultCapabilities(faults []scenarios.Fault, ts []target.Target) error 
 		if !ok {
 			continue
 		}
-		for _, i := range loadgen.FaultTargets(f, len(ts)) {
+		for _, i := range FaultTargets(f, len(ts)) {
 			if need.has(ts[i]) {
 				continue
 			}
