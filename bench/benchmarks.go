@@ -93,14 +93,39 @@ func renderBlock(r *Report) string {
 	l := r.Limit
 	fmt.Fprintf(b, "| (c) bare echo, client and server processes | %s (in one process: %s) | client %.1f µs, server %.1f µs |\n\n",
 		thousands(l.RequestsPerS), thousands(l.InProcessPerS), l.ClientCPUPerReq, l.ServerCPUPerReq)
-	h := r.Half
-	fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start): %s pages/s intended, %s achieved (%+.2f %%), request p99 %.3f ms, p99.9 %.3f ms, %d slots late, %d dropped.\n\n",
-		thousands(h.IntendedPerS), thousands(h.AchievedPerS), h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.Late, h.Dropped)
+	b.WriteString(renderOpen(r))
 	redis := "n/a"
 	if r.Redis != nil {
 		redis = fmt.Sprintf("%.2f", r.RatioRedis)
 	}
 	fmt.Fprintf(b, "**aspstate/redis = %s, aspstate/limit = %.2f** (targets: at least 1.0 and 0.7).\n", redis, r.RatioLimit)
+	if h := r.Half; h.RatioGenerator > 0 {
+		fmt.Fprintf(b, "**open/closed CPU per request = %.2f (generator), %.2f (server); late slots = %.2f %% at half saturation** (targets: at most 1.15, 1.15 and 1 %%).\n",
+			h.RatioGenerator, h.RatioServer, h.LatePct)
+	}
+	return b.String()
+}
+
+// renderOpen formats the half-saturation runs: one line for a report from
+// before the engines were compared, else a table with a row per engine.
+func renderOpen(r *Report) string {
+	b := &strings.Builder{}
+	h := r.Half
+	if len(r.Engines) == 0 {
+		fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start): %s pages/s intended, %s achieved (%+.2f %%), request p99 %.3f ms, p99.9 %.3f ms, %d slots late, %d dropped.\n\n",
+			thousands(h.IntendedPerS), thousands(h.AchievedPerS), h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.Late, h.Dropped)
+		return b.String()
+	}
+	fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start), %s pages/s intended, once per engine (the first is the default; see [load.md](load.md#engines)). "+
+		"Latencies are corrected (from the intended start); CPU per request is over the schedule, and over (b)'s in brackets:\n\n", thousands(h.IntendedPerS))
+	b.WriteString("| engine | achieved pages/s | request p99 (uncorrected) | p99.9 | slots late > 1 ms | no worker | generator CPU per request | server CPU per request |\n" +
+		"| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, e := range r.Engines {
+		fmt.Fprintf(b, "| %s | %s (%+.2f %%) | %.3f ms (%.3f ms) | %.3f ms | %.2f %% (%d of %d) | %d | %.1f µs (%.2f) | %.1f µs (%.2f) |\n",
+			e.Engine, thousands(e.AchievedPerS), e.RateErrorPct, e.RequestP99Ms, e.RequestP99UncorrectedMs, e.RequestP999Ms,
+			e.LatePct, e.Late, e.Scheduled, e.NoWorker, e.LoadgenCPUPerReq, e.RatioGenerator, e.ServerCPUPerReq, e.RatioServer)
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 
