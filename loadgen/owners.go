@@ -13,8 +13,11 @@ import (
 // clock and deals them out by session (so a session's pages stay in order
 // on one owner); the goroutine holding an owner's role sleeps until the
 // owner's next slot and runs the page itself. No slot is handed from one
-// goroutine to another on its way to the socket, which the dispatcher
-// (openDispatcher) pays for on every page.
+// goroutine to another on its way to the socket, as the dispatcher
+// (openDispatcher) hands every one; measured side by side in `make bench`,
+// that handoff is not where the open model's extra CPU goes, and owners tie
+// up slots behind a slow page that a free worker would take
+// (docs/load.md#engines), so the dispatcher stays the default.
 //
 // A page must not hold up its owner's other slots. One about to wait for
 // its emulated execution time or a lock poll hands the role on to a new

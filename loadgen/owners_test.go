@@ -69,7 +69,7 @@ func TestEnginesRunTheSamePages(t *testing.T) {
 	for _, engine := range []string{EngineOwners, EngineDispatcher} {
 		t.Run(engine, func(t *testing.T) {
 			t.Setenv(EngineEnv, engine)
-			run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Rate: 300, Duration: time.Second, Workers: 8})
+			run := runFor(t, Config{Scenario: sc, Targets: []string{tg.Addr()}, Rate: 300, Duration: time.Second, Workers: 64, Minute: 6 * time.Second})
 			r := run.Rate
 			if r.Scheduled != 300 || r.Completed != r.Scheduled || r.Dropped != 0 || len(run.Errors) != 0 || run.Correctness.Total != 0 {
 				t.Fatalf("scheduled %d, completed %d, dropped %d, errors %v, %d violations; want 300 completed and nothing else",
