@@ -106,26 +106,21 @@ func renderBlock(r *Report) string {
 	return b.String()
 }
 
-// renderOpen formats the half-saturation runs: one line for a report from
-// before the engines were compared, else a table with a row per engine.
+// renderOpen formats the half-saturation run: rate, latency and late slots,
+// and CPU per request against the closed loop's (absent from reports made
+// before bench measured it).
 func renderOpen(r *Report) string {
 	b := &strings.Builder{}
 	h := r.Half
-	if len(r.Engines) == 0 {
-		fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start): %s pages/s intended, %s achieved (%+.2f %%), request p99 %.3f ms, p99.9 %.3f ms, %d slots late, %d dropped.\n\n",
-			thousands(h.IntendedPerS), thousands(h.AchievedPerS), h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.Late, h.Dropped)
-		return b.String()
+	fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start): %s pages/s intended, %s achieved (%+.2f %%), request p99 %.3f ms, p99.9 %.3f ms, %d slots late, %d dropped.",
+		thousands(h.IntendedPerS), thousands(h.AchievedPerS), h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.Late, h.Dropped)
+	if h.LoadgenCPUPerReq > 0 {
+		fmt.Fprintf(b, " Request p99 uncorrected (from the actual send) %.3f ms; %.2f %% of %s slots started more than 1 ms late, %s found no free worker. "+
+			"CPU per request over the schedule: load generator %.1f µs, server %.1f µs, %.2f and %.2f × (b)'s.",
+			h.RequestP99UncorrectedMs, h.LatePct, thousands(float64(h.Scheduled)), thousands(float64(h.NoWorker)),
+			h.LoadgenCPUPerReq, h.ServerCPUPerReq, h.RatioGenerator, h.RatioServer)
 	}
-	fmt.Fprintf(b, "Open model at half of (b)'s saturation (steady start), %s pages/s intended, once per engine (the first is the default; see [load.md](load.md#engines)). "+
-		"Latencies are corrected (from the intended start); CPU per request is over the schedule, and over (b)'s in brackets:\n\n", thousands(h.IntendedPerS))
-	b.WriteString("| engine | achieved pages/s | request p99 (uncorrected) | p99.9 | slots late > 1 ms | no worker | generator CPU per request | server CPU per request |\n" +
-		"| --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, e := range r.Engines {
-		fmt.Fprintf(b, "| %s | %s (%+.2f %%) | %.3f ms (%.3f ms) | %.3f ms | %.2f %% (%d of %d) | %d | %.1f µs (%.2f) | %.1f µs (%.2f) |\n",
-			e.Engine, thousands(e.AchievedPerS), e.RateErrorPct, e.RequestP99Ms, e.RequestP99UncorrectedMs, e.RequestP999Ms,
-			e.LatePct, e.Late, e.Scheduled, e.NoWorker, e.LoadgenCPUPerReq, e.RatioGenerator, e.ServerCPUPerReq, e.RatioServer)
-	}
-	b.WriteString("\n")
+	b.WriteString("\n\n")
 	return b.String()
 }
 

@@ -12,11 +12,11 @@
 //	    client and server in separate processes as (a) and (b) are (this program and a copy of
 //	    itself); the same echo inside one process is printed beside it, for reference only
 //
-// Then open-model runs at 50% of (b)'s saturation, with as many workers as
-// (b) has connections, one per engine (loadgen.EngineEnv), show rate
-// accuracy, p99, late slots and CPU per request against (b)'s; the line
-// before the last reads `bench: open/closed CPU per request = G (generator),
-// S (server); late slots = P % at half saturation` for the default engine.
+// Then an open-model run at 50% of (b)'s saturation, with as many workers as
+// (b) has connections, shows rate accuracy, p99, late slots and CPU per
+// request against (b)'s; the line before the last reads `bench: open/closed
+// CPU per request = G (generator), S (server); late slots = P % at half
+// saturation`.
 //
 // By default the kernel shares the CPUs between clients and servers, as it
 // does for `aspstate plan` and `aspstate load` (whose rates issue 6 compares
@@ -70,11 +70,8 @@ type Report struct {
 	Aspstate AspstateFigures `json:"aspstate"`
 	Limit    LimitFigures    `json:"limit"`
 	Half     HalfFigures     `json:"half_saturation"`
-	// Engines are the half-saturation runs, one per open-model engine
-	// (Half is the first, the default engine's).
-	Engines []HalfFigures `json:"open_engines,omitempty"`
-	// The default engine's open/closed CPU per request ratios and its share
-	// of slots started more than 1 ms late, in percent.
+	// Half's open/closed CPU per request ratios and its share of slots
+	// started more than 1 ms late, in percent.
 	OpenClosedGenerator float64 `json:"open_closed_generator_cpu"`
 	OpenClosedServer    float64 `json:"open_closed_server_cpu"`
 	LatePct             float64 `json:"late_slots_percent"`
@@ -130,8 +127,6 @@ type LimitFigures struct {
 
 // HalfFigures are an open-model run at half of saturation (steady start).
 type HalfFigures struct {
-	// Engine is the open model's engine (loadgen.EngineEnv).
-	Engine       string  `json:"engine,omitempty"`
 	IntendedPerS float64 `json:"intended_pages_per_s"`
 	AchievedPerS float64 `json:"achieved_pages_per_s"`
 	RateErrorPct float64 `json:"rate_error_percent"`
@@ -268,19 +263,14 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	fmt.Printf("(c) limit: bare echo over loopback, client and server processes: %.0f requests/s (%d connections, %d-byte messages); CPU per request: client %.1f µs, server %.1f µs; in one process: %.0f requests/s\n",
 		lim.RequestsPerS, conns, body, lim.ClientCPUPerReq, lim.ServerCPUPerReq, inproc)
 
-	// Open model at half of saturation, once per engine.
-	for i, engine := range openEngines {
-		h, line, err := benchHalf(bin, scenario, work, srv, a, conns, dur, engine)
-		if err != nil {
-			return err
-		}
-		rep.Commands = append(rep.Commands, line)
-		rep.Engines = append(rep.Engines, h)
-		if i == 0 {
-			rep.Half = h
-		}
-		fmt.Println(h)
+	// Open model at half of saturation.
+	h, line, err := benchHalf(bin, scenario, work, srv, a, conns, dur)
+	if err != nil {
+		return err
 	}
+	rep.Commands = append(rep.Commands, line)
+	rep.Half = h
+	fmt.Println(h)
 	rep.OpenClosedGenerator, rep.OpenClosedServer, rep.LatePct = rep.Half.RatioGenerator, rep.Half.RatioServer, rep.Half.LatePct
 
 	if rep.Redis != nil && rep.Redis.MeanPerS > 0 {
@@ -321,12 +311,8 @@ func totalRequests(r *results.Run) int64 {
 }
 
 // runLoad runs the load generator and returns the CPU time it used.
-func runLoad(bin string, args []string) (time.Duration, error) { return runLoadWith(bin, args, nil) }
-
-// runLoadWith is runLoad with env as the generator's environment (nil: ours).
-func runLoadWith(bin string, args, env []string) (time.Duration, error) {
+func runLoad(bin string, args []string) (time.Duration, error) {
 	cmd := command(clientCPU, bin, args...)
-	cmd.Env = env
 	var stderr strings.Builder
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr

@@ -4,27 +4,20 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/results"
 )
 
-// openEngines are the open model's engines the half-saturation run
-// measures, one run each against the same server; the first is the
-// default, whose figures are the report's Half.
-var openEngines = []string{loadgen.EngineDispatcher, loadgen.EngineOwners}
-
 // benchHalf runs the open model at half of the closed loop's saturation sat
-// with engine, against srv, and returns its figures and command line.
-func benchHalf(bin, scenario, work string, srv *server, sat *AspstateFigures, conns int, dur time.Duration, engine string) (HalfFigures, string, error) {
-	h := HalfFigures{Engine: engine}
-	dir := filepath.Join(work, "half-"+engine)
+// against srv and returns its figures and command line.
+func benchHalf(bin, scenario, work string, srv *server, sat *AspstateFigures, conns int, dur time.Duration) (HalfFigures, string, error) {
+	var h HalfFigures
+	dir := filepath.Join(work, "half")
 	// At most conns pages in progress, so at most conns connections, as in
 	// (b): with the default 1024 workers the run held hundreds of connections
 	// whose pages slowed each other (request p99 127-144 ms against 24-52 ms).
@@ -33,9 +26,9 @@ func benchHalf(bin, scenario, work string, srv *server, sat *AspstateFigures, co
 	// the requests), a surge the rest of the run pays for in its p99.
 	args := []string{"load", "--scenario", scenario, "--rate", fmt.Sprintf("%.1f", sat.PagesPerS/2), "--workers", strconv.Itoa(conns),
 		"--steady-start", "--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", dir}
-	line := pinned(clientCPU, loadgen.EngineEnv+"="+engine+" aspstate "+strings.Join(args, " "))
+	line := pinned(clientCPU, "aspstate "+strings.Join(args, " "))
 	cpu := sampleCPU(srv.cmd.Process.Pid)
-	_, err := runLoadEnv(bin, args, loadgen.EngineEnv+"="+engine)
+	_, err := runLoad(bin, args)
 	cpu.close()
 	if err != nil {
 		return h, line, err
@@ -43,9 +36,6 @@ func benchHalf(bin, scenario, work string, srv *server, sat *AspstateFigures, co
 	hr, err := results.Read(dir)
 	if err != nil {
 		return h, line, err
-	}
-	if got := hr.Config.Options["open_engine"]; got != engine {
-		return h, line, fmt.Errorf("the %s run says it ran engine %q", engine, got)
 	}
 	h.IntendedPerS, h.AchievedPerS = hr.Rate.Intended, hr.Rate.Achieved
 	h.RateErrorPct = (hr.Rate.Achieved - hr.Rate.Intended) / hr.Rate.Intended * 100
@@ -87,9 +77,9 @@ func benchHalf(bin, scenario, work string, srv *server, sat *AspstateFigures, co
 
 // String is the run's line of bench's output.
 func (h HalfFigures) String() string {
-	return fmt.Sprintf("half saturation, engine %s: intended %.1f pages/s, achieved %.1f (%+.2f%%), request p99 %.3f ms (uncorrected %.3f), p99.9 %.3f ms, page p99 %.3f ms; "+
+	return fmt.Sprintf("half saturation: intended %.1f pages/s, achieved %.1f (%+.2f%%), request p99 %.3f ms (uncorrected %.3f), p99.9 %.3f ms, page p99 %.3f ms; "+
 		"%d of %d slots late (%.2f %%), %d found no worker, %d dropped; CPU per request: load generator %.1f µs (open/closed %.2f), server %.1f µs (%.2f)",
-		h.Engine, h.IntendedPerS, h.AchievedPerS, h.RateErrorPct, h.RequestP99Ms, h.RequestP99UncorrectedMs, h.RequestP999Ms, h.PageP99Ms,
+		h.IntendedPerS, h.AchievedPerS, h.RateErrorPct, h.RequestP99Ms, h.RequestP99UncorrectedMs, h.RequestP999Ms, h.PageP99Ms,
 		h.Late, h.Scheduled, h.LatePct, h.NoWorker, h.Dropped, h.LoadgenCPUPerReq, h.RatioGenerator, h.ServerCPUPerReq, h.RatioServer)
 }
 
@@ -164,9 +154,4 @@ func (s *cpuSampler) cpuAt(t time.Time) time.Duration {
 		c = s.cpu[i]
 	}
 	return c
-}
-
-// runLoadEnv is runLoad with env added to the generator's environment.
-func runLoadEnv(bin string, args []string, env ...string) (time.Duration, error) {
-	return runLoadWith(bin, args, append(os.Environ(), env...))
 }

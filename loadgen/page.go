@@ -181,9 +181,6 @@ func (r *pageRunner) writable(ctx context.Context, pc *partClient, s slot, rec *
 	}
 
 	rec.execPlanned = s.exec
-	if s.exec > 0 {
-		rec.parkOwner()
-	}
 	execStart := time.Now()
 	err := sleepCtx(ctx, s.exec)
 	rec.exec = time.Since(execStart)
@@ -280,7 +277,6 @@ func (r *pageRunner) waitLock(ctx context.Context, pc *partClient, s slot, rec *
 	}
 	// Poll on a fixed tick from the first 423; skip a tick that comes less
 	// than pollDelta after the previous poll completed.
-	rec.parkOwner()
 	for {
 		k := time.Since(w.start)/r.timers.poll + 1
 		next := w.start.Add(k * r.timers.poll)

@@ -46,11 +46,6 @@ type pageRecord struct {
 	forced      int
 	gaveUp      bool
 	lostWrite   bool
-	// owner is the schedule owner whose role the page's goroutine holds
-	// (openOwners), as its ownerEpoch-th page; nil otherwise. A page about
-	// to wait hands the role on (parkOwner).
-	owner      *owner
-	ownerEpoch int64
 
 	// The page's last reply and its body, copied out of the Conn (which
 	// reuses its own) so the connection can go back to the pool at once.

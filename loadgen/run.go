@@ -235,10 +235,6 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	engine, err := openEngine()
-	if err != nil {
-		return nil, err
-	}
 	cfg.fill()
 	if err := cfg.applyShard(); err != nil {
 		return nil, err
@@ -336,7 +332,7 @@ func Run(ctx context.Context, cfg Config) (*results.Run, error) {
 
 	r := &runner{cfg: cfg, pr: pr, st: st, pl: pl, src: src, start: start, web: web,
 		recs: make(chan *pageRecord, recordQueue), col: newCollector(start, cfg.LateThreshold, cfg.ClosedLoop),
-		fl: &faultLog{}, nf: nf, seeded: seeded, engine: engine}
+		fl: &faultLog{}, nf: nf, seeded: seeded}
 	if sched != nil {
 		r.planned = int64(math.Round(sched.MeanRate() * cfg.Duration.Seconds()))
 	}
@@ -408,21 +404,13 @@ type runner struct {
 	nf                           *netFaults  // fault proxies, nil without
 	seeded                       *seedReport // steady start, nil for a cold one
 	planned                      int64       // pages the schedule holds, 0 without one
-	engine                       string      // the open model's engine (EngineEnv)
 }
 
 // exec runs one page that was due at intended and started at start, hands
 // its record to the collector and returns when it ended.
 func (r *runner) exec(ctx context.Context, s slot, intended, start time.Time) time.Time {
-	return r.execOwned(ctx, s, intended, start, nil, 0)
-}
-
-// execOwned is exec for a page run by the goroutine holding owner o's role
-// as its epoch-th page (openOwners); o nil: no owner.
-func (r *runner) execOwned(ctx context.Context, s slot, intended, start time.Time, o *owner, epoch int64) time.Time {
 	rec := newPageRecord()
 	rec.id, rec.kind, rec.intended, rec.start = r.pageID.Add(1), string(s.kind), intended, start
-	rec.owner, rec.ownerEpoch = o, epoch
 	r.pr.run(ctx, s, rec)
 	end := time.Now()
 	rec.end = end
@@ -440,9 +428,9 @@ type job struct {
 // slots are dropped and counted.
 const queueLimit = 100000
 
-// openDispatcher runs the open model with one dispatcher that follows the
-// plan in real time and hands slots to workers; it never waits for a reply.
-func (r *runner) openDispatcher(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
+// open runs the open model: one dispatcher follows the plan in real time
+// and hands slots to workers; it never waits for a reply.
+func (r *runner) open(ctx, pageCtx context.Context, cutOff context.CancelFunc) bool {
 	jobs := make(chan job, queueLimit)
 	var idle, spawned atomic.Int64
 	var stopping atomic.Bool
@@ -715,7 +703,6 @@ func (r *runner) result(interrupted bool, end time.Time, rate scenarios.Rate, sc
 		opts["connections"] = strconv.Itoa(cfg.Connections)
 	} else {
 		opts["start"] = "cold"
-		opts["open_engine"] = r.engine
 		if r.seeded != nil {
 			opts["start"] = "steady"
 			opts[results.SteadySessionsOption] = strconv.FormatInt(r.seeded.seeded, 10)

@@ -6,6 +6,3 @@ import "context"
 
 // newSleeper returns the dispatcher's sleeper: Go timers off Linux.
 func newSleeper(ctx context.Context) sleeper { return newTimerSleeper(ctx) }
-
-// newShareSleeper returns a schedule owner's sleeper: Go timers off Linux.
-func newShareSleeper(ctx context.Context, _ int) sleeper { return newTimerSleeper(ctx) }
