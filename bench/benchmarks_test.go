@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRenderBenchmarks(t *testing.T) {
@@ -64,5 +65,45 @@ func TestAppendHistory(t *testing.T) {
 	}
 	if err := appendHistory(path, &Report{}); err == nil {
 		t.Fatal("a broken history was overwritten")
+	}
+}
+
+// TestRenderOpen: the page has the half-saturation run's CPU per request,
+// late slots and the open/closed line; the CPU sampler reads the CPU used
+// between two instants from the samples at or before them.
+func TestRenderOpen(t *testing.T) {
+	t.Parallel()
+	h := HalfFigures{IntendedPerS: 37779.7, AchievedPerS: 37778.7, RateErrorPct: -0.003, RequestP99Ms: 3.5, RequestP99UncorrectedMs: 1.5,
+		Scheduled: 566000, Late: 2830, LatePct: 0.5, NoWorker: 12, LoadgenCPUPerReq: 9.7, ServerCPUPerReq: 8.1, RatioGenerator: 1.10, RatioServer: 1.08}
+	got := renderBlock(&Report{Date: "2026-12-05T10:30:00Z", Half: h})
+	for _, want := range []string{"37,780 pages/s intended, 37,779 achieved", "Request p99 uncorrected (from the actual send) 1.500 ms",
+		"0.50 % of 566,000 slots started more than 1 ms late, 12 found no free worker", "load generator 9.7 µs, server 8.1 µs, 1.10 and 1.08 × (b)'s",
+		"**open/closed CPU per request = 1.10 (generator), 1.08 (server); late slots = 0.50 % at half saturation**"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the block lacks %q:\n%s", want, got)
+		}
+	}
+	if want := "bench: open/closed CPU per request = 1.10 (generator), 1.08 (server); late slots = 0.50 % at half saturation"; openLine(h) != want {
+		t.Errorf("openLine = %q, want %q", openLine(h), want)
+	}
+	// A report from before: no CPU figures, no open/closed line.
+	if old := renderBlock(&Report{Half: HalfFigures{IntendedPerS: 100}}); strings.Contains(old, "open/closed") || strings.Contains(old, "CPU per request over the schedule") {
+		t.Errorf("an old report got figures it does not have:\n%s", old)
+	}
+
+	t0 := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := &cpuSampler{}
+	for i := range 5 { // 0, 10, 20, 30, 40 ms of CPU at 0, 1, 2, 3, 4 s
+		s.at = append(s.at, t0.Add(time.Duration(i)*time.Second))
+		s.cpu = append(s.cpu, time.Duration(i)*10*time.Millisecond)
+	}
+	for _, c := range []struct {
+		a, b time.Duration
+		want time.Duration
+	}{{time.Second, 3 * time.Second, 20 * time.Millisecond}, {1500 * time.Millisecond, 3900 * time.Millisecond, 20 * time.Millisecond},
+		{-time.Second, time.Hour, 40 * time.Millisecond}} {
+		if got := s.between(t0.Add(c.a), t0.Add(c.b)); got != c.want {
+			t.Errorf("between(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
 	}
 }

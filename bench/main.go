@@ -13,7 +13,10 @@
 //	    itself); the same echo inside one process is printed beside it, for reference only
 //
 // Then an open-model run at 50% of (b)'s saturation, with as many workers as
-// (b) has connections, shows rate accuracy and p99.
+// (b) has connections, shows rate accuracy, p99, late slots and CPU per
+// request against (b)'s; the line before the last reads `bench: open/closed
+// CPU per request = G (generator), S (server); late slots = P % at half
+// saturation`.
 //
 // By default the kernel shares the CPUs between clients and servers, as it
 // does for `aspstate plan` and `aspstate load` (whose rates issue 6 compares
@@ -67,6 +70,11 @@ type Report struct {
 	Aspstate AspstateFigures `json:"aspstate"`
 	Limit    LimitFigures    `json:"limit"`
 	Half     HalfFigures     `json:"half_saturation"`
+	// Half's open/closed CPU per request ratios and its share of slots
+	// started more than 1 ms late, in percent.
+	OpenClosedGenerator float64 `json:"open_closed_generator_cpu"`
+	OpenClosedServer    float64 `json:"open_closed_server_cpu"`
+	LatePct             float64 `json:"late_slots_percent"`
 
 	RatioRedis float64  `json:"ratio_aspstate_redis"`
 	RatioLimit float64  `json:"ratio_aspstate_limit"`
@@ -117,16 +125,28 @@ type LimitFigures struct {
 	InProcessPerS   float64 `json:"in_process_requests_per_s"`
 }
 
-// HalfFigures are the open-model run at half of saturation.
+// HalfFigures are an open-model run at half of saturation (steady start).
 type HalfFigures struct {
-	IntendedPerS  float64 `json:"intended_pages_per_s"`
-	AchievedPerS  float64 `json:"achieved_pages_per_s"`
-	RateErrorPct  float64 `json:"rate_error_percent"`
-	RequestP99Ms  float64 `json:"request_p99_ms"`
-	RequestP999Ms float64 `json:"request_p99_9_ms"`
-	PageP99Ms     float64 `json:"page_p99_ms"`
-	Late          int64   `json:"late_slots"`
-	Dropped       int64   `json:"dropped_slots"`
+	IntendedPerS float64 `json:"intended_pages_per_s"`
+	AchievedPerS float64 `json:"achieved_pages_per_s"`
+	RateErrorPct float64 `json:"rate_error_percent"`
+	// Request latencies are corrected (from the intended start) unless
+	// named uncorrected.
+	RequestP99Ms            float64 `json:"request_p99_ms"`
+	RequestP99UncorrectedMs float64 `json:"request_p99_uncorrected_ms"`
+	RequestP999Ms           float64 `json:"request_p99_9_ms"`
+	PageP99Ms               float64 `json:"page_p99_ms"`
+	Scheduled               int64   `json:"scheduled_slots"`
+	Late                    int64   `json:"late_slots"`
+	// LatePct is Late in percent of Scheduled.
+	LatePct  float64 `json:"late_slots_percent"`
+	NoWorker int64   `json:"no_worker_slots"`
+	Dropped  int64   `json:"dropped_slots"`
+	// CPU per request over the schedule, and over the closed loop's (b).
+	LoadgenCPUPerReq float64 `json:"loadgen_cpu_us_per_request"`
+	ServerCPUPerReq  float64 `json:"server_cpu_us_per_request"`
+	RatioGenerator   float64 `json:"open_closed_generator_cpu"`
+	RatioServer      float64 `json:"open_closed_server_cpu"`
 }
 
 func main() {
@@ -192,19 +212,21 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	}
 	defer srv.stop()
 	satDir := filepath.Join(work, "saturation")
-	cpu0 := srv.cpu()
 	args := []string{"load", "--scenario", scenario, "--closed-loop", "--connections", strconv.Itoa(conns),
 		"--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", satDir}
 	rep.Commands = append(rep.Commands, pinned(serverCPU, "aspstate serve --listen 127.0.0.1:0"), pinned(clientCPU, "aspstate "+strings.Join(args, " ")))
+	srvSamples := sampleCPU(srv.cmd.Process.Pid)
 	lgCPU, err := runLoad(bin, args)
+	srvSamples.close()
 	if err != nil {
 		return err
 	}
-	srvCPU := srv.cpu() - cpu0
 	sat, err := results.Read(satDir)
 	if err != nil {
 		return err
 	}
+	// The server's CPU over the run, as the generator's is measured.
+	srvCPU := srvSamples.between(sat.Start, sat.End)
 	reqs := totalRequests(sat)
 	window := time.Duration(sat.Rate.Window).Seconds()
 	a := &rep.Aspstate
@@ -242,45 +264,14 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 		lim.RequestsPerS, conns, body, lim.ClientCPUPerReq, lim.ServerCPUPerReq, inproc)
 
 	// Open model at half of saturation.
-	half := a.PagesPerS / 2
-	halfDir := filepath.Join(work, "half")
-	// At most conns pages in progress, so at most conns connections, as in
-	// (b): with the default 1024 workers the run held hundreds of connections
-	// whose pages slowed each other (request p99 127-144 ms against 24-52 ms).
-	// A steady start, as (b)'s users run long sessions: from an empty store
-	// every page of the first think time would create its session (twice
-	// the requests), a surge the rest of the run pays for in its p99.
-	args = []string{"load", "--scenario", scenario, "--rate", fmt.Sprintf("%.1f", half), "--workers", strconv.Itoa(conns),
-		"--steady-start", "--duration", dur.String(), "--target", "tcp://" + srv.addr, "--out", halfDir}
-	rep.Commands = append(rep.Commands, pinned(clientCPU, "aspstate "+strings.Join(args, " ")))
-	if _, err := runLoad(bin, args); err != nil {
-		return err
-	}
-	hr, err := results.Read(halfDir)
+	h, line, err := benchHalf(bin, scenario, work, srv, a, conns, dur)
 	if err != nil {
 		return err
 	}
-	h := &rep.Half
-	h.IntendedPerS, h.AchievedPerS = hr.Rate.Intended, hr.Rate.Achieved
-	h.RateErrorPct = (hr.Rate.Achieved - hr.Rate.Intended) / hr.Rate.Intended * 100
-	h.Late, h.Dropped = hr.Rate.Late, hr.Rate.Dropped
-	var lats []results.Latency
-	for _, s := range hr.Ops {
-		lats = append(lats, s.Corrected)
-	}
-	if all, err := results.MergeLatency(lats...); err == nil {
-		h.RequestP99Ms = float64(all.P99) / 1e6
-		h.RequestP999Ms = float64(all.P999) / 1e6
-	}
-	var pages []results.Latency
-	for _, s := range hr.Pages {
-		pages = append(pages, s.Corrected)
-	}
-	if all, err := results.MergeLatency(pages...); err == nil {
-		h.PageP99Ms = float64(all.P99) / 1e6
-	}
-	fmt.Printf("half saturation: intended %.1f pages/s, achieved %.1f (%+.2f%%), request p99 %.3f ms, p99.9 %.3f ms, page p99 %.3f ms, %d late, %d dropped\n",
-		h.IntendedPerS, h.AchievedPerS, h.RateErrorPct, h.RequestP99Ms, h.RequestP999Ms, h.PageP99Ms, h.Late, h.Dropped)
+	rep.Commands = append(rep.Commands, line)
+	rep.Half = h
+	fmt.Println(h)
+	rep.OpenClosedGenerator, rep.OpenClosedServer, rep.LatePct = rep.Half.RatioGenerator, rep.Half.RatioServer, rep.Half.LatePct
 
 	if rep.Redis != nil && rep.Redis.MeanPerS > 0 {
 		rep.RatioRedis = a.RequestsPerS / rep.Redis.MeanPerS
@@ -306,6 +297,7 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	if rep.Redis != nil {
 		redis = fmt.Sprintf("%.2f", rep.RatioRedis)
 	}
+	fmt.Println(openLine(rep.Half))
 	fmt.Printf("bench: aspstate/redis = %s, aspstate/limit = %.2f\n", redis, rep.RatioLimit)
 	return nil
 }
@@ -381,9 +373,6 @@ func (s *server) stop() {
 		_ = s.cmd.Process.Kill()
 	}
 }
-
-// cpu returns the server's user+system CPU time from /proc.
-func (s *server) cpu() time.Duration { return procCPU(s.cmd.Process.Pid) }
 
 // cpuOf is the user+system CPU time of an exited process.
 func cpuOf(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
