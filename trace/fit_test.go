@@ -309,7 +309,7 @@ func TestFitRecoversTheFarm(t *testing.T) {
 	if existing < 50 || created < 1000 {
 		t.Errorf("%d sessions existing, %d created: %v", existing, created, fit.Notes)
 	}
-	if !strings.Contains(fit.Comments["users.pages_per_session"], "censored") {
+	if !strings.Contains(fit.Comments["users.pages_per_session"], "right censoring") {
 		t.Errorf("pages per session: %s", fit.Comments["users.pages_per_session"])
 	}
 }

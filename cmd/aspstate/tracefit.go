@@ -90,8 +90,12 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *out != "" {
 		sc := fit.Scenario
 		fmt.Fprintf(stdout, "%d exchanges (%s skipped) -> %s\n", st.Exchanges, st.Skipped, strings.Join(fit.Notes, "; "))
+		model := string(sc.Rate.Shape)
+		if sc.Users.Population > 0 {
+			model = fmt.Sprintf("population of %d users", sc.Users.Population)
+		}
 		fmt.Fprintf(stdout, "wrote %s: %d web servers, %d apps, %s, %d partitions, %.1f pages/s (%s), %.1f pages/session\n",
-			*out, sc.Farm.WebServers, len(sc.Farm.Apps), sc.Farm.LoadBalancing, sc.Farm.Partitions, meanRate(sc), sc.Rate.Shape, sc.Users.MeanPages())
+			*out, sc.Farm.WebServers, len(sc.Farm.Apps), sc.Farm.LoadBalancing, sc.Farm.Partitions, meanRate(sc), model, sc.Users.MeanPages())
 		fmt.Fprintf(stdout, "run it: aspstate load --scenario %s\n", *out)
 	}
 	return 0
