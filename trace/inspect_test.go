@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/aspstate/aspstate/protocol"
-	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 func TestSplitKey(t *testing.T) {
