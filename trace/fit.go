@@ -1016,27 +1016,3 @@ func wrapComment(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
-// survival returns the weighted empirical survival function of samples:
-// the share of weight above x.
-func survival(xs, ws []float64) func(float64) float64 {
-	type xw struct{ x, w float64 }
-	p := make([]xw, len(xs))
-	total := 0.0
-	for i := range xs {
-		p[i] = xw{xs[i], ws[i]}
-		total += ws[i]
-	}
-	sort.Slice(p, func(i, j int) bool { return p[i].x < p[j].x })
-	above := make([]float64, len(p)+1) // weight of p[i:]
-	for i := len(p) - 1; i >= 0; i-- {
-		above[i] = above[i+1] + p[i].w
-	}
-	return func(x float64) float64 {
-		if total == 0 {
-			return 0
-		}
-		i := sort.Search(len(p), func(i int) bool { return p[i].x > x })
-		return above[i] / total
-	}
-}
