@@ -315,6 +315,14 @@ func (f *Fitter) fitFarm(sc *scenarios.Scenario, out *Fit, sessions []*sessFit) 
 	}
 }
 
+// burstStep is the longest gap between successive pages of one burst: the
+// client starts a fan-out's requests together (microseconds apart, a few
+// milliseconds on a busy machine), while the next main page of the session
+// comes a think time later, which is rarely this short. Without it a main
+// page within BurstWindow of a burst would be taken into it, lengthening
+// the think times.
+const burstStep = 50 * time.Millisecond
+
 // group is one main page of a session with the AJAX fan-out started with it.
 type group struct {
 	start time.Time
@@ -338,7 +346,8 @@ func (f *Fitter) groups(sessions []*sessFit) []sessGroups {
 		sg := sessGroups{s: s}
 		for i := 0; i < len(s.pages); {
 			j := i + 1
-			for j < len(s.pages) && s.pages[j].start.Sub(s.pages[i].start) <= f.opt.BurstWindow {
+			for j < len(s.pages) && s.pages[j].start.Sub(s.pages[i].start) <= f.opt.BurstWindow &&
+				s.pages[j].start.Sub(s.pages[j-1].start) <= burstStep {
 				j++
 			}
 			if j-i >= 3 {

@@ -414,3 +414,17 @@ func TestFitPoissonArrivals(t *testing.T) {
 		}
 	}
 }
+
+// A main page that starts a few tens of milliseconds after a burst of its
+// session (think times of mean 1 s are often that short) is the next page,
+// not part of the burst: taking it in would lengthen the think times.
+func TestFitBurstsKeepShortThinkTimes(t *testing.T) {
+	t.Parallel()
+	want, err := scenarios.Lookup("ajax-heavy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := fitOf(t, simulate(want, 30*time.Second, 90*time.Second, 9))
+	within(t, "think time", fit.Scenario.Users.ThinkTime.Mean(), want.Users.ThinkTime.Mean(), 0.05)
+	near(t, "burst probability", fit.Scenario.Pages.Burst.Probability, want.Pages.Burst.Probability, 0.03)
+}
