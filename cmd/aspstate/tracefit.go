@@ -21,8 +21,9 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		"Rebuild the ASP.NET client's pages from captures of state-server traffic and fit a scenario to\n"+
 			"them: web servers, apps and weights, load balancing, partitions, pages per session, think time,\n"+
 			"abandon fraction, page mix, execution time, bursts, session size and growth, session timeout,\n"+
-			"lock poll interval and the page rate (constant or steps). Each fitted field carries a comment with\n"+
-			"its statistic and sample count; aspstate load --scenario FILE runs the result.\n"+
+			"lock poll interval and the page rate (constant, steps, or a population of users). Each fitted field\n"+
+			"carries a comment with its statistic and sample count; aspstate load --scenario FILE runs the\n"+
+			"result.\n"+
 			"Exit 0 ok, 1 no page in the capture, 2 usage or an unreadable file.", stderr)
 	cf := addCaptureFlags(fs)
 	out := fs.String("out", "", "write the scenario to this `FILE` (default: standard output)")
