@@ -436,8 +436,8 @@ func ones(n int) []float64 {
 // times after the capture's start and before its end (a session is in
 // progress from its first page's start to its last's); a dispersion index
 // (variance / mean) below 0.35 picks the population model. Its size is
-// Little's law: main pages per second times the mean think time, so the
-// page rate stays the capture's.
+// Little's law: main pages per second (after the first two mean think
+// times) times the mean think time, so the page rate stays the capture's.
 func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGroups) {
 	think := sc.Users.ThinkTime.Mean()
 	if sc.Rate.Shape != scenarios.ShapeConstant || think <= 0 || len(groups) == 0 {
@@ -468,11 +468,19 @@ func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGr
 		out.Notes = append(out.Notes, "open model (rate): "+stat+" (>= 0.35: independent arrivals)")
 		return
 	}
+	// The rate after the first two think times: a population that starts
+	// with the capture views its first pages within one think time, which
+	// raises the rate of the capture's first seconds (the fitted population
+	// does that again when it runs).
 	mains := 0
 	for _, sg := range groups {
-		mains += len(sg.groups)
+		for _, g := range sg.groups {
+			if !g.start.Before(from) {
+				mains++
+			}
+		}
 	}
-	span := f.last.Sub(f.first).Seconds()
+	span := f.last.Sub(from).Seconds()
 	p := int(math.Round(float64(mains) / math.Max(span, 1e-3) * think))
 	if p < 1 {
 		return
@@ -481,6 +489,6 @@ func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGr
 	sc.Rate = scenarios.Rate{}
 	delete(out.Comments, "rate")
 	delete(out.Comments, "rate.poisson")
-	out.Comments["users.population"] = fmt.Sprintf("population model, %s (< 0.35: the number of sessions holds still); users = %d main pages / %.3gs x mean think time %.3gs (Little's law)",
+	out.Comments["users.population"] = fmt.Sprintf("population model, %s (< 0.35: the number of sessions holds still); users = %d main pages / %.3gs (after the first two think times) x mean think time %.3gs (Little's law)",
 		stat, mains, span, think)
 }
