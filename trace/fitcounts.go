@@ -436,8 +436,9 @@ func ones(n int) []float64 {
 // times after the capture's start and before its end (a session is in
 // progress from its first page's start to its last's); a dispersion index
 // (variance / mean) below 0.35 picks the population model. Its size is
-// Little's law: main pages per second (after the first two mean think
-// times) times the mean think time, so the page rate stays the capture's.
+// Little's law: main pages per second times the mean think time (with the
+// users' first pages counted when the population starts with the capture),
+// so the pages stay the capture's.
 func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGroups) {
 	think := sc.Users.ThinkTime.Mean()
 	if sc.Rate.Shape != scenarios.ShapeConstant || think <= 0 || len(groups) == 0 {
@@ -468,20 +469,28 @@ func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGr
 		out.Notes = append(out.Notes, "open model (rate): "+stat+" (>= 0.35: independent arrivals)")
 		return
 	}
-	// The rate after the first two think times: a population that starts
-	// with the capture views its first pages within one think time, which
-	// raises the rate of the capture's first seconds (the fitted population
-	// does that again when it runs).
-	mains := 0
+	// Little's law: users = main pages per second x mean think time. A
+	// population that starts with the capture (no session existed before
+	// it) views its first pages within one think time (aspstate load spreads
+	// its users' starts uniformly over one mean think time), about half a
+	// page more per user than the steady rate over a capture of span W:
+	// pages = users x (1 + (W - think/2) / think).
+	mains, existing := 0, 0
 	for _, sg := range groups {
-		for _, g := range sg.groups {
-			if !g.start.Before(from) {
-				mains++
-			}
+		mains += len(sg.groups)
+		if sg.s.existing {
+			existing++
 		}
 	}
-	span := f.last.Sub(from).Seconds()
-	p := int(math.Round(float64(mains) / math.Max(span, 1e-3) * think))
+	span := f.last.Sub(f.first).Seconds()
+	perUser := math.Max(span, 1e-3) / think
+	how := fmt.Sprintf("%d main pages / %.3gs x mean think time %.3gs (Little's law)", mains, span, think)
+	if existing == 0 {
+		perUser = 1 + math.Max(span-think/2, 0)/think
+		how = fmt.Sprintf("%d main pages / (1 + (%.3gs - think/2) / mean think time %.3gs) (Little's law, with the first page of every user within one think time: no session existed before the capture)",
+			mains, span, think)
+	}
+	p := int(math.Round(float64(mains) / perUser))
 	if p < 1 {
 		return
 	}
@@ -489,6 +498,5 @@ func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGr
 	sc.Rate = scenarios.Rate{}
 	delete(out.Comments, "rate")
 	delete(out.Comments, "rate.poisson")
-	out.Comments["users.population"] = fmt.Sprintf("population model, %s (< 0.35: the number of sessions holds still); users = %d main pages / %.3gs (after the first two think times) x mean think time %.3gs (Little's law)",
-		stat, mains, span, think)
+	out.Comments["users.population"] = fmt.Sprintf("population model, %s (< 0.35: the number of sessions holds still); users = %s", stat, how)
 }
