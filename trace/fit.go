@@ -209,6 +209,7 @@ func (f *Fitter) Fit() (*Fit, error) {
 	f.fitSession(sc, out, sessions)
 	f.fitClient(sc, out)
 	f.fitRate(sc, out, groups)
+	f.fitPopulation(sc, out, groups)
 	out.fitted = sc.Clone()
 	sc.ApplyDefaults()
 	if err := sc.Validate(); err != nil {
@@ -314,6 +315,14 @@ func (f *Fitter) fitFarm(sc *scenarios.Scenario, out *Fit, sessions []*sessFit) 
 	}
 }
 
+// burstStep is the longest gap between successive pages of one burst: the
+// client starts a fan-out's requests together (microseconds apart, a few
+// milliseconds on a busy machine), while the next main page of the session
+// comes a think time later, which is rarely this short. Without it a main
+// page within BurstWindow of a burst would be taken into it, lengthening
+// the think times.
+const burstStep = 50 * time.Millisecond
+
 // group is one main page of a session with the AJAX fan-out started with it.
 type group struct {
 	start time.Time
@@ -337,7 +346,8 @@ func (f *Fitter) groups(sessions []*sessFit) []sessGroups {
 		sg := sessGroups{s: s}
 		for i := 0; i < len(s.pages); {
 			j := i + 1
-			for j < len(s.pages) && s.pages[j].start.Sub(s.pages[i].start) <= f.opt.BurstWindow {
+			for j < len(s.pages) && s.pages[j].start.Sub(s.pages[i].start) <= f.opt.BurstWindow &&
+				s.pages[j].start.Sub(s.pages[j-1].start) <= burstStep {
 				j++
 			}
 			if j-i >= 3 {
@@ -361,66 +371,54 @@ func (f *Fitter) groups(sessions []*sessFit) []sessGroups {
 // fitUsers: pages per session (Kaplan–Meier over sessions cut by the
 // capture), think time, abandon fraction.
 func (f *Fitter) fitUsers(sc *scenarios.Scenario, out *Fit, sessions []*sessFit, groups []sessGroups) {
-	// A think time shows only when both its pages fall in the capture: one
-	// of length g for a share (W-g)/W of the start times in a capture of
-	// span W. Weighting each by W/(W-g) undoes that bias toward short ones.
-	var think, weight []float64
-	span := f.last.Sub(f.first).Seconds()
+	// The gaps between a session's page starts (bursts as one) are its
+	// think times; the last page of a session silent at the capture's end
+	// opens a gap the capture cuts (right-censored) if the session goes on.
+	var think []float64
+	var obs []sessObs
+	var openGaps []float64 // silent gaps of the sessions first seen mid-life
+	existing := 0
 	for _, sg := range groups {
 		for i := 1; i < len(sg.groups); i++ {
-			g := sg.groups[i].start.Sub(sg.groups[i-1].start).Seconds()
-			think = append(think, g)
-			weight = append(weight, span/math.Max(span-g, span/20))
+			think = append(think, sg.groups[i].start.Sub(sg.groups[i-1].start).Seconds())
 		}
-	}
-	gap := 0.0 // the longest think time seen: a session silent for longer has ended
-	for _, t := range think {
-		gap = max(gap, t)
-	}
-	if len(think) > 0 {
-		d, stat := fitDistW(think, weight, 0)
-		sc.Users.ThinkTime = d
-		out.Comments["users.think_time"] = fmt.Sprintf("%s of %d think times (gaps between a session's page starts, bursts as one), each weighted by span/(span-gap) against the capture's cut",
-			stat, len(think))
-	}
-
-	var counts []int
-	var remain []float64
-	var ended []bool
-	existing, created, censored := 0, 0, 0
-	closed, abandoned := 0, 0
-	cut := f.last.Add(-seconds(gap))
-	for _, sg := range groups {
-		s := sg.s
 		lastStart := sg.groups[len(sg.groups)-1].start
-		if lastStart.Before(cut) { // it has ended: the next page would have come
-			closed++
-			if s.abandon {
+		remain := f.last.Sub(lastStart).Seconds()
+		if sg.s.existing {
+			existing++ // cut by the capture's start: its length is not known
+			if !sg.s.abandon {
+				openGaps = append(openGaps, remain)
+			}
+			continue
+		}
+		obs = append(obs, sessObs{pages: len(sg.groups), remain: remain, ended: sg.s.abandon})
+	}
+	cf := fitCounts(obs, think, openGaps)
+	if len(think) > 0 {
+		d, stat := fitDistW(think, cf.thinkW, 0)
+		sc.Users.ThinkTime = d
+		out.Comments["users.think_time"] = fmt.Sprintf("%s of %d think times (gaps between a session's page starts, bursts as one), "+
+			"each weighted by its Kaplan-Meier mass (the gaps the capture's end cut are censored)", stat, len(think))
+	}
+	created := len(obs)
+	if len(obs) > 0 {
+		sc.Users.PagesPerSession = cf.dist
+		out.Comments["users.pages_per_session"] = fmt.Sprintf("%s; %d sessions began in the capture, %.0f of them go on after it (by expectation), %d first seen mid-life (not counted)",
+			cf.stat, created, float64(created)-cf.nEnded, existing)
+		// Abandon fraction: DELETEs among the sessions that ended, each
+		// silent session counted by its probability of having ended.
+		abandoned, ended := 0, 0.0
+		for i, o := range obs {
+			if o.ended {
 				abandoned++
 			}
+			ended += cf.ended[i]
 		}
-		if s.existing {
-			existing++
-			continue // cut by the capture's start: its length is not known
+		if ended > 0 {
+			sc.Users.AbandonFraction = round(float64(abandoned)/ended, 4)
+			out.Comments["users.abandon_fraction"] = fmt.Sprintf("%d sessions ended with a DELETE of %.1f that ended in the capture (by expectation under pages_per_session)",
+				abandoned, ended)
 		}
-		created++
-		if !lastStart.Before(cut) {
-			censored++
-		}
-		counts = append(counts, len(sg.groups))
-		remain = append(remain, f.last.Sub(lastStart).Seconds())
-		ended = append(ended, s.abandon)
-	}
-	if len(counts) > 0 {
-		d, stat := fitCounts(counts, remain, ended, survival(think, weight))
-		sc.Users.PagesPerSession = d
-		out.Comments["users.pages_per_session"] = fmt.Sprintf("%s; %d sessions began in the capture, %d of them may go on after it (censored), %d first seen mid-life (not counted)",
-			stat, created, censored, existing)
-	}
-	if closed > 0 {
-		sc.Users.AbandonFraction = round(float64(abandoned)/float64(closed), 4)
-		out.Comments["users.abandon_fraction"] = fmt.Sprintf("%d of %d sessions that ended %s before the capture's end (the longest think time) ended with a DELETE",
-			abandoned, closed, seconds(gap).Round(time.Millisecond))
 	}
 	out.Notes = append(out.Notes, fmt.Sprintf("%d sessions existed before the capture (first seen mid-life), %d were created in it", existing, created))
 }
@@ -875,92 +873,6 @@ func solveExpMean(m, lo, hi float64) float64 {
 	return (a + b) / 2
 }
 
-// fitCounts fits pages per session from the sessions that began in the
-// capture: session i showed counts[i] pages, the last remain[i] seconds
-// before the capture's end, and ended[i] when it abandoned. Whether a
-// silent session has ended or is thinking is unknown (right-censored): it
-// has ended with probability h/(h + (1-h)·S(remain)), where h is the hazard
-// of ending after that many pages and S the survival of think times. The
-// discrete hazards are fitted by expectation-maximisation (a Kaplan–Meier
-// with these fractional ends), with a geometric tail past the longest
-// session; the mean and variance follow. The family is exponential when the
-// spread is that of one (coefficient of variation >= 0.75), else
-// lognormal, clamped to [1, longest].
-func fitCounts(counts []int, remain []float64, ended []bool, surv func(float64) float64) (scenarios.Dist, string) {
-	longest := 0
-	for _, c := range counts {
-		longest = max(longest, c)
-	}
-	atRisk := make([]float64, longest+2)
-	for _, c := range counts {
-		for k := 1; k <= c; k++ {
-			atRisk[k]++
-		}
-	}
-	haz := make([]float64, longest+2)
-	for k := range haz {
-		haz[k] = 0.2
-	}
-	events := make([]float64, longest+2)
-	var nEnded float64
-	for range 100 {
-		clear(events)
-		nEnded = 0
-		for i, c := range counts {
-			pi := 1.0
-			if !ended[i] {
-				if sv := surv(remain[i]); sv > 0 {
-					pi = haz[c] / (haz[c] + (1-haz[c])*sv)
-				}
-			}
-			events[c] += pi
-			nEnded += pi
-		}
-		for k := 1; k <= longest; k++ {
-			if atRisk[k] > 0 {
-				haz[k] = math.Min(1, events[k]/atRisk[k])
-			}
-		}
-	}
-	// Hazard of the tail past the longest session: ends per page at risk
-	// over all sessions (the geometric maximum-likelihood estimate).
-	var te, tr float64
-	for k := 1; k <= longest; k++ {
-		te += events[k]
-		tr += atRisk[k]
-	}
-	h := 1.0
-	if tr > 0 {
-		h = math.Max(te/tr, 1e-3)
-	}
-	// P(N > k) for k = 0, 1, …; E[N] = sum P(N > k), E[N^2] = sum (2k+1) P(N > k).
-	left := 1.0
-	m, m2 := 0.0, 0.0
-	for k := 0; k < 100000 && left > 1e-9; k++ {
-		m += left
-		m2 += float64(2*k+1) * left
-		next := k + 1
-		if next <= longest && atRisk[next] > 0 {
-			left *= 1 - haz[next]
-		} else {
-			left *= 1 - h
-		}
-	}
-	sd := math.Sqrt(math.Max(0, m2-m*m))
-	hi := float64(max(longest, 1))
-	stat := fmt.Sprintf("Kaplan-Meier by expectation-maximisation: mean %.2f, sd %.2f over %d sessions (%.0f ended, by expectation)", m, sd, len(counts), nEnded)
-	if m <= 1.0001 || longest <= 1 {
-		return scenarios.Dist{Kind: scenarios.DistConstant, Value: 1}, stat
-	}
-	if sd/m >= 0.75 {
-		hi = math.Max(hi, math.Ceil(5*m)) // the tail the capture was too short to see
-		if avg := solveExpMean(m, 1, hi); avg > 0 {
-			return scenarios.Dist{Kind: scenarios.DistExponential, Avg: sig(avg), Min: 1, Max: hi}, "exponential, " + stat
-		}
-	}
-	return scenarios.Dist{Kind: scenarios.DistLognormal, Avg: sig(m), StdDev: sig(math.Max(sd, 0.01*m)), Min: 1, Max: hi}, "lognormal, " + stat
-}
-
 func meanSD(xs []float64) (float64, float64) {
 	if len(xs) == 0 {
 		return 0, 0
@@ -1112,28 +1024,4 @@ func wrapComment(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
-}
-
-// survival returns the weighted empirical survival function of samples:
-// the share of weight above x.
-func survival(xs, ws []float64) func(float64) float64 {
-	type xw struct{ x, w float64 }
-	p := make([]xw, len(xs))
-	total := 0.0
-	for i := range xs {
-		p[i] = xw{xs[i], ws[i]}
-		total += ws[i]
-	}
-	sort.Slice(p, func(i, j int) bool { return p[i].x < p[j].x })
-	above := make([]float64, len(p)+1) // weight of p[i:]
-	for i := len(p) - 1; i >= 0; i-- {
-		above[i] = above[i+1] + p[i].w
-	}
-	return func(x float64) float64 {
-		if total == 0 {
-			return 0
-		}
-		i := sort.Search(len(p), func(i int) bool { return p[i].x > x })
-		return above[i] / total
-	}
 }

@@ -309,7 +309,7 @@ func TestFitRecoversTheFarm(t *testing.T) {
 	if existing < 50 || created < 1000 {
 		t.Errorf("%d sessions existing, %d created: %v", existing, created, fit.Notes)
 	}
-	if !strings.Contains(fit.Comments["users.pages_per_session"], "censored") {
+	if !strings.Contains(fit.Comments["users.pages_per_session"], "right censoring") {
 		t.Errorf("pages per session: %s", fit.Comments["users.pages_per_session"])
 	}
 }
@@ -413,4 +413,18 @@ func TestFitPoissonArrivals(t *testing.T) {
 			t.Errorf("poisson %v fitted as %v (cv %.2f)", poisson, got, cv)
 		}
 	}
+}
+
+// A main page that starts a few tens of milliseconds after a burst of its
+// session (think times of mean 1 s are often that short) is the next page,
+// not part of the burst: taking it in would lengthen the think times.
+func TestFitBurstsKeepShortThinkTimes(t *testing.T) {
+	t.Parallel()
+	want, err := scenarios.Lookup("ajax-heavy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := fitOf(t, simulate(want, 30*time.Second, 90*time.Second, 9))
+	within(t, "think time", fit.Scenario.Users.ThinkTime.Mean(), want.Users.ThinkTime.Mean(), 0.05)
+	near(t, "burst probability", fit.Scenario.Pages.Burst.Probability, want.Pages.Burst.Probability, 0.03)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // ModeCapture is results.Config.Mode of a result made from a capture: what a
@@ -57,6 +58,9 @@ type Inspection struct {
 	replyTimeouts    map[string]int64
 	unanswered       int64
 	first, last      time.Time
+	pages            map[scenarios.PageKind]int64 // by kind; "" for a page whose end the capture missed
+	pageFirst        time.Time
+	pageLast         time.Time
 }
 
 // opFigures are the totals of one operation.
@@ -66,8 +70,9 @@ type opFigures struct {
 	latency  *hdrhistogram.Histogram
 }
 
-// point is one interval of the time series.
-type point struct{ exchanges, locked, unanswered int64 }
+// point is one interval of the time series (pages by the interval of their
+// start).
+type point struct{ exchanges, pages, locked, unanswered int64 }
 
 // NewInspection returns an empty Inspection whose time series starts with
 // one-second intervals.
@@ -87,7 +92,26 @@ func NewInspection() *Inspection {
 		repBody:       sizeHistogram(),
 		timeouts:      map[string]int64{},
 		replyTimeouts: map[string]int64{},
+		pages:         map[scenarios.PageKind]int64{},
 	}
+}
+
+// AddPage counts one page (e.g. from a PageBuilder fed the same exchanges)
+// in the interval of its start. A page comes after the exchanges that
+// start it, so its interval is in the series already.
+func (in *Inspection) AddPage(p *Page) {
+	in.pages[p.Kind]++
+	if in.pageFirst.IsZero() || p.Start.Before(in.pageFirst) {
+		in.pageFirst = p.Start
+	}
+	if p.Start.After(in.pageLast) {
+		in.pageLast = p.Start
+	}
+	if in.series == nil {
+		in.advance(p.Start)
+	}
+	idx := min(max(int(p.Start.Sub(in.origin)/in.width), 0), len(in.series)-1)
+	in.series[idx].pages++
 }
 
 func sizeHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 1<<32, 3) }
@@ -283,6 +307,7 @@ func (in *Inspection) coarsen() {
 		}
 		m := &merged[len(merged)-1]
 		m.exchanges += p.exchanges
+		m.pages += p.pages
 		m.locked += p.locked
 		m.unanswered += p.unanswered
 	}
@@ -371,7 +396,30 @@ func (in *Inspection) Write(w io.Writer, st Stats) {
 	tw.Flush()
 	fmt.Fprintln(w, "latency: the real server's, last request byte to first reply byte as the capture saw them")
 
-	fmt.Fprintf(w, "\nexchanges/s over time (%s intervals; pages are rebuilt by aspstate trace fit): %s\n", in.width, in.sparkline(60))
+	var pages int64
+	for _, c := range in.pages {
+		pages += c
+	}
+	fmt.Fprintln(w)
+	if pages > 0 {
+		fmt.Fprintf(w, "pages: %d", pages)
+		if d := in.pageLast.Sub(in.pageFirst); d > 0 {
+			fmt.Fprintf(w, " (%.1f/s)", float64(pages)/d.Seconds())
+		}
+		var kinds []string
+		for _, k := range []scenarios.PageKind{scenarios.PageModify, scenarios.PageReadUnchanged, scenarios.PageReadOnly, scenarios.PageSessionless, scenarios.PageAbandon, ""} {
+			if c := in.pages[k]; c > 0 {
+				name := string(k)
+				if k == "" {
+					name = "unfinished"
+				}
+				kinds = append(kinds, fmt.Sprintf("%s %d", name, c))
+			}
+		}
+		fmt.Fprintf(w, ": %s (rebuilt from the exchanges as aspstate trace fit does)\n", strings.Join(kinds, ", "))
+		fmt.Fprintf(w, "pages/s over time (%s intervals, by page start): %s\n", in.width, in.sparkline(60, func(p point) int64 { return p.pages }))
+	}
+	fmt.Fprintf(w, "exchanges/s over time (%s intervals): %s\n", in.width, in.sparkline(60, func(p point) int64 { return p.exchanges }))
 	if in.acquires+in.locked > 0 {
 		fmt.Fprintf(w, "locks: %d acquires granted, %d 423 replies (%.1f%% of acquire attempts)", in.acquires, in.locked,
 			100*float64(in.locked)/float64(in.acquires+in.locked))
@@ -388,9 +436,9 @@ func (in *Inspection) Write(w io.Writer, st Stats) {
 	}
 }
 
-// sparkline draws the exchanges per second of the series in at most width
-// characters.
-func (in *Inspection) sparkline(width int) string {
+// sparkline draws a count per second of the series (val of each interval)
+// in at most width characters.
+func (in *Inspection) sparkline(width int, val func(point) int64) string {
 	if len(in.series) == 0 {
 		return "(none)"
 	}
@@ -400,7 +448,7 @@ func (in *Inspection) sparkline(width int) string {
 		var sum int64
 		n := 0
 		for j := i; j < i+per && j < len(in.series); j++ {
-			sum += in.series[j].exchanges
+			sum += val(in.series[j])
 			n++
 		}
 		vals = append(vals, float64(sum)/(float64(n)*in.width.Seconds()))

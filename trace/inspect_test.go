@@ -8,6 +8,7 @@ import (
 
 	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/results"
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 func TestSplitKey(t *testing.T) {
@@ -61,10 +62,18 @@ func TestInspectionFigures(t *testing.T) {
 	if w := in.lockWait.Max(); w < int64(1000*time.Millisecond) || w > int64(1002*time.Millisecond) {
 		t.Errorf("lock wait %v, want 1.001s (first 423 to the granted acquire's reply)", time.Duration(w))
 	}
+	// The pages those exchanges make, counted by the interval of their start.
+	in.AddPage(&Page{Kind: scenarios.PageModify, Start: at(0)})
+	in.AddPage(&Page{Kind: scenarios.PageReadOnly, Start: at(2500)})
+	in.AddPage(&Page{Kind: scenarios.PageReadOnly, Start: at(2600)})
+	if p := in.series; len(p) != 3 || p[0].pages != 1 || p[1].pages != 0 || p[2].pages != 2 {
+		t.Errorf("pages per interval %+v, want 1, 0, 2", p)
+	}
 	var b strings.Builder
 	st := Stats{Files: 1, First: t0, Last: at(2600)}
 	in.Write(&b, st)
-	for _, want := range []string{"partitions (servers): 2", "apps: 2", "sessions: 2", "get-exclusive      3  200×1 423×2",
+	for _, want := range []string{"pages: 3 (1.2/s): modify 1, read-only 2", "pages/s over time (1s intervals, by page start): ▄▁█  min 0.0, max 2.0",
+		"exchanges/s over time (1s intervals): ▁▁▁  min 2.0, max 2.0", "partitions (servers): 2", "apps: 2", "sessions: 2", "get-exclusive      3  200×1 423×2",
 		"2 423 replies (66.7% of acquire attempts)", "Timeout (minutes): requests 20 ×1", "PUT 1 bodies, mean 100 B", "unanswered requests"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())

@@ -145,7 +145,8 @@ func runTraceInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := newFlagSet("trace inspect", "[flags] FILE...",
 		"Read captures (pcap or pcapng from tcpdump, dumpcap/Wireshark, pktmon etl2pcap or aspstate record;\n"+
 			"several files are one capture, e.g. one per partition) and show on one screen: time span, web\n"+
-			"servers, apps, partitions, sessions, exchanges by operation and status, exchanges/s over time,\n"+
+			"servers, apps, partitions, sessions, exchanges by operation and status, pages (rebuilt as trace fit\n"+
+			"does) and pages/s and exchanges/s over time,\n"+
 			"423s and lock waits, body sizes, Timeout values and the real server's latency per operation.\n"+
 			"Session keys and bodies are never printed unless asked (--show-keys prints keys; bodies never).\n"+
 			"Exit 0 ok, 1 no usable exchange in the capture, 2 usage or an unreadable file.", stderr)
@@ -169,8 +170,13 @@ func runTraceInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	keys := &trace.Keys{Show: *showKeys}
 	enc := json.NewEncoder(stdout)
 	enc.SetEscapeHTML(false)
+	// Pages are rebuilt as trace fit does, for the pages per second.
+	pb := trace.NewPageBuilder(func(p *trace.Page) error { in.AddPage(p); return nil })
 	st, code := readCapture(ctx, "trace inspect", files, opt, func(e *trace.Exchange) error {
 		in.Add(e)
+		if err := pb.Add(e); err != nil {
+			return err
+		}
 		switch {
 		case *asJSON:
 			return enc.Encode(trace.NewRecord(e, keys))
@@ -182,6 +188,10 @@ func runTraceInspect(ctx context.Context, args []string, stdout, stderr io.Write
 	}, stderr)
 	if code != 0 {
 		return code
+	}
+	if err := pb.Flush(); err != nil {
+		fmt.Fprintf(stderr, "aspstate trace inspect: %v\n", err)
+		return 1
 	}
 	if !*asJSON {
 		if *lines {

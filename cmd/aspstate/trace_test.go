@@ -55,6 +55,22 @@ func TestTraceInspectRealServiceCapture(t *testing.T) {
 	}
 }
 
+// Inspect rebuilds the pages of a capture (3 s of small-intranet) as trace
+// fit does and shows them per second beside the exchanges.
+func TestTraceInspectPages(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := runCmd(runTrace, "inspect", traceData("farm-lo.pcap"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"pages: 78 (25.9/s): modify 15, read-unchanged 40, read-only 15, sessionless 8",
+		"pages/s over time (1s intervals, by page start): ▁▆█▄  min 6.0, max 29.0", "exchanges/s over time (1s intervals): ▁▆█▄"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestTraceInspectJSON(t *testing.T) {
 	t.Parallel()
 	code, out, errOut := runCmd(runTrace, "inspect", "--json", traceData("real-service.pcapng"))

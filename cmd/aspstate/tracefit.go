@@ -56,8 +56,9 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		"Rebuild the ASP.NET client's pages from captures of state-server traffic and fit a scenario to\n"+
 			"them: web servers, apps and weights, load balancing, partitions, pages per session, think time,\n"+
 			"abandon fraction, page mix, execution time, bursts, session size and growth, session timeout,\n"+
-			"lock poll interval and the page rate (constant or steps). Each fitted field carries a comment with\n"+
-			"its statistic and sample count; aspstate load --scenario FILE runs the result.\n"+
+			"lock poll interval and the page rate (constant, steps, or a population of users). Each fitted field\n"+
+			"carries a comment with its statistic and sample count; aspstate load --scenario FILE runs the\n"+
+			"result.\n"+
 			"Exit 0 ok, 1 no page in the capture, 2 usage or an unreadable file.", stderr)
 	cf := addCaptureFlags(fs)
 	out := fs.String("out", "", "write the scenario to this `FILE` (default: standard output)")
@@ -101,8 +102,12 @@ func runTraceFit(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *out != "" {
 		sc := fit.Scenario
 		fmt.Fprintf(stdout, "%d exchanges (%s skipped) -> %s\n", st.Exchanges, st.Skipped, strings.Join(fit.Notes, "; "))
+		model := string(sc.Rate.Shape)
+		if sc.Users.Population > 0 {
+			model = fmt.Sprintf("population of %d users", sc.Users.Population)
+		}
 		fmt.Fprintf(stdout, "wrote %s: %d web servers, %d apps, %s, %d partitions, %.1f pages/s (%s), %.1f pages/session\n",
-			*out, sc.Farm.WebServers, len(sc.Farm.Apps), sc.Farm.LoadBalancing, sc.Farm.Partitions, meanRate(sc), sc.Rate.Shape, sc.Users.MeanPages())
+			*out, sc.Farm.WebServers, len(sc.Farm.Apps), sc.Farm.LoadBalancing, sc.Farm.Partitions, meanRate(sc), model, sc.Users.MeanPages())
 		fmt.Fprintf(stdout, "run it: aspstate load --scenario %s\n", *out)
 	}
 	return 0
