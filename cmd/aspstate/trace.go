@@ -193,21 +193,28 @@ func runTraceInspect(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "aspstate trace inspect: %v\n", err)
 		return 1
 	}
-	if !*asJSON {
-		if *lines {
+	return writeInspection(in, st, files[0], *out, *asJSON, *lines, stdout, stderr)
+}
+
+// writeInspection prints the summary of an inspected capture (unless the
+// exchanges went out as JSON lines) and writes it as a result directory when
+// out is set.
+func writeInspection(in *trace.Inspection, st trace.Stats, file, out string, asJSON, lines bool, stdout, stderr io.Writer) int {
+	if !asJSON {
+		if lines {
 			fmt.Fprintln(stdout)
 		}
 		in.Write(stdout, st)
 	}
-	if *out == "" {
+	if out == "" {
 		return 0
 	}
-	if err := writeCaptureResult(in, st, files[0], *out); err != nil {
-		fmt.Fprintf(stderr, "aspstate trace inspect: writing %s: %v\n", *out, err)
+	if err := writeCaptureResult(in, st, file, out); err != nil {
+		fmt.Fprintf(stderr, "aspstate trace inspect: writing %s: %v\n", out, err)
 		return 1
 	}
-	if !*asJSON {
-		fmt.Fprintf(stdout, "\nresult written to %s (aspstate report %s; aspstate compare %s LAB_RUN)\n", *out, *out, *out)
+	if !asJSON {
+		fmt.Fprintf(stdout, "\nresult written to %s (aspstate report %s; aspstate compare %s LAB_RUN)\n", out, out, out)
 	}
 	return 0
 }
