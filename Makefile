@@ -130,4 +130,6 @@ regress: build
 ## run again (needs root and tcpdump; `make test` runs two of them).
 TRACE_SCENARIOS ?= ajax-heavy,ecommerce-peak,large-sessions,read-mostly-portal,recycle-storm,small-intranet
 trace-check:
+	@command -v tcpdump >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq tcpdump >/dev/null 2>&1; } || \
+	  { echo "trace-check: tcpdump is missing and cannot be installed here (apt-get install tcpdump)"; exit 1; }
 	ASPSTATE_TRACE_SCENARIOS=$(TRACE_SCENARIOS) $(GO) test -count=1 -timeout 30m -run 'TestTraceFitRoundTrip$$' -v ./cmd/aspstate
