@@ -181,6 +181,11 @@ func (r *Replay) Scenario(o ReplayOptions) (*scenarios.Scenario, error) {
 	if err := o.valid(); err != nil {
 		return nil, err
 	}
+	return r.farm(r.Length(o)+time.Second, len(r.Pages)*o.Copies)
+}
+
+// farm is the replay's scenario for a schedule of pages pages over d.
+func (r *Replay) farm(d time.Duration, pages int) (*scenarios.Scenario, error) {
 	sc := *r.Fit.Scenario
 	sc.Name = "replay"
 	sc.Description = "replay of " + strings.Join(r.Files, ", ")
@@ -191,9 +196,8 @@ func (r *Replay) Scenario(o ReplayOptions) (*scenarios.Scenario, error) {
 		apps = append(apps, scenarios.App{ID: id, Weight: 1})
 	}
 	sc.Farm.Apps = apps
-	d := r.Length(o) + time.Second
 	sc.Duration = scenarios.Duration(d)
-	rate := float64(len(r.Pages)*o.Copies) / max(d.Seconds(), 1e-3)
+	rate := float64(pages) / max(d.Seconds(), 1e-3)
 	sc.Rate = scenarios.Rate{Shape: scenarios.ShapeConstant, PagesPerSecond: rate}
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("the replay's farm: %w", err)
@@ -201,8 +205,118 @@ func (r *Replay) Scenario(o ReplayOptions) (*scenarios.Scenario, error) {
 	return &sc, nil
 }
 
-// Options describe the replay for the result's config.
-func (r *Replay) Options(o ReplayOptions) map[string]string {
+// Period is the capture's length as a loop: its span plus one mean gap
+// between pages, so a capture played back to back keeps its mean rate
+// (len(Pages) / Period). A capture of one instant counts as one second.
+func (r *Replay) Period() time.Duration {
+	if r.Span <= 0 || len(r.Pages) < 2 {
+		return time.Second
+	}
+	return r.Span + r.Span/time.Duration(len(r.Pages)-1)
+}
+
+// RecordedRate is the capture's mean page rate, pages/s.
+func (r *Replay) RecordedRate() float64 {
+	return float64(len(r.Pages)) / r.Period().Seconds()
+}
+
+// Multiple is the capture as times × today's traffic for a fixed length (a
+// step of aspstate plan --trace): Lanes = ⌊times⌋ (at least 1) copies at
+// Speed = times / Lanes, each looping over the capture (every loop with its
+// own sessions), lane c entering the loop c/Lanes of a period in, so the
+// lanes are spread over the capture rather than in step, and the rate is
+// times × the recorded rate from the start. The sessions that existed before
+// the capture are seeded for lane 0's first loop; the other lanes start
+// inside the capture, where a session's first page finds no session and
+// creates it, as a 404 does.
+type Multiple struct {
+	Times  float64
+	Lanes  int
+	Speed  float64
+	Length time.Duration
+	r      *Replay
+}
+
+// Multiple returns the replay at times × today's traffic for length.
+func (r *Replay) Multiple(times float64, length time.Duration) (*Multiple, error) {
+	if !(times > 0) || math.IsInf(times, 0) {
+		return nil, fmt.Errorf("%g × today's traffic: want a positive multiple", times)
+	}
+	if length <= 0 {
+		return nil, fmt.Errorf("replay length %s: want a positive duration", length)
+	}
+	lanes := max(1, int(math.Floor(times)))
+	return &Multiple{Times: times, Lanes: lanes, Speed: times / float64(lanes), Length: length, r: r}, nil
+}
+
+// streams are the lanes' loops that start before the length.
+func (m *Multiple) streams() []stream {
+	period := time.Duration(float64(m.r.Period()) / m.Speed)
+	loops := int(m.Length/period) + 2
+	var out []stream
+	for c := 0; c < m.Lanes; c++ {
+		phase := time.Duration(c) * period / time.Duration(m.Lanes)
+		for j := 0; j < loops; j++ {
+			out = append(out, stream{id: strconv.Itoa(c) + "." + strconv.Itoa(j), shift: time.Duration(j)*period - phase, end: m.Length})
+		}
+	}
+	return out
+}
+
+// Source returns the multiple's pages as a load source and its seeds.
+func (m *Multiple) Source() (loadgen.PageSource, []loadgen.SourcePage) {
+	st := m.streams()
+	return &replaySource{r: m.r, speed: m.Speed, streams: st}, m.r.seeds(st[0], m.Speed)
+}
+
+// Offered returns the page rate the multiple offers from from to its end,
+// as the pages it expects to complete there: pages that start before the
+// end and end, at their recorded length at the speed, within [from, end).
+// That is how a step's achieved rate is counted (pages completed in the
+// measured window), so a capture whose pages come in bursts is judged
+// against what its own schedule completes in the window.
+func (m *Multiple) Offered(from time.Duration) float64 {
+	n := m.count(func(at, end time.Duration) bool { return end >= from && end < m.Length })
+	return float64(n) / max(m.Length-from, time.Millisecond).Seconds()
+}
+
+// count counts the pages of the multiple's schedule (those that start in
+// [0, Length)) for which keep holds, given their start and end.
+func (m *Multiple) count(keep func(at, end time.Duration) bool) int {
+	n := 0
+	for _, st := range m.streams() {
+		for i, p := range m.r.Pages {
+			at := m.r.at(i, m.Speed, st.shift)
+			if at < 0 || at >= m.Length {
+				continue
+			}
+			if keep(at, at+time.Duration(float64(p.End.Sub(p.Start))/m.Speed)) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Scenario returns the multiple's farm (see Replay.Scenario).
+func (m *Multiple) Scenario() (*scenarios.Scenario, error) {
+	return m.r.farm(m.Length, m.count(func(_, _ time.Duration) bool { return true }))
+}
+
+// Options describe the multiple for the result's config.
+func (m *Multiple) Options(minute time.Duration) map[string]string {
+	opts := m.r.Options(ReplayOptions{Speed: m.Speed, Copies: m.Lanes}, minute)
+	opts["replay_times"] = strconv.FormatFloat(m.Times, 'g', -1, 64)
+	opts["replay_lanes"] = strconv.Itoa(m.Lanes)
+	delete(opts, "replay_copies")
+	delete(opts, "copy_spread")
+	return opts
+}
+
+// Options describe the replay for the result's config; minute is the
+// target's protocol minute (0 = 1m), which says whether the client's timers
+// follow the speed.
+func (r *Replay) Options(o ReplayOptions, minute time.Duration) map[string]string {
 	return map[string]string{
 		"trace_files":     strings.Join(r.Files, ","),
 		"trace_sha256":    strings.Join(r.Sums, ","),
@@ -213,16 +327,56 @@ func (r *Replay) Options(o ReplayOptions) map[string]string {
 		"replay_speed":    strconv.FormatFloat(o.Speed, 'g', -1, 64),
 		"replay_copies":   strconv.Itoa(o.Copies),
 		"copy_spread":     o.Spread.String(),
-		"replay_timers":   "real: session timeouts and the lock-poll interval are not scaled by --speed",
+		"replay_timers":   ReplayTimers(o.Speed, minute),
 	}
 }
 
-// replaySource is the replay as a loadgen.PageSource: the copies' pages merged in
-// time order.
+// ReplayTimers says whether the client's session timeouts and lock-poll
+// interval follow a replay's speed. The emulated client scales its timers
+// by the target's protocol minute (loadgen.Config.Minute): when that minute
+// is one minute / speed (within 1 %), the target's clock and the client's
+// timers run speed times faster, as the replayed pages do; otherwise the
+// timers are not scaled by the speed.
+func ReplayTimers(speed float64, minute time.Duration) string {
+	if minute == 0 {
+		minute = time.Minute
+	}
+	want := float64(time.Minute) / speed
+	switch {
+	case math.Abs(float64(minute)-want) <= 0.01*want:
+		if speed == 1 {
+			return "real: speed 1, protocol minute " + minute.String()
+		}
+		return fmt.Sprintf("scaled: protocol minute %s = 1m / speed %g, so session timeouts and the lock-poll interval run %g times faster", minute, speed, speed)
+	case minute == time.Minute:
+		return fmt.Sprintf("real: session timeouts and the lock-poll interval are not scaled by --speed (give --minute %s to scale them)", time.Duration(want).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("not scaled by --speed: protocol minute %s scales session timeouts and the lock-poll interval by %.3g, the speed is %g (give --minute %s to follow it)",
+		minute, float64(time.Minute)/float64(minute), speed, time.Duration(want).Round(time.Millisecond))
+}
+
+// replaySource is the replay as a loadgen.PageSource: its streams' pages
+// merged in time order.
 type replaySource struct {
-	r    *Replay
-	o    ReplayOptions
-	next []int // per copy, the index of its next page
+	r       *Replay
+	speed   float64
+	streams []stream
+}
+
+// stream is one pass over the capture's pages: page i starts at its
+// recorded offset divided by the speed, plus shift; its sessions are named
+// apart from every other stream's by id. Pages that would start before 0
+// or at or after end (when end > 0) are left out.
+type stream struct {
+	id    string
+	shift time.Duration
+	end   time.Duration
+	next  int
+}
+
+// at is when page i starts in a stream at speed.
+func (r *Replay) at(i int, speed float64, shift time.Duration) time.Duration {
+	return time.Duration(float64(r.Pages[i].Start.Sub(r.First))/speed) + shift
 }
 
 // Source returns the replay's pages as a load source, and the seeds of the
@@ -231,39 +385,58 @@ func (r *Replay) Source(o ReplayOptions) (loadgen.PageSource, []loadgen.SourcePa
 	if err := o.valid(); err != nil {
 		return nil, nil, err
 	}
+	s := &replaySource{r: r, speed: o.Speed}
 	var seeds []loadgen.SourcePage
 	for c := 0; c < o.Copies; c++ {
-		for _, p := range r.Existing {
-			sp := r.page(p, c, o)
-			sp.At, sp.Size = 0, max(p.ReadSize, 1)
-			seeds = append(seeds, sp)
-		}
+		st := stream{id: strconv.Itoa(c), shift: time.Duration(c) * o.Spread}
+		s.streams = append(s.streams, st)
+		seeds = append(seeds, r.seeds(st, o.Speed)...)
 	}
-	return &replaySource{r: r, o: o, next: make([]int, o.Copies)}, seeds, nil
+	return s, seeds, nil
 }
 
-func (r *Replay) page(p *Page, c int, o ReplayOptions) loadgen.SourcePage {
+// seeds are a stream's seeds: the sessions that existed before the capture,
+// written with their recorded sizes.
+func (r *Replay) seeds(st stream, speed float64) []loadgen.SourcePage {
+	var seeds []loadgen.SourcePage
+	for _, p := range r.Existing {
+		sp := r.page(p, st, speed)
+		sp.At, sp.Size = 0, max(p.ReadSize, 1)
+		seeds = append(seeds, sp)
+	}
+	return seeds
+}
+
+func (r *Replay) page(p *Page, st stream, speed float64) loadgen.SourcePage {
 	size := 0
 	if p.Kind == scenarios.PageModify {
 		size = p.BodySize
 	}
 	return loadgen.SourcePage{
-		At:      time.Duration(float64(p.Start.Sub(r.First))/o.Speed) + time.Duration(c)*o.Spread,
-		Session: strconv.Itoa(c) + "/" + p.Session.String(),
+		At:      time.Duration(float64(p.Start.Sub(r.First))/speed) + st.shift,
+		Session: st.id + "/" + p.Session.String(),
 		App:     r.app[p.Session.App], Web: r.web[p.Web], Partition: r.part[p.Partition],
-		Kind: p.Kind, Exec: time.Duration(float64(p.Exec) / o.Speed), Size: size,
+		Kind: p.Kind, Exec: time.Duration(float64(p.Exec) / speed), Size: size,
 	}
 }
 
-// Next returns the earliest next page of any copy.
+// Next returns the earliest next page of any stream.
 func (s *replaySource) Next() (loadgen.SourcePage, bool) {
 	best := -1
 	var at time.Duration
-	for c, i := range s.next {
-		if i >= len(s.r.Pages) {
+	for c := range s.streams {
+		st := &s.streams[c]
+		for st.next < len(s.r.Pages) && s.r.at(st.next, s.speed, st.shift) < 0 {
+			st.next++
+		}
+		if st.next >= len(s.r.Pages) {
 			continue
 		}
-		t := time.Duration(float64(s.r.Pages[i].Start.Sub(s.r.First))/s.o.Speed) + time.Duration(c)*s.o.Spread
+		t := s.r.at(st.next, s.speed, st.shift)
+		if st.end > 0 && t >= st.end {
+			st.next = len(s.r.Pages)
+			continue
+		}
 		if best < 0 || t < at {
 			best, at = c, t
 		}
@@ -271,7 +444,8 @@ func (s *replaySource) Next() (loadgen.SourcePage, bool) {
 	if best < 0 {
 		return loadgen.SourcePage{}, false
 	}
-	p := s.r.Pages[s.next[best]]
-	s.next[best]++
-	return s.r.page(p, best, s.o), true
+	st := &s.streams[best]
+	p := s.r.Pages[st.next]
+	st.next++
+	return s.r.page(p, *st, s.speed), true
 }

@@ -2,7 +2,10 @@ package trace
 
 import (
 	"context"
+	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +88,87 @@ func TestReplaySeedsExistingSessions(t *testing.T) {
 	}
 	if len(r.Existing) != 1 || len(seeds) != 2 || seeds[0].Session == seeds[1].Session || seeds[0].Size != 30 {
 		t.Errorf("existing %d, seeds %+v; want one session seeded per copy with its 30 recorded bytes", len(r.Existing), seeds)
+	}
+}
+
+// A multiple of today's traffic is ⌊times⌋ lanes at times / lanes the
+// speed, each looping over the capture with fresh sessions per loop: over a
+// whole number of loops it schedules exactly times × the recorded rate.
+func TestReplayMultiple(t *testing.T) {
+	t.Parallel()
+	r := loadReplay(t, "farm-lo.pcap")
+	for _, times := range []float64{0.5, 1, 2.5, 7.5} {
+		m, err := r.Multiple(times, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lanes := max(1, int(times))
+		if m.Lanes != lanes || m.Speed != times/float64(lanes) {
+			t.Errorf("%g ×: %d lanes at speed %g", times, m.Lanes, m.Speed)
+		}
+		period := time.Duration(float64(r.Period()) / m.Speed)
+		if m, err = r.Multiple(times, 4*period); err != nil {
+			t.Fatal(err)
+		}
+		src, seeds := m.Source()
+		if len(seeds) != len(r.Existing) {
+			t.Errorf("%g ×: %d seeds, want the %d existing sessions once", times, len(seeds), len(r.Existing))
+		}
+		n := 0
+		var last time.Duration
+		firstAt := map[string]time.Duration{}
+		for p, ok := src.Next(); ok; p, ok = src.Next() {
+			if p.At < last || p.At < 0 || p.At >= m.Length {
+				t.Fatalf("%g ×: page %d at %s after %s (length %s)", times, n, p.At, last, m.Length)
+			}
+			if _, ok := firstAt[p.Session]; !ok {
+				firstAt[p.Session] = p.At
+			}
+			last = p.At
+			n++
+		}
+		// Four whole loops per lane: every page of the capture 4 × lanes
+		// times (± one page per lane at the loops' rounded edges).
+		if want := 4 * lanes * len(r.Pages); n < want-lanes || n > want+lanes {
+			t.Errorf("%g ×: %d pages in 4 loops, want %d", times, n, want)
+		}
+		rate := float64(n) / m.Length.Seconds()
+		if want := times * r.RecordedRate(); math.Abs(rate-want) > 0.01*want+float64(lanes)/m.Length.Seconds() {
+			t.Errorf("%g ×: %.2f pages/s, want %.2f", times, rate, want)
+		}
+		if sc, err := m.Scenario(); err != nil || math.Abs(sc.Rate.PagesPerSecond-rate) > 1e-9 {
+			t.Errorf("%g ×: scenario %v (%v), want %v pages/s", times, sc.Rate, err, rate)
+		}
+		if off := m.Offered(m.Length / 2); off <= 0 || off > 2*times*r.RecordedRate() {
+			t.Errorf("%g ×: offered %.2f pages/s over the second half", times, off)
+		}
+		if got := m.Options(0)["replay_times"]; got != strconv.FormatFloat(times, 'g', -1, 64) {
+			t.Errorf("%g ×: replay_times %q", times, got)
+		}
+	}
+	for _, bad := range []float64{0, -1, math.Inf(1)} {
+		if _, err := r.Multiple(bad, time.Second); err == nil {
+			t.Errorf("%g × accepted", bad)
+		}
+	}
+}
+
+// The client's timers follow the speed only when the protocol minute is
+// scaled the same way; the result says which.
+func TestReplayTimers(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		speed  float64
+		minute time.Duration
+		want   string
+	}{
+		{1, 0, "real: speed 1"},
+		{2, 0, "real: session timeouts and the lock-poll interval are not scaled by --speed (give --minute 30s"},
+		{2, 30 * time.Second, "scaled: protocol minute 30s = 1m / speed 2"},
+		{4, 30 * time.Second, "not scaled by --speed: protocol minute 30s scales session timeouts and the lock-poll interval by 2, the speed is 4 (give --minute 15s"},
+	} {
+		if got := ReplayTimers(c.speed, c.minute); !strings.HasPrefix(got, c.want) {
+			t.Errorf("speed %g, minute %s: %q, want %q…", c.speed, c.minute, got, c.want)
+		}
 	}
 }
