@@ -449,3 +449,62 @@ func (s *replaySource) Next() (loadgen.SourcePage, bool) {
 	st.next++
 	return s.r.page(p, *st, s.speed), true
 }
+
+// IntervalRate is one interval of a replay's run: the pages its schedule
+// expects to complete in it and the pages the run completed.
+type IntervalRate struct {
+	// End is the interval's end, from the run's start.
+	End                 time.Duration
+	Scheduled, Achieved int64
+	// Leaving is the scheduled pages expected to end within the slack
+	// before End, Entering those expected within the slack before the
+	// interval's start: a replay that runs a page a little slower than
+	// the recording moves it into the next interval.
+	Leaving, Entering int64
+}
+
+// Within reports whether the interval achieved its scheduled pages within
+// tol (a fraction, or one page when that is more), once the pages at its
+// edges (Leaving, Entering) may have moved to the next interval.
+func (iv IntervalRate) Within(tol float64) bool {
+	lo, hi := float64(iv.Scheduled-iv.Leaving), float64(iv.Scheduled+iv.Entering)
+	a := float64(iv.Achieved)
+	return a >= lo-max(tol*lo, 1) && a <= hi+max(tol*hi, 1)
+}
+
+func (iv IntervalRate) String() string {
+	return fmt.Sprintf("%s: %d/%d (%d leaving, %d entering)", iv.End, iv.Achieved, iv.Scheduled, iv.Leaving, iv.Entering)
+}
+
+// Rates compares a replay's run with its schedule interval by interval:
+// achieved[i] is the pages the run completed in interval i (of length
+// interval). A page is expected to complete at its replayed start plus its
+// recorded execution time at the speed plus the rest of its recorded
+// length (state-server calls and lock waits), which the speed does not
+// shorten; slack is how much later it may complete on a slower machine
+// (see IntervalRate.Leaving).
+func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved []int64) []IntervalRate {
+	out := make([]IntervalRate, len(achieved))
+	for i, n := range achieved {
+		out[i] = IntervalRate{End: time.Duration(i+1) * interval, Achieved: n}
+	}
+	for c := 0; c < o.Copies; c++ {
+		st := stream{shift: time.Duration(c) * o.Spread}
+		for i, p := range r.Pages {
+			end := r.at(i, o.Speed, st.shift) + time.Duration(float64(p.Exec)/o.Speed) + p.End.Sub(p.Start) - p.Exec
+			k := int(end / interval)
+			for k+1 >= len(out) {
+				out = append(out, IntervalRate{End: time.Duration(len(out)+1) * interval})
+			}
+			out[k].Scheduled++
+			if end >= out[k].End-slack {
+				out[k].Leaving++
+				out[k+1].Entering++
+			}
+		}
+	}
+	for len(out) > len(achieved) && out[len(out)-1] == (IntervalRate{End: out[len(out)-1].End}) {
+		out = out[:len(out)-1]
+	}
+	return out
+}

@@ -172,3 +172,34 @@ func TestReplayTimers(t *testing.T) {
 		}
 	}
 }
+
+// Rates puts every scheduled page in the interval it is due to end in;
+// an interval that misses a tenth of its pages beyond its edges fails.
+func TestReplayRates(t *testing.T) {
+	t.Parallel()
+	r := loadReplay(t, "farm-lo.pcap")
+	o := ReplayOptions{Speed: 2, Copies: 3}
+	due := r.Rates(o, time.Second, 0, nil)
+	var total int64
+	achieved := make([]int64, len(due))
+	for i, iv := range due {
+		total += iv.Scheduled
+		achieved[i] = iv.Scheduled
+		if iv.Leaving != 0 || iv.Entering != 0 {
+			t.Errorf("%s: pages at the edges with no slack", iv)
+		}
+	}
+	if total != int64(3*len(r.Pages)) {
+		t.Fatalf("%d pages scheduled, want %d", total, 3*len(r.Pages))
+	}
+	for _, iv := range r.Rates(o, time.Second, 20*time.Millisecond, achieved) {
+		if !iv.Within(0.05) {
+			t.Errorf("%s: the schedule itself is off", iv)
+		}
+	}
+	achieved[0] -= achieved[0]/10 + 1
+	rates := r.Rates(o, time.Second, 0, achieved)
+	if rates[0].Within(0.05) {
+		t.Errorf("%s: a tenth of the pages missing, within 5 %%", rates[0])
+	}
+}
