@@ -28,7 +28,8 @@ func addTraceLoadFlags(fs *pflag.FlagSet) *traceLoadFlags {
 	f := &traceLoadFlags{}
 	fs.StringArrayVar(&f.files, "trace", nil, "replay this capture (pcap, pcapng; repeatable) instead of a scenario's schedule: every recorded page\n"+
 		"becomes a page of the emulated client at its recorded offset, kind, execution time, size, web server and partition")
-	fs.Float64Var(&f.speed, "speed", 1, "with --trace: replay this many times faster than recorded")
+	fs.Float64Var(&f.speed, "speed", 1, "with --trace: replay this many times faster than recorded; session timeouts and the lock-poll interval\n"+
+		"follow it when the protocol minute does (--minute = 1m / speed, inproc target), else they stay real (the result's replay_timers says which)")
 	fs.IntVar(&f.copies, "copies", 1, "with --trace: replay this many copies of the capture, each with its own sessions")
 	fs.DurationVar(&f.spread, "copy-spread", 0, "with --trace: start copy i this much later than copy i-1")
 	fs.IntVar(&f.port, "trace-port", 42424, "with --trace: the state server's TCP port in the capture")

@@ -93,7 +93,21 @@ func TestLoadTraceReplaysTheCapture(t *testing.T) {
 		checkReplay(t, r, replayRun(t, "--trace", farm), 1, 1)
 	})
 	t.Run("speed 2 copies 3", func(t *testing.T) {
-		checkReplay(t, r, replayRun(t, "--trace", farm, "--speed", "2", "--copies", "3"), 2, 3)
+		run := replayRun(t, "--trace", farm, "--speed", "2", "--copies", "3")
+		checkReplay(t, r, run, 2, 3)
+		if got := run.Config.Options["replay_timers"]; !strings.HasPrefix(got, "real: ") {
+			t.Errorf("replay_timers %q: want real timers at the real protocol minute", got)
+		}
+	})
+	// The target's minute scaled as the speed: the client's timers are
+	// scaled with it (loadgen scales them by the run's minute), and the
+	// result says so.
+	t.Run("speed 2 minute 30s", func(t *testing.T) {
+		run := replayRun(t, "--trace", farm, "--speed", "2", "--minute", "30s")
+		checkReplay(t, r, run, 2, 1)
+		if got := run.Config.Options["replay_timers"]; time.Duration(run.Config.Minute) != 30*time.Second || !strings.HasPrefix(got, "scaled: protocol minute 30s = 1m / speed 2") {
+			t.Errorf("minute %s, replay_timers %q: want scaled timers", time.Duration(run.Config.Minute), got)
+		}
 	})
 }
 
