@@ -25,10 +25,11 @@ import (
 type Replay struct {
 	// Files are the captures, Sums their SHA-256 (hex), in Files' order.
 	Files, Sums []string
-	// Pages are the replayable pages (those whose kind the capture shows),
-	// in start order; Unfinished counts the pages left out because the
-	// capture does not show what they did.
-	Pages      []*Page
+	// Pages counts the replayable pages (those whose kind the capture
+	// shows), streamed from a temporary schedule (see replay_schedule.go);
+	// Unfinished counts the pages left out because the capture does not
+	// show what they did.
+	Pages      int
 	Unfinished int
 	// Existing are the first pages of the sessions that existed before the
 	// capture began: those sessions are seeded before the replay.
@@ -46,20 +47,26 @@ type Replay struct {
 	Stats Stats
 	Fit   *Fit
 
-	web  map[netip.Addr]int
-	part map[netip.AddrPort]int
-	app  map[string]int
+	web   map[netip.Addr]int
+	part  map[netip.AddrPort]int
+	app   map[string]int
+	appOf []int // first-seen app index → index in Apps
+	kinds map[scenarios.PageKind]int
+	sched *schedule
 }
+
+// Close removes the replay's temporary schedule.
+func (r *Replay) Close() error { return r.sched.close() }
 
 // ErrNoReplayablePage is returned when a capture holds no page whose kind
 // it shows.
 var ErrNoReplayablePage = errors.New("no page to replay: the capture shows no page from its start to its end (capture longer, or while the web servers serve pages)")
 
 // LoadReplay reads the captures in paths and rebuilds their pages for a
-// replay. The pages are held in memory (a page is a few dozen bytes; bodies
-// are never kept).
+// replay. The pages are streamed to a temporary schedule (a few dozen bytes
+// a page; bodies are never kept), which Close removes.
 func LoadReplay(ctx context.Context, paths []string, opt Options) (*Replay, error) {
-	r := &Replay{web: map[netip.Addr]int{}, part: map[netip.AddrPort]int{}, app: map[string]int{}}
+	r := &Replay{web: map[netip.Addr]int{}, part: map[netip.AddrPort]int{}, app: map[string]int{}, kinds: map[scenarios.PageKind]int{}}
 	for _, p := range paths {
 		sum, err := fileSHA256(p)
 		if err != nil {
@@ -67,7 +74,23 @@ func LoadReplay(ctx context.Context, paths []string, opt Options) (*Replay, erro
 		}
 		r.Files, r.Sums = append(r.Files, filepath.Base(p)), append(r.Sums, sum)
 	}
+	sched, err := newSchedule()
+	if err != nil {
+		return nil, fmt.Errorf("the replay's schedule: %w", err)
+	}
+	r.sched = sched
 	fitter := NewFitter(FitOptions{Name: "replay", Source: strings.Join(r.Files, ", ")})
+	var apps []string
+	seenApp := map[string]int{}
+	// A session's first page (in start order) and whether it found the
+	// session there before the capture.
+	type first struct {
+		start int64
+		page  *Page // set when it existed before the capture
+	}
+	firsts := map[uint64]first{}
+	var clock time.Time
+	var last time.Time
 	b := NewPageBuilder(func(p *Page) error {
 		if err := fitter.Add(p); err != nil {
 			return err
@@ -76,32 +99,15 @@ func LoadReplay(ctx context.Context, paths []string, opt Options) (*Replay, erro
 			r.Unfinished++
 			return nil
 		}
-		r.Pages = append(r.Pages, p)
-		return nil
-	})
-	st, err := Read(ctx, paths, opt, b.Add)
-	r.Stats = st
-	if err != nil {
-		return r, err
-	}
-	if err := b.Flush(); err != nil {
-		return r, err
-	}
-	if len(r.Pages) == 0 {
-		return r, ErrNoReplayablePage
-	}
-	if r.Fit, err = fitter.Fit(); err != nil {
-		return r, err
-	}
-	sort.SliceStable(r.Pages, func(i, j int) bool { return r.Pages[i].Start.Before(r.Pages[j].Start) })
-	r.First = r.Pages[0].Start
-	r.Span = r.Pages[len(r.Pages)-1].Start.Sub(r.First)
-	for _, a := range r.Fit.Scenario.Farm.Apps {
-		r.app[a.ID] = len(r.Apps)
-		r.Apps = append(r.Apps, a.ID)
-	}
-	seen := map[SessionKey]bool{}
-	for _, p := range r.Pages {
+		emit := clock
+		if p.End.After(emit) {
+			emit = p.End
+		}
+		x := rec{start: p.Start.UnixNano(), end: p.End.UnixNano(), emit: emit.UnixNano(), exec: int64(p.Exec),
+			sess: sessHash(p.Session), kind: kindCode(p.Kind)}
+		if p.Kind == scenarios.PageModify {
+			x.size = int32(p.BodySize)
+		}
 		if _, ok := r.web[p.Web]; !ok {
 			r.web[p.Web] = len(r.Webs)
 			r.Webs = append(r.Webs, p.Web)
@@ -110,17 +116,69 @@ func LoadReplay(ctx context.Context, paths []string, opt Options) (*Replay, erro
 			r.part[p.Partition] = len(r.Partitions)
 			r.Partitions = append(r.Partitions, p.Partition)
 		}
-		if _, ok := r.app[p.Session.App]; !ok {
-			r.app[p.Session.App] = len(r.Apps)
-			r.Apps = append(r.Apps, p.Session.App)
+		if _, ok := seenApp[p.Session.App]; !ok {
+			seenApp[p.Session.App] = len(apps)
+			apps = append(apps, p.Session.App)
 		}
-		if !seen[p.Session] {
-			seen[p.Session] = true
+		x.app, x.web, x.part = uint16(seenApp[p.Session.App]), uint16(r.web[p.Web]), uint16(r.part[p.Partition])
+		if f, ok := firsts[x.sess]; !ok || x.start < f.start {
+			f = first{start: x.start}
 			if p.Existed && !p.Created {
-				r.Existing = append(r.Existing, p)
+				f.page = p
 			}
+			firsts[x.sess] = f
+		}
+		if r.Pages == 0 || p.Start.Before(r.First) {
+			r.First = p.Start
+		}
+		if p.Start.After(last) {
+			last = p.Start
+		}
+		r.Pages++
+		r.kinds[p.Kind]++
+		return r.sched.add(&x)
+	})
+	st, err := Read(ctx, paths, opt, func(ex *Exchange) error {
+		if ex.ReplyEnd.After(clock) {
+			clock = ex.ReplyEnd
+		}
+		return b.Add(ex)
+	})
+	r.Stats = st
+	if err == nil {
+		err = b.Flush()
+	}
+	if err == nil {
+		err = r.sched.w.Flush()
+	}
+	if err == nil && r.Pages == 0 {
+		err = ErrNoReplayablePage
+	}
+	if err == nil {
+		r.Fit, err = fitter.Fit()
+	}
+	if err != nil {
+		_ = r.Close()
+		return r, err
+	}
+	r.Span = last.Sub(r.First)
+	for _, a := range r.Fit.Scenario.Farm.Apps {
+		r.app[a.ID] = len(r.Apps)
+		r.Apps = append(r.Apps, a.ID)
+	}
+	for _, a := range apps {
+		if _, ok := r.app[a]; !ok {
+			r.app[a] = len(r.Apps)
+			r.Apps = append(r.Apps, a)
+		}
+		r.appOf = append(r.appOf, r.app[a])
+	}
+	for _, f := range firsts {
+		if f.page != nil {
+			r.Existing = append(r.Existing, f.page)
 		}
 	}
+	sort.Slice(r.Existing, func(i, j int) bool { return r.Existing[i].Start.Before(r.Existing[j].Start) })
 	return r, nil
 }
 
@@ -140,8 +198,8 @@ func fileSHA256(path string) (string, error) {
 // Kinds counts the replayable pages by kind.
 func (r *Replay) Kinds() map[scenarios.PageKind]int {
 	m := map[scenarios.PageKind]int{}
-	for _, p := range r.Pages {
-		m[p.Kind]++
+	for k, n := range r.kinds {
+		m[k] = n
 	}
 	return m
 }
@@ -181,7 +239,7 @@ func (r *Replay) Scenario(o ReplayOptions) (*scenarios.Scenario, error) {
 	if err := o.valid(); err != nil {
 		return nil, err
 	}
-	return r.farm(r.Length(o)+time.Second, len(r.Pages)*o.Copies)
+	return r.farm(r.Length(o)+time.Second, r.Pages*o.Copies)
 }
 
 // farm is the replay's scenario for a schedule of pages pages over d.
@@ -209,15 +267,15 @@ func (r *Replay) farm(d time.Duration, pages int) (*scenarios.Scenario, error) {
 // between pages, so a capture played back to back keeps its mean rate
 // (len(Pages) / Period). A capture of one instant counts as one second.
 func (r *Replay) Period() time.Duration {
-	if r.Span <= 0 || len(r.Pages) < 2 {
+	if r.Span <= 0 || r.Pages < 2 {
 		return time.Second
 	}
-	return r.Span + r.Span/time.Duration(len(r.Pages)-1)
+	return r.Span + r.Span/time.Duration(r.Pages-1)
 }
 
 // RecordedRate is the capture's mean page rate, pages/s.
 func (r *Replay) RecordedRate() float64 {
-	return float64(len(r.Pages)) / r.Period().Seconds()
+	return float64(r.Pages) / r.Period().Seconds()
 }
 
 // Multiple is the capture as times × today's traffic for a fixed length (a
@@ -266,7 +324,7 @@ func (m *Multiple) streams() []stream {
 // Source returns the multiple's pages as a load source and its seeds.
 func (m *Multiple) Source() (loadgen.PageSource, []loadgen.SourcePage) {
 	st := m.streams()
-	return &replaySource{r: m.r, speed: m.Speed, streams: st}, m.r.seeds(st[0], m.Speed)
+	return &replaySource{r: m.r, speed: m.Speed, streams: st}, m.r.seeds(st[0])
 }
 
 // Offered returns the page rate the multiple offers from from to its end,
@@ -284,17 +342,15 @@ func (m *Multiple) Offered(from time.Duration) float64 {
 // [0, Length)) for which keep holds, given their start and end.
 func (m *Multiple) count(keep func(at, end time.Duration) bool) int {
 	n := 0
-	for _, st := range m.streams() {
-		for i, p := range m.r.Pages {
-			at := m.r.at(i, m.Speed, st.shift)
-			if at < 0 || at >= m.Length {
-				continue
-			}
-			if keep(at, at+time.Duration(float64(p.End.Sub(p.Start))/m.Speed)) {
+	streams := m.streams()
+	m.r.sched.each(func(x *rec) {
+		for _, st := range streams {
+			at := m.r.recAt(x, m.Speed, st.shift)
+			if at >= 0 && at < m.Length && keep(at, at+time.Duration(float64(x.end-x.start)/m.Speed)) {
 				n++
 			}
 		}
-	}
+	})
 	return n
 }
 
@@ -322,7 +378,7 @@ func (r *Replay) Options(o ReplayOptions, minute time.Duration) map[string]strin
 		"trace_sha256":    strings.Join(r.Sums, ","),
 		"trace_span":      r.Span.String(),
 		"trace_exchanges": strconv.Itoa(r.Stats.Exchanges),
-		"trace_pages":     strconv.Itoa(len(r.Pages)),
+		"trace_pages":     strconv.Itoa(r.Pages),
 		"trace_seeded":    strconv.Itoa(len(r.Existing)),
 		"replay_speed":    strconv.FormatFloat(o.Speed, 'g', -1, 64),
 		"replay_copies":   strconv.Itoa(o.Copies),
@@ -363,7 +419,7 @@ type replaySource struct {
 	streams []stream
 }
 
-// stream is one pass over the capture's pages: page i starts at its
+// stream is one pass over the capture's pages: a page starts at its
 // recorded offset divided by the speed, plus shift; its sessions are named
 // apart from every other stream's by id. Pages that would start before 0
 // or at or after end (when end > 0) are left out.
@@ -371,12 +427,8 @@ type stream struct {
 	id    string
 	shift time.Duration
 	end   time.Duration
-	next  int
-}
-
-// at is when page i starts in a stream at speed.
-func (r *Replay) at(i int, speed float64, shift time.Duration) time.Duration {
-	return time.Duration(float64(r.Pages[i].Start.Sub(r.First))/speed) + shift
+	pages *ordered // opened at the first Next
+	done  bool
 }
 
 // Source returns the replay's pages as a load source, and the seeds of the
@@ -390,33 +442,59 @@ func (r *Replay) Source(o ReplayOptions) (loadgen.PageSource, []loadgen.SourcePa
 	for c := 0; c < o.Copies; c++ {
 		st := stream{id: strconv.Itoa(c), shift: time.Duration(c) * o.Spread}
 		s.streams = append(s.streams, st)
-		seeds = append(seeds, r.seeds(st, o.Speed)...)
+		seeds = append(seeds, r.seeds(st)...)
 	}
 	return s, seeds, nil
 }
 
 // seeds are a stream's seeds: the sessions that existed before the capture,
 // written with their recorded sizes.
-func (r *Replay) seeds(st stream, speed float64) []loadgen.SourcePage {
+func (r *Replay) seeds(st stream) []loadgen.SourcePage {
 	var seeds []loadgen.SourcePage
 	for _, p := range r.Existing {
-		sp := r.page(p, st, speed)
-		sp.At, sp.Size = 0, max(p.ReadSize, 1)
-		seeds = append(seeds, sp)
+		seeds = append(seeds, loadgen.SourcePage{
+			Session: st.id + "/" + strconv.FormatUint(sessHash(p.Session), 36),
+			App:     r.app[p.Session.App], Web: r.web[p.Web], Partition: r.part[p.Partition],
+			Kind: p.Kind, Size: max(p.ReadSize, 1),
+		})
 	}
 	return seeds
 }
 
-func (r *Replay) page(p *Page, st stream, speed float64) loadgen.SourcePage {
-	size := 0
-	if p.Kind == scenarios.PageModify {
-		size = p.BodySize
-	}
+func (r *Replay) page(x *rec, st *stream, speed float64) loadgen.SourcePage {
 	return loadgen.SourcePage{
-		At:      time.Duration(float64(p.Start.Sub(r.First))/speed) + st.shift,
-		Session: st.id + "/" + p.Session.String(),
-		App:     r.app[p.Session.App], Web: r.web[p.Web], Partition: r.part[p.Partition],
-		Kind: p.Kind, Exec: time.Duration(float64(p.Exec) / speed), Size: size,
+		At:      r.recAt(x, speed, st.shift),
+		Session: st.id + "/" + strconv.FormatUint(x.sess, 36),
+		App:     r.appOf[x.app], Web: int(x.web), Partition: int(x.part),
+		Kind: x.pageKind(), Exec: time.Duration(float64(x.exec) / speed), Size: int(x.size),
+	}
+}
+
+// head returns the stream's next page in its window, skipping those before
+// 0; false at its end.
+func (s *replaySource) head(st *stream) (*rec, time.Duration, bool) {
+	if st.done {
+		return nil, 0, false
+	}
+	if st.pages == nil {
+		st.pages = s.r.sched.ordered()
+	}
+	for {
+		x, ok := st.pages.peek()
+		if !ok {
+			st.done, st.pages = true, nil
+			return nil, 0, false
+		}
+		t := s.r.recAt(x, s.speed, st.shift)
+		switch {
+		case t < 0:
+			st.pages.pop()
+		case st.end > 0 && t >= st.end:
+			st.done, st.pages = true, nil
+			return nil, 0, false
+		default:
+			return x, t, true
+		}
 	}
 }
 
@@ -426,18 +504,11 @@ func (s *replaySource) Next() (loadgen.SourcePage, bool) {
 	var at time.Duration
 	for c := range s.streams {
 		st := &s.streams[c]
-		for st.next < len(s.r.Pages) && s.r.at(st.next, s.speed, st.shift) < 0 {
-			st.next++
-		}
-		if st.next >= len(s.r.Pages) {
+		// A stream that starts later than the best so far is not opened yet.
+		if best >= 0 && st.pages == nil && !st.done && st.shift >= at {
 			continue
 		}
-		t := s.r.at(st.next, s.speed, st.shift)
-		if st.end > 0 && t >= st.end {
-			st.next = len(s.r.Pages)
-			continue
-		}
-		if best < 0 || t < at {
+		if _, t, ok := s.head(st); ok && (best < 0 || t < at) {
 			best, at = c, t
 		}
 	}
@@ -445,9 +516,10 @@ func (s *replaySource) Next() (loadgen.SourcePage, bool) {
 		return loadgen.SourcePage{}, false
 	}
 	st := &s.streams[best]
-	p := s.r.Pages[st.next]
-	st.next++
-	return s.r.page(p, *st, s.speed), true
+	x, _, _ := s.head(st)
+	p := s.r.page(x, st, s.speed)
+	st.pages.pop()
+	return p, true
 }
 
 // IntervalRate is one interval of a replay's run: the pages its schedule
@@ -488,10 +560,9 @@ func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved 
 	for i, n := range achieved {
 		out[i] = IntervalRate{End: time.Duration(i+1) * interval, Achieved: n}
 	}
-	for c := 0; c < o.Copies; c++ {
-		st := stream{shift: time.Duration(c) * o.Spread}
-		for i, p := range r.Pages {
-			end := r.at(i, o.Speed, st.shift) + time.Duration(float64(p.Exec)/o.Speed) + p.End.Sub(p.Start) - p.Exec
+	r.sched.each(func(x *rec) {
+		for c := 0; c < o.Copies; c++ {
+			end := r.recAt(x, o.Speed, time.Duration(c)*o.Spread) + time.Duration(float64(x.exec)/o.Speed) + time.Duration(x.end-x.start-x.exec)
 			k := int(end / interval)
 			for k+1 >= len(out) {
 				out = append(out, IntervalRate{End: time.Duration(len(out)+1) * interval})
@@ -502,7 +573,7 @@ func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved 
 				out[k+1].Entering++
 			}
 		}
-	}
+	})
 	for len(out) > len(achieved) && out[len(out)-1] == (IntervalRate{End: out[len(out)-1].End}) {
 		out = out[:len(out)-1]
 	}

@@ -137,13 +137,14 @@ func BenchmarkReplayCPU(b *testing.B) {
 
 // BenchmarkLoadReplayMemory reads a generated 100 MB capture (farm-lo.pcap
 // replicated, as BenchmarkRead) into a replay and reports the heap the
-// replay keeps live and the peak heap while building it:
+// replay keeps live, the peak heap while building it, and the most pages
+// the streamed schedule held in its reorder window while giving them all:
 //
 //	go test -run '^$' -bench BenchmarkLoadReplayMemory -benchtime 1x ./trace
 func BenchmarkLoadReplayMemory(b *testing.B) {
 	path := bigCapture(b, b.TempDir(), 100<<20)
 	var live, peak uint64
-	var pages int
+	var pages, window int
 	for b.Loop() {
 		runtime.GC()
 		var base runtime.MemStats
@@ -157,9 +158,25 @@ func BenchmarkLoadReplayMemory(b *testing.B) {
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
-		live, peak, pages = after.HeapAlloc-min(after.HeapAlloc, base.HeapAlloc), peakOf()-min(peakOf(), base.HeapAlloc), len(r.Pages)
-		runtime.KeepAlive(r)
+		live, peak, pages = after.HeapAlloc-min(after.HeapAlloc, base.HeapAlloc), peakOf()-min(peakOf(), base.HeapAlloc), r.Pages
+		// The schedule streamed back: the pages the reorder heap held at most.
+		src, _, err := r.Source(ReplayOptions{Speed: 1, Copies: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, n := src.(*replaySource), 0
+		for _, ok := src.Next(); ok; _, ok = src.Next() {
+			if o := rs.streams[0].pages; o != nil {
+				window = max(window, len(o.h))
+			}
+			n++
+		}
+		if n != r.Pages {
+			b.Fatalf("the source gave %d of %d pages", n, r.Pages)
+		}
+		r.Close()
 	}
+	b.ReportMetric(float64(window), "window-pages")
 	b.ReportMetric(float64(pages), "pages")
 	b.ReportMetric(float64(live)/(1<<20), "live-heap-MiB")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ func loadReplay(t *testing.T, name string) *Replay {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 
@@ -27,8 +29,8 @@ func loadReplay(t *testing.T, name string) *Replay {
 func TestReplaySourceCopiesAndSpeed(t *testing.T) {
 	t.Parallel()
 	r := loadReplay(t, "farm-lo.pcap")
-	if len(r.Pages) != 78 || len(r.Webs) != 1 || len(r.Partitions) != 1 || len(r.Sums[0]) != 64 {
-		t.Fatalf("%d pages, %d web servers, %d partitions, sum %q", len(r.Pages), len(r.Webs), len(r.Partitions), r.Sums[0])
+	if r.Pages != 78 || len(r.Webs) != 1 || len(r.Partitions) != 1 || len(r.Sums[0]) != 64 {
+		t.Fatalf("%d pages, %d web servers, %d partitions, sum %q", r.Pages, len(r.Webs), len(r.Partitions), r.Sums[0])
 	}
 	o := ReplayOptions{Speed: 2, Copies: 3, Spread: 100 * time.Millisecond}
 	src, seeds, err := r.Source(o)
@@ -51,8 +53,8 @@ func TestReplaySourceCopiesAndSpeed(t *testing.T) {
 		kinds[p.Kind]++
 		n++
 	}
-	if n != 3*len(r.Pages) {
-		t.Errorf("%d pages, want %d", n, 3*len(r.Pages))
+	if n != 3*r.Pages {
+		t.Errorf("%d pages, want %d", n, 3*r.Pages)
 	}
 	if want := r.Length(o); last != want || want != r.Span/2+200*time.Millisecond {
 		t.Errorf("last page at %s, length %s; want the span/2 + 2 spreads = %s", last, want, r.Span/2+200*time.Millisecond)
@@ -129,7 +131,7 @@ func TestReplayMultiple(t *testing.T) {
 		}
 		// Four whole loops per lane: every page of the capture 4 × lanes
 		// times (± one page per lane at the loops' rounded edges).
-		if want := 4 * lanes * len(r.Pages); n < want-lanes || n > want+lanes {
+		if want := 4 * lanes * r.Pages; n < want-lanes || n > want+lanes {
 			t.Errorf("%g ×: %d pages in 4 loops, want %d", times, n, want)
 		}
 		rate := float64(n) / m.Length.Seconds()
@@ -189,8 +191,8 @@ func TestReplayRates(t *testing.T) {
 			t.Errorf("%s: pages at the edges with no slack", iv)
 		}
 	}
-	if total != int64(3*len(r.Pages)) {
-		t.Fatalf("%d pages scheduled, want %d", total, 3*len(r.Pages))
+	if total != int64(3*r.Pages) {
+		t.Fatalf("%d pages scheduled, want %d", total, 3*r.Pages)
 	}
 	for _, iv := range r.Rates(o, time.Second, 20*time.Millisecond, achieved) {
 		if !iv.Within(0.05) {
@@ -201,5 +203,51 @@ func TestReplayRates(t *testing.T) {
 	rates := r.Rates(o, time.Second, 0, achieved)
 	if rates[0].Within(0.05) {
 		t.Errorf("%s: a tenth of the pages missing, within 5 %%", rates[0])
+	}
+}
+
+// The streamed schedule gives the pages in the order of their recorded
+// starts, as sorting every page would, with each page's kind, session,
+// execution time and size.
+func TestReplayScheduleStreamsInStartOrder(t *testing.T) {
+	t.Parallel()
+	r := loadReplay(t, "farm-lo.pcap")
+	var pages []*Page
+	b := NewPageBuilder(func(p *Page) error {
+		if p.Kind != "" {
+			pages = append(pages, p)
+		}
+		return nil
+	})
+	if _, err := Read(context.Background(), []string{filepath.Join("testdata", "farm-lo.pcap")}, Options{}, b.Add); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sort.SliceStable(pages, func(i, j int) bool { return pages[i].Start.Before(pages[j].Start) })
+	src, _, err := r.Source(ReplayOptions{Speed: 1, Copies: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.sched.lag <= 0 || r.sched.lag > int64(r.Span) {
+		t.Errorf("reorder window %s for a capture of %s", time.Duration(r.sched.lag), r.Span)
+	}
+	for i, want := range pages {
+		p, ok := src.Next()
+		if !ok {
+			t.Fatalf("the source ended after %d of %d pages", i, len(pages))
+		}
+		size := 0
+		if want.Kind == scenarios.PageModify {
+			size = want.BodySize
+		}
+		if p.At != want.Start.Sub(r.First) || p.Kind != want.Kind || p.Exec != want.Exec || p.Size != size ||
+			p.Session != "0/"+strconv.FormatUint(sessHash(want.Session), 36) {
+			t.Fatalf("page %d: %+v, want %s at %s, exec %s, size %d", i, p, want.Kind, want.Start.Sub(r.First), want.Exec, size)
+		}
+	}
+	if p, ok := src.Next(); ok {
+		t.Errorf("a page more: %+v", p)
 	}
 }

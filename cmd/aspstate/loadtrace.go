@@ -103,7 +103,7 @@ func (f *traceLoadFlags) replay(ctx context.Context, stderr io.Writer) (*scenari
 		return nil, nil, 2
 	}
 	fmt.Fprintf(stderr, "replay: %d pages of %s (span %s, %d exchanges, %d unfinished pages left out), %d sessions seeded per copy, speed %g, %d copies\n",
-		len(r.Pages), strings.Join(r.Files, ", "), r.Span.Round(time.Millisecond), r.Stats.Exchanges, r.Unfinished, len(r.Existing), f.speed, f.copies)
+		r.Pages, strings.Join(r.Files, ", "), r.Span.Round(time.Millisecond), r.Stats.Exchanges, r.Unfinished, len(r.Existing), f.speed, f.copies)
 	return sc, func(c *loadgen.Config) {
 		c.Pages, c.Seeds, c.SourceOptions = src, seeds, r.Options(o, c.Minute)
 	}, 0

@@ -46,7 +46,7 @@ func checkReplay(t *testing.T, r *trace.Replay, run *results.Run, speed float64,
 			t.Errorf("%s pages: %d, want %d", kind, got, want)
 		}
 	}
-	if want := int64(len(r.Pages) * copies); total != want || run.Rate.Completed != want {
+	if want := int64(r.Pages * copies); total != want || run.Rate.Completed != want {
 		t.Errorf("pages: %d by kind, %d completed; want %d", total, run.Rate.Completed, want)
 	}
 	var errs int64
