@@ -186,6 +186,9 @@ func (o *planOptions) run(ctx context.Context, c *cobra.Command, _ []string) int
 	t0 := time.Now()
 	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
 	sc, slos, specs, code := o.check(ctx, stderr)
+	if o.replay != nil {
+		defer o.replay.Close()
+	}
 	if code != 0 {
 		return code
 	}
