@@ -329,7 +329,7 @@ func (m *Multiple) Source() (loadgen.PageSource, []loadgen.SourcePage) {
 
 // Offered returns the page rate the multiple offers from from to its end,
 // as the pages it expects to complete there: pages that start before the
-// end and end, at their recorded length at the speed, within [from, end).
+// end and are due to end (Replay.due) within [from, end).
 // That is how a step's achieved rate is counted (pages completed in the
 // measured window), so a capture whose pages come in bursts is judged
 // against what its own schedule completes in the window.
@@ -346,7 +346,7 @@ func (m *Multiple) count(keep func(at, end time.Duration) bool) int {
 	m.r.sched.each(func(x *rec) {
 		for _, st := range streams {
 			at := m.r.recAt(x, m.Speed, st.shift)
-			if at >= 0 && at < m.Length && keep(at, at+time.Duration(float64(x.end-x.start)/m.Speed)) {
+			if at >= 0 && at < m.Length && keep(at, m.r.due(x, m.Speed, st.shift)) {
 				n++
 			}
 		}
@@ -550,11 +550,9 @@ func (iv IntervalRate) String() string {
 
 // Rates compares a replay's run with its schedule interval by interval:
 // achieved[i] is the pages the run completed in interval i (of length
-// interval). A page is expected to complete at its replayed start plus its
-// recorded execution time at the speed plus the rest of its recorded
-// length (state-server calls and lock waits), which the speed does not
-// shorten; slack is how much later it may complete on a slower machine
-// (see IntervalRate.Leaving).
+// interval), against the pages due to complete in it (Replay.due); slack is
+// how much later a page may complete on a slower machine (see
+// IntervalRate.Leaving).
 func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved []int64) []IntervalRate {
 	out := make([]IntervalRate, len(achieved))
 	for i, n := range achieved {
@@ -562,7 +560,7 @@ func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved 
 	}
 	r.sched.each(func(x *rec) {
 		for c := 0; c < o.Copies; c++ {
-			end := r.recAt(x, o.Speed, time.Duration(c)*o.Spread) + time.Duration(float64(x.exec)/o.Speed) + time.Duration(x.end-x.start-x.exec)
+			end := r.due(x, o.Speed, time.Duration(c)*o.Spread)
 			k := int(end / interval)
 			for k+1 >= len(out) {
 				out = append(out, IntervalRate{End: time.Duration(len(out)+1) * interval})
@@ -578,4 +576,12 @@ func (r *Replay) Rates(o ReplayOptions, interval, slack time.Duration, achieved 
 		out = out[:len(out)-1]
 	}
 	return out
+}
+
+// due is when a page of a stream at speed, shifted by shift, is expected to
+// complete: its replayed start plus its recorded execution time at the
+// speed plus the rest of its recorded length (state-server calls and lock
+// waits), which the speed does not shorten.
+func (r *Replay) due(x *rec, speed float64, shift time.Duration) time.Duration {
+	return r.recAt(x, speed, shift) + time.Duration(float64(x.exec)/speed) + time.Duration(x.end-x.start-x.exec)
 }
