@@ -79,8 +79,8 @@ func TestPlanInProcess(t *testing.T) {
 		if (!retried && (!st.Pass || st.Achieved < st.Rate*0.95)) || st.P99 <= 0 || st.StateP99 <= 0 || st.Server == nil || st.Server.SessionsCreated == 0 {
 			t.Errorf("step %d: %+v", st.Index+1, st)
 		}
-		// Steady start: rate × think time 200ms sessions written first.
-		if want := int64(st.Rate / 5); !st.SteadyStart || st.Server == nil || st.Server.Seeded != want {
+		// Steady start: rate × think time 200ms sessions (rounded) written first.
+		if want := int64(math.Round(st.Rate / 5)); !st.SteadyStart || st.Server == nil || st.Server.Seeded != want {
 			t.Errorf("step %d at %v/s: steady start %v, server sample %+v; want %d seeded", st.Index+1, st.Rate, st.SteadyStart, st.Server, want)
 		}
 		run, err := results.Read(st.Dir)
