@@ -90,7 +90,7 @@ bench: build
 	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null) || \
 	    echo "bench: redis-server not installed and cannot install it; the Redis yardstick will be skipped"; }
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/ ./trace/
 	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
 
 ## compose-check: run deploy/compose/compose.yaml with Debian's docker-compose and the image built from

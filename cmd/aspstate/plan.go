@@ -12,10 +12,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/loadgen/capacity"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
 	"github.com/aspstate/aspstate/servers/target"
+	"github.com/aspstate/aspstate/trace"
 )
 
 // planOptions are the flags of aspstate plan.
@@ -26,12 +28,17 @@ type planOptions struct {
 	container              *containerFlags
 	overwrite              bool
 	waitTarget             time.Duration
+	// trace: plan over multiples of recorded traffic.
+	trace     []string
+	tracePort int
+	maxTimes  float64
+	replay    *trace.Replay
 }
 
 func newPlanCmd() *cobra.Command {
 	o := &planOptions{}
 	c := &cobra.Command{
-		Use:   "plan --scenario NAME|FILE [--slo 'page-state p99 < 50ms'] [--slo 'op p99 < 10ms'] [--slo 'errors < 0.1%'] [flags]",
+		Use:   "plan --scenario NAME|FILE | --trace FILE… [--slo 'page-state p99 < 50ms'] [--slo 'op p99 < 10ms'] [--slo 'errors < 0.1%'] [flags]",
 		Short: "find the highest rate a state server sustains within SLOs, and a capacity sheet",
 		Long: "Find the highest page rate a state server sustains within the objectives: fixed-rate steps of\n" +
 			"the open model (the scenario's pages at a constant rate), an exponential ramp, then bisection.\n" +
@@ -45,6 +52,10 @@ func newPlanCmd() *cobra.Command {
 			"their emulated execution time left out), page-state:KIND, op (each operation), op:NAME, page\n" +
 			"(whole pages, execution time included) or page:KIND). Default objectives:\n" +
 			"  " + strings.Join(capacity.DefaultSLOs, "; ") + "\n" +
+			"--trace FILE… plans over the captured farm's own traffic instead: every step replays the capture\n" +
+			"(as aspstate load --trace does) at a multiple of today's traffic, as copies with their own sessions,\n" +
+			"spread over the capture's loop, and faster; the search runs over the multiple (--start, default 1,\n" +
+			"up to --max-times) and the answer reads \"carries N × today's traffic = R pages/s within objectives\".\n" +
 			"Exit 0 with an answer, 1 when no rate passed or a step could not run, 2 usage or target error.",
 		Example: `  # a quick plan against the in-process reference server: 1-second steps, 20 seconds in all
   aspstate plan --scenario ajax-heavy --slo 'page-state p99 < 50ms' --slo 'errors < 0.1%' --step 1s --warmup 500ms --max-time 20s --out runs/plan`,
@@ -58,6 +69,9 @@ func newPlanCmd() *cobra.Command {
 func (o *planOptions) addFlags(fs *pflag.FlagSet) {
 	s := &o.set
 	fs.StringVar(&o.scenario, "scenario", "", "builtin scenario name or YAML file (see aspstate load --list)")
+	fs.StringArrayVar(&o.trace, "trace", nil, "plan over multiples of this capture's traffic (pcap, pcapng; repeatable) instead of a scenario's rate")
+	fs.IntVar(&o.tracePort, "trace-port", 42424, "with --trace: the state server's TCP port in the capture")
+	fs.Float64Var(&o.maxTimes, "max-times", 64, "with --trace: the highest multiple of today's traffic tried")
 	fs.StringArrayVar(&o.slos, "slo", nil, "objective every step must meet, e.g. 'page-state p99 < 50ms', 'op p99 < 10ms', 'page-state:modify p99.9 < 200ms',\n"+
 		"'errors < 0.1%' (repeatable; default: "+strings.Join(capacity.DefaultSLOs, ", ")+")")
 	fs.StringArrayVar(&o.targets, "target", nil, "state server: "+target.Syntax+" (repeat for partitions; default inproc, started afresh for every step)")
@@ -68,7 +82,7 @@ func (o *planOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&s.Warmup, "warmup", capacity.DefaultWarmup, "warm-up before each step's measured window (not judged)")
 	fs.DurationVar(&s.MaxTime, "max-time", 4*time.Minute, "bound on the whole plan; a step starts only when it fits")
 	fs.IntVar(&s.MaxSteps, "max-steps", 20, "bound on the number of steps")
-	fs.Float64Var(&s.Start, "start", 0, "first rate of the ramp in pages/s (0 = the scenario's mean rate)")
+	fs.Float64Var(&s.Start, "start", 0, "first rate of the ramp in pages/s (0 = the scenario's mean rate); with --trace, the first multiple of today's traffic (0 = 1)")
 	fs.Float64Var(&s.Factor, "factor", 2, "ramp factor between steps")
 	fs.Float64Var(&s.Tolerance, "tolerance", 0.05, "bisection stops when (fail - pass) / fail is at most this")
 	fs.Float64Var(&s.MaxRate, "max-rate", 200000, "highest rate tried, pages/s")
@@ -94,10 +108,21 @@ var planFields = map[string]string{
 	"Factor": "factor", "Tolerance": "tolerance", "MaxSteps": "max-steps", "Workers": "workers",
 }
 
-// check validates the flags, reads the scenario and parses the objectives.
-func (o *planOptions) check() (*scenarios.Scenario, []capacity.SLO, []target.Spec, error) {
-	if o.scenario == "" {
-		return nil, nil, nil, fmt.Errorf("--scenario is required (a builtin name from 'aspstate load --list', or a YAML file)")
+// check validates the flags, reads the scenario (or the captures) and
+// parses the objectives. code is the exit code of a failure.
+func (o *planOptions) check(ctx context.Context, stderr io.Writer) (*scenarios.Scenario, []capacity.SLO, []target.Spec, int) {
+	usage := func(err error) (*scenarios.Scenario, []capacity.SLO, []target.Spec, int) {
+		return nil, nil, nil, usageError(stderr, "plan", "%v", err)
+	}
+	switch {
+	case len(o.trace) > 0 && o.scenario != "":
+		return usage(fmt.Errorf("--trace plans over a capture's traffic: drop --scenario"))
+	case len(o.trace) > 0 && !(o.maxTimes > 0):
+		return usage(fmt.Errorf("--max-times %g: want a positive multiple of today's traffic", o.maxTimes))
+	case len(o.trace) > 0 && o.set.Start > o.maxTimes:
+		return usage(fmt.Errorf("--start %g is above --max-times %g", o.set.Start, o.maxTimes))
+	case len(o.trace) == 0 && o.scenario == "":
+		return usage(fmt.Errorf("--scenario is required (a builtin name from 'aspstate load --list', or a YAML file), or --trace FILE"))
 	}
 	if len(o.slos) == 0 {
 		o.slos = append(o.slos, capacity.DefaultSLOs...)
@@ -111,23 +136,39 @@ func (o *planOptions) check() (*scenarios.Scenario, []capacity.SLO, []target.Spe
 		problems = append(problems, strings.Split(err.Error(), "\n")...)
 	}
 	if len(problems) > 0 {
-		return nil, nil, nil, fmt.Errorf("%s", strings.Join(problems, "\n  "))
+		return usage(fmt.Errorf("%s", strings.Join(problems, "\n  ")))
 	}
-	sc, err := scenarios.Load(o.scenario)
-	if err != nil {
-		return nil, nil, nil, err
+	var sc *scenarios.Scenario
+	if len(o.trace) > 0 {
+		r, code := readReplay(ctx, "plan", o.trace, o.tracePort, stderr)
+		if code != 0 {
+			return nil, nil, nil, code
+		}
+		o.replay, o.set.SteadyStart = r, false
+		if sc, err = r.Scenario(trace.ReplayOptions{Speed: 1, Copies: 1}); err != nil {
+			fmt.Fprintf(stderr, "aspstate plan: %v\n", err)
+			return nil, nil, nil, 1
+		}
+		if o.set.Start == 0 {
+			o.set.Start = 1
+		}
+	} else if sc, err = scenarios.Load(o.scenario); err != nil {
+		return usage(err)
 	}
 	if err := capacity.CheckScenario(slos, sc); err != nil {
-		return nil, nil, nil, err
+		return usage(err)
 	}
 	if o.set.Start == 0 {
 		o.set.Start = scenarioRate(sc)
 	}
 	if err := fieldErrors(o.set.Validate(), planFields); err != nil {
-		return nil, nil, nil, err
+		return usage(err)
 	}
 	specs, err := parseTargets(o.targets, o.set.Minute)
-	return sc, slos, specs, err
+	if err != nil {
+		return usage(err)
+	}
+	return sc, slos, specs, 0
 }
 
 // scenarioRate is a scenario's mean page rate, rounded, at least 1.
@@ -144,9 +185,12 @@ func scenarioRate(sc *scenarios.Scenario) float64 {
 func (o *planOptions) run(ctx context.Context, c *cobra.Command, _ []string) int {
 	t0 := time.Now()
 	stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
-	sc, slos, specs, err := o.check()
-	if err != nil {
-		return usageError(stderr, "plan", "%v", err)
+	sc, slos, specs, code := o.check(ctx, stderr)
+	if o.replay != nil {
+		defer o.replay.Close()
+	}
+	if code != 0 {
+		return code
 	}
 	generatorGC(specs)
 	runner, err := o.runner(sc, slos, specs, stderr)
@@ -196,13 +240,36 @@ func (o *planOptions) runner(sc *scenarios.Scenario, slos []capacity.SLO, specs 
 	}
 	v, rev := buildVersion()
 	s := o.set
-	return &capacity.LoadRunner{
+	return &capacity.LoadRunner{Replay: o.replayStep(),
 		Scenario: sc, Specs: specs, TargetOptions: topts, FreshTargets: inproc, OutDir: dir,
 		Step: s.Step, Warmup: s.Warmup, Minute: s.Minute, Workers: s.Workers, LateThreshold: s.LateThreshold, Seed: s.Seed, SteadyStart: s.SteadyStart,
 		Harness:    results.Harness{Version: v, Revision: rev, Go: runtime.Version()},
 		Criteria:   capacity.Criteria{SLOs: slos, MaxLate: s.MaxLate},
 		MetricsURL: o.metrics,
 	}, nil
+}
+
+// replayStep makes a plan step a replay at a multiple of the capture's
+// traffic (nil without --trace).
+func (o *planOptions) replayStep() func(float64, time.Duration) (capacity.ReplayStep, error) {
+	r := o.replay
+	if r == nil {
+		return nil
+	}
+	return func(times float64, length time.Duration) (capacity.ReplayStep, error) {
+		m, err := r.Multiple(times, length)
+		if err != nil {
+			return capacity.ReplayStep{}, err
+		}
+		sc, err := m.Scenario()
+		if err != nil {
+			return capacity.ReplayStep{}, err
+		}
+		src, seeds := m.Source()
+		return capacity.ReplayStep{Scenario: sc, Offered: m.Offered, Apply: func(c *loadgen.Config) {
+			c.Pages, c.Seeds, c.SourceOptions = src, seeds, m.Options(c.Minute)
+		}}, nil
+	}
 }
 
 // search runs the capacity search within the time budget and returns the plan.
@@ -213,14 +280,18 @@ func (o *planOptions) search(ctx context.Context, t0 time.Time, runner *capacity
 	for _, spec := range runner.Specs {
 		targetNames = append(targetNames, spec.String())
 	}
+	maxRate, from := s.MaxRate, fmt.Sprintf("%.0f pages/s", s.Start)
+	if o.replay != nil {
+		maxRate, from = o.maxTimes, fmt.Sprintf("%g × today's traffic (%.1f pages/s)", s.Start, o.replay.RecordedRate())
+	}
 	opts := capacity.Options{
-		Start: s.Start, Factor: s.Factor, Max: s.MaxRate, Tolerance: s.Tolerance, MaxSteps: s.MaxSteps,
+		Times: o.replay != nil, Start: s.Start, Factor: s.Factor, Max: maxRate, Tolerance: s.Tolerance, MaxSteps: s.MaxSteps,
 		MaxTime:  s.MaxTime - time.Since(t0) - capacity.PlanReserve,
 		StepCost: s.Warmup + s.Step + time.Second, // the drain is short unless the step fails
 		OnStep:   func(st capacity.StepResult) { fmt.Fprintln(stderr, stepLine(st)) },
 	}
-	fmt.Fprintf(stderr, "plan: %s against %s, objectives %s; steps of %s + %s warm-up from %.0f pages/s, budget %s; results into %s\n",
-		runner.Scenario.Name, strings.Join(targetNames, ", "), strings.Join(o.slos, "; "), s.Step, s.Warmup, s.Start, s.MaxTime, runner.OutDir)
+	fmt.Fprintf(stderr, "plan: %s against %s, objectives %s; steps of %s + %s warm-up from %s, budget %s; results into %s\n",
+		runner.Scenario.Name, strings.Join(targetNames, ", "), strings.Join(o.slos, "; "), s.Step, s.Warmup, from, s.MaxTime, runner.OutDir)
 	// A hard deadline too, should a step overrun its expected time.
 	sctx, cancel := context.WithDeadline(ctx, t0.Add(s.MaxTime-capacity.PlanReserve/2))
 	defer cancel()
@@ -230,6 +301,9 @@ func (o *planOptions) search(ctx context.Context, t0 time.Time, runner *capacity
 		Settings: s, Outcome: outcome,
 		Knee:       capacity.FindKnee(outcome.Steps),
 		Saturation: capacity.FindSaturation(outcome.Steps, capacity.DefaultMinAchieved),
+	}
+	if o.replay != nil {
+		plan.Traffic = &capacity.Traffic{Files: o.replay.Files, Rate: o.replay.RecordedRate(), MaxTimes: o.maxTimes}
 	}
 	if at, ok := plan.Answer(); ok {
 		mem := capacity.TargetMemory(at)
@@ -247,8 +321,12 @@ func (o *planOptions) search(ctx context.Context, t0 time.Time, runner *capacity
 
 // stepLine is the progress line of one finished step.
 func stepLine(st capacity.StepResult) string {
-	line := fmt.Sprintf("step %2d %-9s %8.0f/s offered  %8.0f/s achieved  page-state p99 %9s ms  page p99 %9s ms  errors %.3f%%  late %.2f%%  ",
-		st.Index+1, st.Phase, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.StateP99)/1e6), fmt.Sprintf("%.3f", float64(st.P99)/1e6),
+	times := ""
+	if st.Times > 0 {
+		times = fmt.Sprintf("%6.3g × today = ", st.Times)
+	}
+	line := fmt.Sprintf("step %2d %-9s %s%8.0f/s offered  %8.0f/s achieved  page-state p99 %9s ms  page p99 %9s ms  errors %.3f%%  late %.2f%%  ",
+		st.Index+1, st.Phase, times, st.Rate, st.Achieved, fmt.Sprintf("%.3f", float64(st.StateP99)/1e6), fmt.Sprintf("%.3f", float64(st.P99)/1e6),
 		st.ErrorRate*100, st.LateFraction*100)
 	if st.Pass {
 		return line + "pass"

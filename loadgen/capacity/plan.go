@@ -7,13 +7,54 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/aspstate/aspstate/loadgen"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/results/compare"
+	"github.com/aspstate/aspstate/scenarios"
 )
+
+// ReplayStep is one step of a plan over recorded traffic (LoadRunner.Replay):
+// the farm the step runs on, the page rate it offers over its measured
+// window (pages/s; what the achieved rate is judged against), and what
+// makes the step's config a replay (page source, seeds, options).
+type ReplayStep struct {
+	Scenario *scenarios.Scenario
+	Offered  func(from time.Duration) float64
+	Apply    func(*loadgen.Config)
+}
+
+// stepScenario returns a step's scenario, the page rate it offers over the
+// measured window and, for a replay, what makes its config one.
+func (l *LoadRunner) stepScenario(rate float64) (*scenarios.Scenario, float64, func(*loadgen.Config), error) {
+	if l.Replay == nil {
+		sc, err := StepScenario(l.Scenario, rate, l.Warmup+l.Step)
+		return sc, rate, nil, err
+	}
+	st, err := l.Replay(rate, l.Warmup+l.Step)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return st.Scenario, st.Offered(l.Warmup), func(c *loadgen.Config) {
+		c.Rate, c.SteadyStart = 0, false
+		st.Apply(c)
+	}, nil
+}
+
+// Traffic is the recorded traffic a plan searched multiples of (aspstate
+// plan --trace).
+type Traffic struct {
+	// Files are the captures; Rate their mean page rate, pages/s (today's
+	// traffic).
+	Files []string `json:"files"`
+	Rate  float64  `json:"pages_per_s"`
+	// MaxTimes is the highest multiple tried.
+	MaxTimes float64 `json:"max_times"`
+}
 
 // PlanSchema is the value of Plan.Schema.
 const PlanSchema = "aspstate/plan/v1"
@@ -80,6 +121,18 @@ type Plan struct {
 	Sheet *Sheet `json:"sheet,omitempty"`
 	// Dir is where the plan was written.
 	Dir string `json:"dir,omitempty"`
+	// Traffic is set when the plan searched multiples of recorded traffic
+	// (plan --trace): Outcome's rates are then multiples of it.
+	Traffic *Traffic `json:"traffic,omitempty"`
+}
+
+// maxRate is the answer in pages/s (0 when none).
+func (p *Plan) maxRate() float64 {
+	if p.Traffic == nil {
+		return p.Outcome.Max
+	}
+	at, _ := p.Answer()
+	return at.Rate
 }
 
 // Answer returns the step that established the answer, if any.
@@ -93,6 +146,13 @@ func (p *Plan) Answer() (StepResult, bool) {
 // Headline is the one-line answer.
 func (p *Plan) Headline() string {
 	o := p.Outcome
+	if p.Traffic != nil && o != nil && o.Max > 0 {
+		head := fmt.Sprintf("carries %s today's traffic = %.0f pages/s within objectives", times(o.Max), p.maxRate())
+		if o.Upper == 0 {
+			return fmt.Sprintf("%s (nothing failed up to there; stopped: %s)", head, o.Stopped)
+		}
+		return fmt.Sprintf("%s (the next multiple tried, %s, failed; stopped: %s)", head, times(o.Upper), o.Stopped)
+	}
 	switch {
 	case o == nil:
 		return "no search ran"
@@ -103,6 +163,9 @@ func (p *Plan) Headline() string {
 	}
 	return fmt.Sprintf("maximum sustainable rate: %.0f pages/s (the next rate tried, %.0f pages/s, failed; stopped: %s)", o.Max, o.Upper, o.Stopped)
 }
+
+// times writes a multiple of today's traffic.
+func times(m float64) string { return strconv.FormatFloat(m, 'g', 4, 64) + " ×" }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
 
@@ -129,13 +192,13 @@ func verdict(st StepResult) string {
 // Text writes the plan for a terminal.
 func (p *Plan) Text(w io.Writer) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "plan: scenario %s against %s; objectives: %s\n", p.Scenario, strings.Join(p.Targets, ", "), strings.Join(p.SLOs, "; "))
-	fmt.Fprintf(b, "steps: %s measured after a %s warm-up from a %s, late threshold %s; ramp from %.0f pages/s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
-		p.Settings.Step, p.Settings.Warmup, p.Settings.startName(), p.Settings.LateThreshold, p.Settings.Start, p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
+	fmt.Fprintf(b, "plan: %s against %s; objectives: %s\n", p.what(), strings.Join(p.Targets, ", "), strings.Join(p.SLOs, "; "))
+	fmt.Fprintf(b, "steps: %s measured after a %s warm-up from a %s, late threshold %s; ramp from %s ×%g, bisection to %.0f%%; budget %s or %d steps\n\n",
+		p.Settings.Step, p.Settings.Warmup, p.startName(), p.Settings.LateThreshold, p.startRate(), p.Settings.Factor, p.Settings.Tolerance*100, p.Settings.MaxTime, p.Settings.MaxSteps)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\tphase\toffered/s\tachieved/s\tpage-state p99 ms\tpage p50 ms\tpage p99 ms\tpage p99.9 ms\terrors\tlate\tverdict\t")
+	fmt.Fprintln(tw, "step\tphase\t"+p.timesHead("\t")+"offered/s\tachieved/s\tpage-state p99 ms\tpage p50 ms\tpage p99 ms\tpage p99.9 ms\terrors\tlate\tverdict\t")
 	for _, st := range p.Outcome.Steps {
-		fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.3f%%\t%.2f%%\t%s\t\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+		fmt.Fprintf(tw, "%d\t%s\t%s%.0f\t%.0f\t%s\t%s\t%s\t%s\t%.3f%%\t%.2f%%\t%s\t\n", st.Index+1, st.Phase, p.timesCell(st, "\t"), st.Rate, st.Achieved,
 			ms(st.StateP99), ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
 	}
 	if err := tw.Flush(); err != nil {
@@ -152,10 +215,10 @@ func (p *Plan) Text(w io.Writer) error {
 	} else {
 		fmt.Fprintf(b, "knee: none found: %s\n", p.Knee.Note)
 	}
-	fmt.Fprintf(b, "saturation: %s\n", p.Saturation.Describe(p.Outcome.Max))
+	fmt.Fprintf(b, "saturation: %s\n", p.Saturation.Describe(p.maxRate()))
 	fmt.Fprintf(b, "search: %d steps in %s\n", len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
 	if s := p.Sheet; s != nil {
-		b.WriteString("\ncapacity sheet at " + fmt.Sprintf("%.0f", s.Rate) + " pages/s:\n")
+		b.WriteString("\ncapacity sheet at " + p.sheetAt() + ":\n")
 		for _, row := range s.rows() {
 			fmt.Fprintf(b, "  %-34s %s\n", row[0], row[1])
 		}
@@ -169,6 +232,54 @@ func (p *Plan) Text(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// what names what the plan loaded the target with.
+func (p *Plan) what() string {
+	if p.Traffic != nil {
+		return fmt.Sprintf("the traffic of %s (today: %.1f pages/s)", strings.Join(p.Traffic.Files, ", "), p.Traffic.Rate)
+	}
+	return "scenario " + p.Scenario
+}
+
+// startName says how steps started.
+func (p *Plan) startName() string {
+	if p.Traffic != nil {
+		return "replay (the sessions that existed before the capture seeded)"
+	}
+	return p.Settings.startName()
+}
+
+// startRate is the first rate of the ramp.
+func (p *Plan) startRate() string {
+	if p.Traffic != nil {
+		return times(p.Settings.Start) + " today's traffic"
+	}
+	return fmt.Sprintf("%.0f pages/s", p.Settings.Start)
+}
+
+// timesHead is the step table's column of multiples of today's traffic
+// (none unless the plan replayed traffic), ending in sep.
+func (p *Plan) timesHead(sep string) string {
+	if p.Traffic == nil {
+		return ""
+	}
+	return "× today" + sep
+}
+
+func (p *Plan) timesCell(st StepResult, sep string) string {
+	if p.Traffic == nil {
+		return ""
+	}
+	return strconv.FormatFloat(st.Times, 'g', 4, 64) + sep
+}
+
+// sheetAt says what rate the capacity sheet is for.
+func (p *Plan) sheetAt() string {
+	if p.Traffic != nil && p.Outcome.Max > 0 {
+		return fmt.Sprintf("%s today's traffic = %.0f pages/s", times(p.Outcome.Max), p.Sheet.Rate)
+	}
+	return fmt.Sprintf("%.0f pages/s", p.Sheet.Rate)
 }
 
 // rows are the sheet's figures as label/value pairs.
@@ -209,22 +320,22 @@ func plural(n int, what string) string {
 // Markdown writes the plan as Markdown.
 func (p *Plan) Markdown(w io.Writer) error {
 	b := &strings.Builder{}
-	fmt.Fprintf(b, "# Capacity plan: %s\n\n", p.Scenario)
+	fmt.Fprintf(b, "# Capacity plan: %s\n\n", p.what())
 	fmt.Fprintf(b, "**%s**\n\n", p.Headline())
 	if p.Knee.Found {
 		fmt.Fprintf(b, "Knee: **%.0f pages/s** (p99 %s ms).\n\n", p.Knee.Rate, ms(p.Knee.P99))
 	} else {
 		fmt.Fprintf(b, "Knee: none found (%s).\n\n", p.Knee.Note)
 	}
-	fmt.Fprintf(b, "Saturation: %s.\n\n", p.Saturation.Describe(p.Outcome.Max))
+	fmt.Fprintf(b, "Saturation: %s.\n\n", p.Saturation.Describe(p.maxRate()))
 	fmt.Fprintf(b, "Target %s; objectives: %s. Steps of %s after a %s warm-up from a %s; %d steps in %s.\n\n",
-		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup, p.Settings.startName(),
+		strings.Join(p.Targets, ", "), "`"+strings.Join(p.SLOs, "`, `")+"`", p.Settings.Step, p.Settings.Warmup, p.startName(),
 		len(p.Outcome.Steps), p.Outcome.Elapsed.Round(time.Second))
 	fmt.Fprintf(b, "![latency vs throughput](%s.png)\n\n", ChartStem)
-	b.WriteString("| step | phase | offered/s | achieved/s | page-state p99 ms | page p50 ms | page p99 ms | page p99.9 ms | errors | late | verdict |\n")
-	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	b.WriteString("| step | phase | " + p.timesHead(" | ") + "offered/s | achieved/s | page-state p99 ms | page p50 ms | page p99 ms | page p99.9 ms | errors | late | verdict |\n")
+	b.WriteString("| ---: | --- | " + strings.Repeat("---: | ", len(strings.Fields(p.timesHead(" ")))/2) + "---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 	for _, st := range p.Outcome.Steps {
-		fmt.Fprintf(b, "| %d | %s | %.0f | %.0f | %s | %s | %s | %s | %.3f%% | %.2f%% | %s |\n", st.Index+1, st.Phase, st.Rate, st.Achieved,
+		fmt.Fprintf(b, "| %d | %s | %s%.0f | %.0f | %s | %s | %s | %s | %.3f%% | %.2f%% | %s |\n", st.Index+1, st.Phase, p.timesCell(st, " | "), st.Rate, st.Achieved,
 			ms(st.StateP99), ms(st.P50), ms(st.P99), ms(st.P999), st.ErrorRate*100, st.LateFraction*100, verdict(st))
 	}
 	var reasons []string
@@ -237,7 +348,7 @@ func (p *Plan) Markdown(w io.Writer) error {
 		b.WriteString("\nWhy steps failed:\n\n" + strings.Join(reasons, "\n") + "\n")
 	}
 	if s := p.Sheet; s != nil {
-		fmt.Fprintf(b, "\n## Capacity sheet at %.0f pages/s\n\n| figure | value |\n| --- | --- |\n", s.Rate)
+		fmt.Fprintf(b, "\n## Capacity sheet at %s\n\n| figure | value |\n| --- | --- |\n", p.sheetAt())
 		for _, row := range s.rows() {
 			fmt.Fprintf(b, "| %s | %s |\n", row[0], row[1])
 		}

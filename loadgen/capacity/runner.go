@@ -76,6 +76,10 @@ type LoadRunner struct {
 	// loadgen.Config.SteadyStart): a capacity step measures a farm that has
 	// been running, not one whose store was just emptied.
 	SteadyStart bool
+	// Replay, when set, makes every step a replay of recorded traffic
+	// (aspstate plan --trace): a step's rate is a multiple of it (see
+	// ReplayStep).
+	Replay func(times float64, length time.Duration) (ReplayStep, error)
 
 	targets []target.Target
 }
@@ -137,7 +141,7 @@ func (l *LoadRunner) Close() error {
 // RunStep runs one step at rate and judges it.
 func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate float64) (StepResult, error) {
 	t0 := time.Now()
-	sc, err := StepScenario(l.Scenario, rate, l.Warmup+l.Step)
+	sc, offered, apply, err := l.stepScenario(rate)
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -157,6 +161,9 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 		Scenario: sc, Targets: l.targets, Rate: rate, Duration: l.Warmup + l.Step, Minute: l.Minute, Workers: l.Workers,
 		LateThreshold: late, Drain: l.drain(), Seed: l.Seed, Harness: l.Harness, Progress: l.Progress, SteadyStart: l.SteadyStart,
 	}
+	if apply != nil {
+		apply(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		return StepResult{}, err
 	}
@@ -170,7 +177,7 @@ func (l *LoadRunner) RunStep(ctx context.Context, index int, phase string, rate 
 	if crit.Warmup == 0 {
 		crit.Warmup = -1 // nothing to leave out (defaults() would put 2s)
 	}
-	res, err := Judge(run, rate, crit)
+	res, err := Judge(run, offered, crit)
 	if err != nil {
 		return StepResult{}, err
 	}

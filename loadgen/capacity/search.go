@@ -39,6 +39,10 @@ type StepResult struct {
 	Phase string `json:"phase"`
 	// Rate is the offered (intended) page rate of the step, pages/s.
 	Rate float64 `json:"rate"`
+	// Times is the multiple of the recorded traffic a replay step offered
+	// (aspstate plan --trace; 0 for a scenario's step): the search's
+	// variable then, Rate the page rate it came to.
+	Times float64 `json:"times,omitempty"`
 	// Achieved is the page rate completed over the measured window.
 	Achieved float64 `json:"achieved"`
 	// Pass is the verdict; Reasons say why a step failed (empty when it
@@ -164,6 +168,10 @@ type Options struct {
 	Now func() time.Time
 	// OnStep, when set, is called after every step.
 	OnStep func(StepResult)
+	// Times: the rates searched are multiples of recorded traffic (plan
+	// --trace). A step's multiple goes into StepResult.Times, and its Rate
+	// keeps the page rate the Runner offered.
+	Times bool
 }
 
 func (o *Options) defaults() error {
@@ -434,7 +442,12 @@ func (s *searcher) step(phase string, rate float64) (StepResult, error) {
 	}
 	wall := s.o.Now().Sub(t0)
 	s.ranWall += wall
-	res.Index, res.Phase, res.Rate = n, phase, rate
+	res.Index, res.Phase = n, phase
+	if s.o.Times {
+		res.Times = rate
+	} else {
+		res.Rate = rate
+	}
 	if res.Wall == 0 {
 		res.Wall = wall
 	}

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aspstate/aspstate/scenarios"
 )
 
 // fakeClock advances only when a fake step runs.
@@ -384,4 +387,57 @@ func TestFindKnee(t *testing.T) {
 	if k := FindKnee(climb); k.Found {
 		t.Errorf("climbing curve: %+v, want no knee", k)
 	}
+}
+
+// With Times the search runs over multiples of recorded traffic: a step
+// keeps the page rate its Runner offered and records the multiple, and the
+// plan reads in × today's traffic.
+func TestSearchTimes(t *testing.T) {
+	t.Parallel()
+	const today = 25.0
+	run := RunnerFunc(func(_ context.Context, _ int, _ string, times float64) (StepResult, error) {
+		rate := times * today
+		return StepResult{Rate: rate, Achieved: rate, Pass: times <= 5.3, P99: time.Millisecond}, nil
+	})
+	out, err := Search(context.Background(), run, Options{Times: true, Start: 1, Max: 64, StepCost: time.Second, NoConfirm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Max < 5 || out.Max > 5.3 || out.Upper <= 5.3 {
+		t.Fatalf("answer %v × (failed at %v ×), want in [5, 5.3]", out.Max, out.Upper)
+	}
+	for _, st := range out.Steps {
+		if st.Times == 0 || st.Rate != st.Times*today {
+			t.Errorf("step %d: %v × recorded as %v pages/s", st.Index+1, st.Times, st.Rate)
+		}
+	}
+	p := &Plan{Outcome: out, Traffic: &Traffic{Files: []string{"farm.pcap"}, Rate: today}, Settings: Settings{Start: 1, Factor: 2}}
+	at, _ := p.Answer()
+	sheet := NewSheet(scenarios.DefaultScenario(), at, Memory{}, 1)
+	p.Sheet = &sheet
+	var b strings.Builder
+	if err := p.Text(&b); err != nil {
+		t.Fatal(err)
+	}
+	m := strconv.FormatFloat(out.Max, 'g', 4, 64)
+	for _, want := range []string{"carries " + m + " × today's traffic = " + strconv.FormatFloat(at.Rate, 'f', 0, 64) + " pages/s within objectives",
+		"capacity sheet at " + m + " × today's traffic", "the traffic of farm.pcap (today: 25.0 pages/s)", "× today", "the highest multiple of the recorded traffic"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("plan text lacks %q:\n%s", want, b.String())
+		}
+	}
+	var md strings.Builder
+	if err := p.Markdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(md.String(), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "| step | phase | × today |") {
+			if n := strings.Count(l, "|"); strings.Count(lines[i+1], "|") != n || strings.Count(lines[i+2], "|") != n {
+				t.Errorf("Markdown table columns differ:\n%s\n%s\n%s", l, lines[i+1], lines[i+2])
+			}
+			return
+		}
+	}
+	t.Errorf("Markdown lacks the step table with its × today column:\n%s", md.String())
 }

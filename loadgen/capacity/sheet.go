@@ -17,6 +17,9 @@ const DefaultOverheadBytes = 308
 type Sheet struct {
 	// Rate is the farm-wide page rate the sheet is for (pages/s).
 	Rate float64 `json:"rate"`
+	// Times is Rate as a multiple of the recorded traffic (plan --trace;
+	// 0 otherwise).
+	Times float64 `json:"times,omitempty"`
 	// WebServers and PagesPerWebServer: the page rate each web server serves.
 	WebServers        int     `json:"web_servers"`
 	PagesPerWebServer float64 `json:"pages_per_web_server"`
@@ -121,7 +124,7 @@ func NewSheet(base *scenarios.Scenario, at StepResult, mem Memory, partitions in
 	sc.Rate = scenarios.Rate{Shape: scenarios.ShapeConstant, PagesPerSecond: at.Rate}
 	sc.ApplyDefaults()
 	r := at.Rate
-	s := Sheet{Rate: r, WebServers: sc.Farm.WebServers, Partitions: max(1, partitions), OverheadBytes: mem.OverheadBytes,
+	s := Sheet{Rate: r, Times: at.Times, WebServers: sc.Farm.WebServers, Partitions: max(1, partitions), OverheadBytes: mem.OverheadBytes,
 		RequestsPerSecond: at.RequestsPerSecond, Observed: at.Server, Memory: mem}
 	s.PagesPerWebServer = r / float64(max(1, s.WebServers))
 	if at.Achieved > 0 {
@@ -157,10 +160,19 @@ func NewSheet(base *scenarios.Scenario, at StepResult, mem Memory, partitions in
 	}
 
 	a := func(format string, args ...any) { s.Assumptions = append(s.Assumptions, fmt.Sprintf(format, args...)) }
-	a("the rate is the highest offered page rate that met every objective in the search (open model, constant rate%s), measured on this machine with the load generator beside the target", poissonNote(base))
-	if at.SteadyStart {
+	switch {
+	case at.Times > 0:
+		a("the rate is the highest multiple of the recorded traffic that met every objective in the search: the capture's sessions, pages, kinds, sizes and execution times replayed as copies (each with its own sessions, spread over the capture's loop) and faster, %s today's traffic; measured on this machine with the load generator beside the target", times(at.Times))
+		a("a step replayed the capture from its start: the sessions that existed before it were seeded, unmeasured; the copies that enter mid-capture create the sessions their first pages find missing, as a 404 does")
+		a("users, sessions and sizes below are modelled from the scenario fitted to the capture (aspstate trace fit)")
+	default:
+		a("the rate is the highest offered page rate that met every objective in the search (open model, constant rate%s), measured on this machine with the load generator beside the target", poissonNote(base))
+	}
+	switch {
+	case at.Times > 0:
+	case at.SteadyStart:
 		a("the step started from the steady state: the %.0f sessions a farm at this rate holds mid-life (rate × mean think time) were written before its schedule, one PUT each, unmeasured; a cold farm (empty store, after a restart) carries less while every page creates its session (aspstate plan --steady-start=false measures that)", s.ConcurrentUsers)
-	} else {
+	default:
 		a("every step started from an empty store: for the first think times most pages created their sessions (more requests per page), so the rate is a cold farm's, below a running farm's")
 	}
 	if base.Users.Population > 0 {
