@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/protocol/aspnetclient"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
@@ -69,8 +69,9 @@ type Config struct {
 	// Faults carries out the scenario's fault timeline on the targets; nil
 	// skips the faults that need the target (recycle is always applied).
 	Faults FaultHooks
-	// Dial overrides how connections are made (tests).
-	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
+	// Dial overrides how connections are made (tests); the pool wraps
+	// what it returns in a protocol.Conn.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// History, when set, records every protocol operation for the
 	// linearizability check (History.Check after the run).
 	History *History
