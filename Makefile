@@ -34,8 +34,6 @@ run: build
 test: lint
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
 	$(GO) test -race -p 1 -timeout 30m $(TESTFLAGS) ./...
-	@# The raw socket I/O (internal/rawio) is off under the race detector: test it without.
-	$(GO) test -count=1 $(TESTFLAGS) ./internal/rawio ./protocol ./servers/stateserver
 
 ## lint: gofmt, go vet and staticcheck (pinned by the tool directive in go.mod; its one
 ## exclusion is documented in staticcheck.conf).

@@ -21,7 +21,7 @@ import (
 type pool struct {
 	addr   func() string // the partition's current address (may change on restart)
 	period time.Duration
-	dial   func(ctx context.Context, addr string) (*protocol.Conn, error)
+	dial   func(ctx context.Context, addr string) (net.Conn, error)
 
 	mu     sync.Mutex
 	idle   []pooled // stack: the top is the most recently returned
@@ -36,11 +36,12 @@ type pooled struct {
 	returned time.Time
 }
 
-func newPool(addr func() string, period time.Duration, dial func(context.Context, string) (*protocol.Conn, error)) *pool {
+// newPool returns a pool of connections to addr() made by dial (nil: a
+// plain TCP dial).
+func newPool(addr func() string, period time.Duration, dial func(context.Context, string) (net.Conn, error)) *pool {
 	if dial == nil {
-		dial = func(ctx context.Context, a string) (*protocol.Conn, error) {
-			return protocol.Dial(ctx, a, protocol.ConnOptions{})
-		}
+		var d net.Dialer
+		dial = func(ctx context.Context, a string) (net.Conn, error) { return d.DialContext(ctx, "tcp", a) }
 	}
 	p := &pool{addr: addr, period: period, dial: dial}
 	p.timer = time.AfterFunc(period, p.sweep)
@@ -78,9 +79,10 @@ func (p *pool) sweep() {
 
 // get returns a connection: the most recently returned live one, or a new
 // one. reused tells which. timeout is the client's network timeout: it
-// bounds the dial, and every call on a new connection, which is set up once
-// to reuse its replies (callers copy what they keep: pageRecord.keep). now
-// is the caller's clock reading, to judge how long a connection was idle.
+// bounds the dial, and every call on a new connection, which reuses its
+// replies (callers copy what they keep: pageRecord.keep) and is read and
+// written with raw system calls where the build has them (wrapRaw). now is
+// the caller's clock reading, to judge how long a connection was idle.
 func (p *pool) get(ctx context.Context, timeout time.Duration, now time.Time) (c *protocol.Conn, reused bool, err error) {
 	for {
 		p.mu.Lock()
@@ -109,13 +111,11 @@ func (p *pool) get(ctx context.Context, timeout time.Duration, now time.Time) (c
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	c, err = p.dial(ctx, p.addr())
+	nc, err := p.dial(ctx, p.addr())
 	if err != nil {
 		return nil, false, err
 	}
-	c.SetTimeout(timeout)
-	c.SetReuseReplies(true)
-	c.SetAwaitReplies(true)
+	c = protocol.NewConn(wrapRaw(nc), protocol.ConnOptions{Timeout: timeout, ReuseReplies: true})
 	p.dials.Add(1)
 	return c, false, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aspstate/aspstate/protocol"
 	"github.com/aspstate/aspstate/protocol/aspnetclient"
 	"github.com/aspstate/aspstate/results"
 	"github.com/aspstate/aspstate/scenarios"
@@ -117,8 +117,9 @@ type Config struct {
 	Progress func(Progress)
 	// Log, when set, receives setup messages (the steady start's seeding).
 	Log io.Writer
-	// Dial overrides how connections are made (tests).
-	Dial func(ctx context.Context, addr string) (*protocol.Conn, error)
+	// Dial overrides how connections are made (tests); the pool wraps
+	// what it returns in a protocol.Conn.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Progress is a snapshot for live display.

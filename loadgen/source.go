@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-
-	"github.com/aspstate/aspstate/protocol"
 )
 
 // MaxSourceAddrs is the most addresses a source-address list keeps (the
@@ -108,19 +106,19 @@ func (c *Config) validateSourceAddrs() []error {
 // source address when Config.SourceAddrs is set, else c.Dial (nil: the
 // pool's default). A shard's web server w is the farm's web server
 // Index-1 + w×Count, and takes that server's address.
-func (c *Config) webDial(w int) func(ctx context.Context, addr string) (*protocol.Conn, error) {
+func (c *Config) webDial(w int) func(ctx context.Context, addr string) (net.Conn, error) {
 	if len(c.SourceAddrs) == 0 {
 		return c.Dial
 	}
 	g := c.farmWebServer(w)
 	local := &net.TCPAddr{IP: c.webSource(w).AsSlice()}
-	return func(ctx context.Context, addr string) (*protocol.Conn, error) {
+	return func(ctx context.Context, addr string) (net.Conn, error) {
 		d := net.Dialer{LocalAddr: local}
 		nc, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("web server %d from %s: %w", g+1, local.IP, err)
 		}
-		return protocol.NewConn(nc, protocol.ConnOptions{}), nil
+		return nc, nil
 	}
 }
 

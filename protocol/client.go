@@ -11,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/aspstate/aspstate/internal/rawio"
 )
 
 // Op names one protocol message (SPEC 2.2.5). Load results are recorded per Op.
@@ -291,14 +289,22 @@ type ConnOptions struct {
 	// Conn. For load generators, which read a reply and drop it; off by
 	// default.
 	ReuseReplies bool
-	// AwaitReplies makes a call whose reader holds nothing wait for the
-	// reply through the poller right after the write, instead of first
-	// trying a read that finds nothing yet (one system call less per call;
-	// Linux, see rawio.Conn.WriteAwait). The price: bytes a server sent
-	// unasked, still unread in the socket, are seen only with the reply or
-	// at the timeout. For load generators; off by default (the conformance
-	// suite wants stray bytes reported at once).
-	AwaitReplies bool
+}
+
+// Awaiter is a net.Conn that can write a request and then wait until the
+// reply can be read, without first trying a read that finds nothing yet
+// (one system call less per call). A Conn whose net.Conn is an Awaiter
+// sends with WriteAwait whenever its reader holds nothing buffered, so the
+// reply is all still to come. The price: bytes a server sent unasked, still
+// unread in the socket, are seen only with the reply or at the timeout. The
+// load generator's raw connections are Awaiters; a connection from Dial is
+// not (the conformance suite wants stray bytes reported at once).
+//
+// WriteAwait writes all of p and returns once the connection has something
+// to read or its read deadline passed (then with a timeout error).
+type Awaiter interface {
+	net.Conn
+	WriteAwait(p []byte) (int, error)
 }
 
 // Conn is one client connection to a state server. It sends one request at a
@@ -308,7 +314,7 @@ type ConnOptions struct {
 // caller should close it and dial again.
 type Conn struct {
 	nc     net.Conn
-	io     net.Conn // nc's reads and writes (raw system calls on Linux: see internal/rawio)
+	aw     Awaiter // nc when it is an Awaiter, else nil
 	rd     *Reader
 	opts   ConnOptions
 	wbuf   []byte
@@ -355,22 +361,25 @@ func Dial(ctx context.Context, addr string, opts ConnOptions) (*Conn, error) {
 	return NewConn(nc, opts), nil
 }
 
-// NewConn wraps an established connection.
+// NewConn wraps an established connection: any net.Conn, read through one
+// buffered Reader and written one request at a time (with WriteAwait when
+// nc is an Awaiter).
 func NewConn(nc net.Conn, opts ConnOptions) *Conn {
 	if opts.Host == "" {
 		opts.Host = DefaultHost
 	}
-	c := &Conn{nc: nc, io: rawio.Wrap(nc), opts: opts}
-	var src = readerFunc(c.io.Read)
+	c := &Conn{nc: nc, opts: opts}
+	c.aw, _ = nc.(Awaiter)
+	var src io.Reader = nc
 	if opts.Tap != nil {
 		tap := opts.Tap
-		src = func(p []byte) (int, error) {
-			n, err := c.io.Read(p)
+		src = readerFunc(func(p []byte) (int, error) {
+			n, err := nc.Read(p)
 			if n > 0 {
 				tap(false, p[:n])
 			}
 			return n, err
-		}
+		})
 	}
 	c.rd = NewReader(bufio.NewReaderSize(src, 8<<10), opts.Limits)
 	return c
@@ -392,17 +401,6 @@ func (c *Conn) Close() error {
 	c.stopWatch()
 	return c.nc.Close()
 }
-
-// SetTimeout sets the Timeout option (see ConnOptions) for later calls.
-func (c *Conn) SetTimeout(d time.Duration) { c.opts.Timeout = d }
-
-// SetReuseReplies sets the ReuseReplies option (see ConnOptions) for later
-// calls.
-func (c *Conn) SetReuseReplies(on bool) { c.opts.ReuseReplies = on }
-
-// SetAwaitReplies sets the AwaitReplies option (see ConnOptions) for later
-// calls.
-func (c *Conn) SetAwaitReplies(on bool) { c.opts.AwaitReplies = on }
 
 // Broken returns the error that broke the Conn, or nil.
 func (c *Conn) Broken() error { return c.broken }
@@ -444,13 +442,13 @@ func (c *Conn) exchange(raw []byte) (*Response, error) {
 	if c.opts.Tap != nil {
 		c.opts.Tap(true, raw)
 	}
-	if aw, ok := c.io.(rawio.Awaiter); ok && c.opts.AwaitReplies && c.rd.Buffered() == 0 {
+	if c.aw != nil && c.rd.Buffered() == 0 {
 		// Nothing is buffered, so the reply is all still to come: wait for
-		// it through the poller rather than try a read that finds nothing.
-		if _, err := aw.WriteAwait(raw); err != nil {
+		// it rather than try a read that finds nothing.
+		if _, err := c.aw.WriteAwait(raw); err != nil {
 			return nil, err
 		}
-	} else if _, err := c.io.Write(raw); err != nil {
+	} else if _, err := c.nc.Write(raw); err != nil {
 		return nil, err
 	}
 	resp := &c.resp

@@ -1,6 +1,6 @@
-//go:build linux && !race
+//go:build linux
 
-package rawio
+package loadgen
 
 import (
 	"io"
@@ -10,17 +10,18 @@ import (
 	"unsafe"
 )
 
-// Enabled reports whether Wrap makes raw connections in this build.
-const Enabled = true
+// rawIO reports whether newRawConn makes raw connections on this platform.
+const rawIO = true
 
-// Conn is a connection read and written with raw system calls; it keeps
-// the deadlines and the poller of the net.Conn it wraps.
+// rawConn is a connection read and written with raw system calls (see
+// rawconn.go); it keeps the deadlines and the poller of the net.Conn it
+// wraps.
 //
-// Unlike a net.Conn, a Conn takes one Read at a time and one Write (or
+// Unlike a net.Conn, a rawConn takes one Read at a time and one Write (or
 // WriteAwait) at a time: the state of the call in progress lives in the
-// Conn, and the poller's callbacks are bound once, so that a call
+// rawConn, and the poller's callbacks are bound once, so that a call
 // allocates nothing. A Read may run alongside a Write.
-type Conn struct {
+type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
 
@@ -35,8 +36,9 @@ type Conn struct {
 	readFn, writeFn, awaitFn func(fd uintptr) bool
 }
 
-// Wrap returns c with raw reads and writes when c is a *net.TCPConn, else c.
-func Wrap(c net.Conn) net.Conn {
+// newRawConn returns c with raw reads and writes when c is a *net.TCPConn,
+// else c.
+func newRawConn(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -45,22 +47,26 @@ func Wrap(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	rw := &Conn{Conn: c, rc: rc}
+	rw := &rawConn{Conn: c, rc: rc}
 	rw.readFn, rw.writeFn, rw.awaitFn = rw.read, rw.write, rw.await
 	return rw
 }
 
+// SyscallConn returns the socket's raw connection, as a *net.TCPConn's
+// does: the pool's liveness check (peekAlive) looks at the socket with it.
+func (c *rawConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
+
 // Read reads what the socket holds, waiting through the poller for data.
-func (c *Conn) Read(p []byte) (int, error) {
+func (c *rawConn) Read(p []byte) (int, error) {
 	c.rp, c.rn, c.rerr = p, 0, 0
 	err := c.rc.Read(c.readFn)
 	n, errno := c.rn, c.rerr
 	c.rp = nil
 	if err != nil {
-		return 0, opError("read", c.Conn, err)
+		return 0, rawOpError("read", c.Conn, err)
 	}
 	if errno != 0 {
-		return 0, opError("read", c.Conn, errno)
+		return 0, rawOpError("read", c.Conn, errno)
 	}
 	if n == 0 && len(p) > 0 {
 		return 0, io.EOF
@@ -69,9 +75,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // read is Read's poller callback: false to wait for data.
-func (c *Conn) read(fd uintptr) bool {
+func (c *rawConn) read(fd uintptr) bool {
 	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(ptr(c.rp)), uintptr(len(c.rp)))
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(bytesPtr(c.rp)), uintptr(len(c.rp)))
 		switch e {
 		case syscall.EINTR:
 			continue
@@ -84,22 +90,22 @@ func (c *Conn) read(fd uintptr) bool {
 }
 
 // Write writes all of p, waiting through the poller when the socket is full.
-func (c *Conn) Write(p []byte) (int, error) {
+func (c *rawConn) Write(p []byte) (int, error) {
 	c.wp, c.wn, c.werr = p, 0, 0
 	err := c.rc.Write(c.writeFn)
 	written, errno := c.wn, c.werr
 	c.wp = nil
 	if err != nil {
-		return written, opError("write", c.Conn, err)
+		return written, rawOpError("write", c.Conn, err)
 	}
 	if errno != 0 {
-		return written, opError("write", c.Conn, errno)
+		return written, rawOpError("write", c.Conn, errno)
 	}
 	return written, nil
 }
 
 // write is Write's poller callback: false to wait for room.
-func (c *Conn) write(fd uintptr) bool {
+func (c *rawConn) write(fd uintptr) bool {
 	var room bool
 	room, c.werr = writeFD(fd, c.wp, &c.wn)
 	return room
@@ -113,27 +119,27 @@ func (c *Conn) write(fd uintptr) bool {
 // readiness seen so far, so the reply's arrival, which can only follow the
 // write, is never missed. When the socket cannot take all of p at once the
 // rest is written as Write does and no wait is made (the next Read waits).
-func (c *Conn) WriteAwait(p []byte) (int, error) {
+func (c *rawConn) WriteAwait(p []byte) (int, error) {
 	c.wp, c.wn, c.wrote, c.werr = p, 0, false, 0
 	err := c.rc.Read(c.awaitFn)
 	written, errno := c.wn, c.werr
 	c.wp = nil
 	switch {
 	case errno != 0:
-		return written, opError("write", c.Conn, errno)
+		return written, rawOpError("write", c.Conn, errno)
 	case written < len(p) && err == nil:
 		n, err := c.Write(p[written:])
 		return written + n, err
 	case err != nil && written < len(p):
-		return written, opError("write", c.Conn, err)
+		return written, rawOpError("write", c.Conn, err)
 	case err != nil:
-		return written, opError("read", c.Conn, err)
+		return written, rawOpError("read", c.Conn, err)
 	}
 	return written, nil
 }
 
 // await is WriteAwait's poller callback.
-func (c *Conn) await(fd uintptr) bool {
+func (c *rawConn) await(fd uintptr) bool {
 	if c.wrote {
 		return true // readable (or woken by an error or a deadline)
 	}
@@ -150,7 +156,7 @@ func (c *Conn) await(fd uintptr) bool {
 func writeFD(fd uintptr, p []byte, written *int) (bool, syscall.Errno) {
 	for *written < len(p) {
 		rest := p[*written:]
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(ptr(rest)), uintptr(len(rest)))
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(bytesPtr(rest)), uintptr(len(rest)))
 		switch e {
 		case 0:
 			*written += int(r)
@@ -164,11 +170,11 @@ func writeFD(fd uintptr, p []byte, written *int) (bool, syscall.Errno) {
 	return true, 0
 }
 
-func ptr(p []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(p)) }
+func bytesPtr(p []byte) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(p)) }
 
-// opError wraps err as package net does, so callers see the same error
+// rawOpError wraps err as package net does, so callers see the same error
 // values (net.Error timeouts, syscall errnos under *os.SyscallError).
-func opError(op string, c net.Conn, err error) error {
+func rawOpError(op string, c net.Conn, err error) error {
 	if _, ok := err.(interface{ Timeout() bool }); !ok {
 		err = os.NewSyscallError(op, err)
 	}

@@ -1,6 +1,6 @@
-//go:build linux && !race
+//go:build linux
 
-package rawio
+package loadgen
 
 import (
 	"errors"
@@ -11,13 +11,14 @@ import (
 	"time"
 )
 
-// TestWriteAwait: WriteAwait writes, then returns once the answer can be
+// TestRawConnWriteAwait: WriteAwait writes, then returns once the answer can be
 // read (however soon or late it comes), or with a read timeout at the read
 // deadline; a write larger than the socket takes is finished as Write does;
 // a peer that closes wakes it and the next Read sees the end.
-func TestWriteAwait(t *testing.T) {
-	cn, s := pair(t)
-	c := cn.(*Conn)
+func TestRawConnWriteAwait(t *testing.T) {
+	t.Parallel()
+	cn, s := rawPair(t)
+	c := cn.(*rawConn)
 	buf := make([]byte, 64)
 	for _, delay := range []time.Duration{0, 20 * time.Millisecond} {
 		go func() {
@@ -46,8 +47,9 @@ func TestWriteAwait(t *testing.T) {
 	}
 	_ = c.SetReadDeadline(time.Time{})
 
-	// More than the socket buffers hold: finished by Write, no wait.
-	writeBig(t, "WriteAwait", c.WriteAwait, s)
+	// More than the socket buffers hold: finished by Write (no wait) when
+	// the socket fills, else written whole and the answer awaited.
+	writeBigTo(t, "WriteAwait", c.WriteAwait, c, s)
 
 	// The peer closes instead of answering.
 	go func() { b := make([]byte, 4); _, _ = io.ReadFull(s, b); s.Close() }()

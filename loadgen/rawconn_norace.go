@@ -1,0 +1,6 @@
+//go:build !race
+
+package loadgen
+
+// raceDetector: this build has the race detector (see wrapRaw).
+const raceDetector = false
