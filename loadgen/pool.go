@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/rawio"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -81,7 +82,7 @@ func (p *pool) sweep() {
 // one. reused tells which. timeout is the client's network timeout: it
 // bounds the dial, and every call on a new connection, which reuses its
 // replies (callers copy what they keep: pageRecord.keep) and is read and
-// written with raw system calls where the build has them (wrapRaw). now is
+// written with raw system calls where the build has them (rawio.Wrap). now is
 // the caller's clock reading, to judge how long a connection was idle.
 func (p *pool) get(ctx context.Context, timeout time.Duration, now time.Time) (c *protocol.Conn, reused bool, err error) {
 	for {
@@ -115,7 +116,7 @@ func (p *pool) get(ctx context.Context, timeout time.Duration, now time.Time) (c
 	if err != nil {
 		return nil, false, err
 	}
-	c = protocol.NewConn(wrapRaw(nc), protocol.ConnOptions{Timeout: timeout, ReuseReplies: true})
+	c = protocol.NewConn(rawio.Wrap(nc), protocol.ConnOptions{Timeout: timeout, ReuseReplies: true})
 	p.dials.Add(1)
 	return c, false, nil
 }

@@ -13,6 +13,7 @@
 // It also holds the client side: Conn, with one method per protocol message,
 // and the helpers that build request targets like the ASP.NET client does.
 // The package depends on the standard library only (doc_test.go checks it):
-// the load generator's raw socket I/O is its own (loadgen/rawconn.go), and a
+// the raw socket I/O of the load generator and the reference server lives in
+// internal/rawio, and a
 // Conn takes any net.Conn.
 package protocol

@@ -139,7 +139,7 @@ func BenchmarkLoopback(b *testing.B) {
 	b.Run("get-loadgen-options", func(b *testing.B) {
 		// The load generator's Conn options: replies reused, a per-call timeout
 		// without context timers, a long-lived cancelable context (its raw
-		// socket I/O is the load generator's own: loadgen/rawconn.go).
+		// socket I/O, internal/rawio, is not used here).
 		c, err := protocol.Dial(ctx, s.Addr(), protocol.ConnOptions{ReuseReplies: true, Timeout: time.Minute})
 		if err != nil {
 			b.Fatal(err)

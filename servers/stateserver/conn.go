@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aspstate/aspstate/internal/rawio"
 	"github.com/aspstate/aspstate/protocol"
 )
 
@@ -62,6 +63,7 @@ type conn struct {
 	s    *Server
 	sc   scratch
 	nc   net.Conn
+	io   net.Conn // nc's reads and writes (raw system calls on Linux: see internal/rawio)
 	rd   *protocol.Reader
 	req  protocol.Request
 	wbuf []byte
@@ -92,7 +94,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	if s.shutting.Load() {
 		return nil
 	}
-	c := &conn{s: s, nc: nc}
+	c := &conn{s: s, nc: nc, io: rawio.Wrap(nc)}
 	c.rd = protocol.NewReader(c, s.limits)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
@@ -126,7 +128,7 @@ func (c *conn) Read(p []byte) (int, error) {
 			c.setReadDeadline(dl)
 		}
 	}
-	n, err := c.nc.Read(p)
+	n, err := c.io.Read(p)
 	if n > 0 && c.armOnRead {
 		c.armOnRead = false
 		c.reqStart = time.Now()
@@ -274,7 +276,7 @@ func (c *conn) flush() bool {
 			_ = c.nc.SetWriteDeadline(c.writeDL) // fails only on a closed connection; the write below reports it
 		}
 	}
-	_, err := c.nc.Write(c.wbuf)
+	_, err := c.io.Write(c.wbuf)
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

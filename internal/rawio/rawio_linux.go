@@ -1,6 +1,6 @@
 //go:build linux
 
-package loadgen
+package rawio
 
 import (
 	"io"
@@ -10,11 +10,11 @@ import (
 	"unsafe"
 )
 
-// rawIO reports whether newRawConn makes raw connections on this platform.
-const rawIO = true
+// Enabled reports whether New makes raw connections on this platform.
+const Enabled = true
 
 // rawConn is a connection read and written with raw system calls (see
-// rawconn.go); it keeps the deadlines and the poller of the net.Conn it
+// the package doc); it keeps the deadlines and the poller of the net.Conn it
 // wraps.
 //
 // Unlike a net.Conn, a rawConn takes one Read at a time and one Write (or
@@ -36,9 +36,9 @@ type rawConn struct {
 	readFn, writeFn, awaitFn func(fd uintptr) bool
 }
 
-// newRawConn returns c with raw reads and writes when c is a *net.TCPConn,
+// New returns c with raw reads and writes when c is a *net.TCPConn,
 // else c.
-func newRawConn(c net.Conn) net.Conn {
+func New(c net.Conn) net.Conn {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return c
@@ -53,7 +53,7 @@ func newRawConn(c net.Conn) net.Conn {
 }
 
 // SyscallConn returns the socket's raw connection, as a *net.TCPConn's
-// does: the pool's liveness check (peekAlive) looks at the socket with it.
+// does: the load generator pool's liveness check (peekAlive) looks at the socket with it.
 func (c *rawConn) SyscallConn() (syscall.RawConn, error) { return c.rc, nil }
 
 // Read reads what the socket holds, waiting through the poller for data.
