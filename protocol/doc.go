@@ -14,6 +14,5 @@
 // and the helpers that build request targets like the ASP.NET client does.
 // The package depends on the standard library only (doc_test.go checks it):
 // the raw socket I/O of the load generator and the reference server lives in
-// internal/rawio, and a
-// Conn takes any net.Conn.
+// internal/rawio, and a Conn takes any net.Conn.
 package protocol
