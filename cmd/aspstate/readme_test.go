@@ -198,7 +198,9 @@ func runExampleLine(t *testing.T, line string, args []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var out, errb strings.Builder
+	t0 := time.Now()
 	code := runExample(t, ctx, args, &out, &errb)
+	t.Logf("%s: exit %d in %v", line, code, time.Since(t0).Round(time.Millisecond))
 	if args[0] == "serve" && !strings.Contains(out.String(), "listening on") {
 		t.Errorf("%s: never listened\n%s%s", line, out.String(), errb.String())
 	}
