@@ -68,6 +68,7 @@ func TestConformHelperProcess(t *testing.T) {
 // TestConformInterrupt: Ctrl-C during a rule marks it interrupted (not
 // failed), prints the partial summary as interrupted and exits 130.
 func TestConformInterrupt(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, conformance.InProcServerConfig(5*time.Second))
 	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "5s", "--rules", "3.1.5.3-expiry")
 	var out bytes.Buffer

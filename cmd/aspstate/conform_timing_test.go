@@ -79,6 +79,7 @@ func TestMinuteForOwnServers(t *testing.T) {
 // TestConformTimingRulesApart: with a slow minute the timing rules run in
 // child processes beside the others and their results are merged.
 func TestConformTimingRulesApart(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, conformance.InProcServerConfig(10*time.Second))
 	dir := t.TempDir()
 	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "10s", "--rules", "2.2.3.10-lockage-grows,2.2.3.9-first-cookie", "--out", dir)
@@ -104,6 +105,7 @@ func TestConformTimingRulesApart(t *testing.T) {
 // TestConformNamesAnotherMinute: a target whose protocol minute is not
 // --minute is named before the rules run, and in the report.
 func TestConformNamesAnotherMinute(t *testing.T) {
+	t.Parallel()
 	srv := startServer(t, conformance.InProcServerConfig(6*time.Second))
 	dir := t.TempDir()
 	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "1m", "--rules", "2.2.3.9-first-cookie", "--json", dir+"/r.json")
