@@ -16,7 +16,15 @@ BENCHFLAGS ?=  # e.g. -pin (servers on CPU 0, clients on CPU 1), -duration 30s
 export TESTCONTAINERS_RYUK_DISABLED := true
 export TESTCONTAINERS_HOST_OVERRIDE := localhost
 
-.PHONY: all build run test lint cross dist fuzz bench clean trace-check
+.PHONY: all build run test e2e lint cross dist fuzz bench clean trace-check
+
+# The end-to-end suites: minutes of real load, containers, child-process conformance runs, live
+# captures. `make test` skips them, `make e2e` (which CI runs too) runs only them.
+#   TestReadmeExamples, TestCommandExamples   every command line of the README and of the help
+#   TestTraceFitRoundTrip                     capture -> fit -> run again, two builtins (trace-check: six)
+#   TestShardedRunAcrossContainers, TestConformDockerReference, TestRestartContainerMidRun   Docker
+#   TestMutants                               the conformance suite against every mutant server
+E2E_TESTS := ^(TestReadmeExamples|TestCommandExamples|TestTraceFitRoundTrip|TestShardedRunAcrossContainers|TestConformDockerReference|TestRestartContainerMidRun|TestMutants)$$
 
 all: build
 
@@ -27,13 +35,17 @@ build:
 run: build
 	./scripts/demo.sh
 
-## test: formatting, vet, and every test with the race detector. Test binaries
-## are built in parallel, then run one package at a time: the timing tests
-## (schedules, expiry windows, latency verdicts) must not compete with each
-## other for the 2 cores.
+## test: formatting, vet, and every test but the end-to-end suites (E2E_TESTS, `make e2e`) with
+## the race detector. Test binaries are built in parallel, then run one package at a time: the
+## timing tests (schedules, expiry windows, latency verdicts) must not compete with each other
+## for the 2 cores.
 test: lint
 	$(GO) test -race -count=1 -run '^$$' ./... >/dev/null
-	$(GO) test -race -p 1 -timeout 30m $(TESTFLAGS) ./...
+	$(GO) test -race -p 1 -timeout 30m -skip '$(E2E_TESTS)' $(TESTFLAGS) ./...
+
+## e2e: the end-to-end suites that make test skips (E2E_TESTS), with the race detector.
+e2e:
+	$(GO) test -race -p 1 -count=1 -timeout 30m -run '$(E2E_TESTS)' $(TESTFLAGS) ./...
 
 ## lint: gofmt, go vet and staticcheck (pinned by the tool directive in go.mod; its one
 ## exclusion is documented in staticcheck.conf).
@@ -125,7 +137,7 @@ regress: build
 ## trace-check: the round trip of `aspstate trace fit` (issue 15) for all six
 ## builtins: each runs 20 s against `aspstate serve` with --source-addrs under
 ## tcpdump, is fitted, compared with the original, and the fitted scenario is
-## run again (needs root and tcpdump; `make test` runs two of them).
+## run again (needs root and tcpdump; `make e2e` runs two of them).
 TRACE_SCENARIOS ?= ajax-heavy,ecommerce-peak,large-sessions,read-mostly-portal,recycle-storm,small-intranet
 trace-check:
 	@command -v tcpdump >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq tcpdump >/dev/null 2>&1; } || \

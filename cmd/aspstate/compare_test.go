@@ -144,21 +144,33 @@ func cliRunDirs(t *testing.T) (dir, base, same, slow string) {
 
 // TestReportAndCompareOnRealRuns runs the report and compare commands on
 // real results of the load command; the subtests share the three runs.
+// The runs are recorded one after the other; the subtests only read them
+// (report one writes beside base, in base/report/, which compare does not
+// read), so they run in parallel: reports and verdicts are CPU work on
+// recorded results, whatever else the machine is doing.
 func TestReportAndCompareOnRealRuns(t *testing.T) {
 	dir, base, same, slow := cliRunDirs(t)
-	t.Run("report one", func(t *testing.T) { testReportOne(t, base) })
-	t.Run("report two", func(t *testing.T) { testReportTwo(t, base, slow) })
-	t.Run("compare same build made apart", func(t *testing.T) {
-		// Two real runs of one build, one after the other: no change both ways.
-		testCompareSameBuildPasses(t, base, same)
-		testCompareSameBuildPasses(t, same, base)
-	})
-	t.Run("compare another workload", func(t *testing.T) { testCompareOtherWorkload(t, dir, base) })
 	again := filepath.Join(dir, "again-1")
 	copyDir(t, base, again)
-	t.Run("compare same result", func(t *testing.T) { testCompareSameBuildPasses(t, base, again) })
-	t.Run("compare slowed build", func(t *testing.T) { testCompareSlowedBuildFails(t, dir, base, slow) })
-	t.Run("compare thresholds", func(t *testing.T) { testCompareThresholds(t, base, again) })
+	for _, sub := range []struct {
+		name string
+		test func(t *testing.T)
+	}{
+		{"report one", func(t *testing.T) { testReportOne(t, base) }},
+		{"report two", func(t *testing.T) { testReportTwo(t, base, slow) }},
+		// Two real runs of one build, one after the other: no change both ways.
+		{"compare same build made apart", func(t *testing.T) { testCompareSameBuildPasses(t, base, same) }},
+		{"compare same build made apart, reversed", func(t *testing.T) { testCompareSameBuildPasses(t, same, base) }},
+		{"compare another workload", func(t *testing.T) { testCompareOtherWorkload(t, dir, base) }},
+		{"compare same result", func(t *testing.T) { testCompareSameBuildPasses(t, base, again) }},
+		{"compare slowed build", func(t *testing.T) { testCompareSlowedBuildFails(t, dir, base, slow) }},
+		{"compare thresholds", func(t *testing.T) { testCompareThresholds(t, base, again) }},
+	} {
+		t.Run(sub.name, func(t *testing.T) {
+			t.Parallel()
+			sub.test(t)
+		})
+	}
 }
 
 func copyDir(t *testing.T, from, to string) {

@@ -11,17 +11,39 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aspstate/aspstate/conformance"
-	"github.com/aspstate/aspstate/servers/stateserver"
+	"github.com/aspstate/aspstate/internal/testwait"
 )
 
 // conformHelperEnv marks this test binary re-executed as "aspstate" for the
 // matrix test: TestConformHelperProcess then runs the command line after "--".
 const conformHelperEnv = "ASPSTATE_CONFORM_HELPER"
+
+// conformHelper is conformSelf for tests: this test binary, running
+// TestConformHelperProcess with the command line after "--".
+func conformHelper() (string, []string, error) {
+	exe, err := os.Executable()
+	return exe, []string{"-test.run=^TestConformHelperProcess$", "-test.count=1", "--"}, err
+}
+
+// conformChild returns `aspstate args…` as a child process of this test
+// binary: the conformance suite runs once per process, so every test that
+// runs it beside others runs it in a child.
+func conformChild(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, prefix, err := conformHelper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, exe, slices.Concat(prefix, args)...)
+	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	return cmd
+}
 
 // TestConformHelperProcess is not a test: it is the child process of a matrix
 // run (conformSelf points here while TestConformMatrix runs).
@@ -37,13 +59,7 @@ func TestConformHelperProcess(t *testing.T) {
 		}
 	}
 	// Children of this child (a matrix, the timing rules) are helpers too.
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conformSelf = func() (string, []string, error) {
-		return exe, []string{"-test.run=^TestConformHelperProcess$", "-test.count=1", "--"}, nil
-	}
+	conformSelf = conformHelper
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	os.Exit(dispatch(ctx, args, os.Stdout, os.Stderr))
@@ -52,14 +68,9 @@ func TestConformHelperProcess(t *testing.T) {
 // TestConformInterrupt: Ctrl-C during a rule marks it interrupted (not
 // failed), prints the partial summary as interrupted and exits 130.
 func TestConformInterrupt(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
 	srv := startServer(t, conformance.InProcServerConfig(5*time.Second))
-	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
-		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "5s", "--rules", "3.1.5.3-expiry")
-	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "5s", "--rules", "3.1.5.3-expiry")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -67,18 +78,11 @@ func TestConformInterrupt(t *testing.T) {
 	}
 	// The expiry rule holds two items while it waits on the protocol clock
 	// (the minute probe before it holds one, and removes it).
-	deadline := time.Now().Add(2 * time.Minute)
-	for srv.Stats().SessionsActive < 2 {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the expiry rule never started:\n%s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, "the expiry rule to hold its two items", func() bool { return srv.Stats().SessionsActive >= 2 })
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
 		t.Fatalf("exit %v, want status 130\n%s", err, out.String())
@@ -224,27 +228,14 @@ func TestConformInProc(t *testing.T) {
 // version header (KB 2836759). The second fails the version rules; listed
 // as deviations they do not fail the run.
 func TestConformMatrix(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	saved := conformSelf
-	conformSelf = func() (string, []string, error) {
-		return exe, []string{"-test.run=^TestConformHelperProcess$", "-test.count=1", "--"}, nil
-	}
+	conformSelf = conformHelper
 	t.Cleanup(func() { conformSelf = saved })
 	t.Setenv(conformHelperEnv, "1")
 
 	cfg := conformance.InProcServerConfig(conformance.DefaultInProcMinute)
 	cfg.OmitVersion = true
-	srv, err := stateserver.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startServer(t, cfg)
 	noVersion := "tcp://" + srv.Addr()
 
 	args := []string{"--target", "inproc", "--target", noVersion, "--minute", "600ms", "--rules", "2.2.3.4-*,2.2.3.9-first-cookie"}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aspstate/aspstate/conformance"
-	"github.com/aspstate/aspstate/servers/stateserver"
 	"github.com/aspstate/aspstate/servers/target"
 )
 
@@ -82,16 +79,10 @@ func TestMinuteForOwnServers(t *testing.T) {
 // TestConformTimingRulesApart: with a slow minute the timing rules run in
 // child processes beside the others and their results are merged.
 func TestConformTimingRulesApart(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
 	srv := startServer(t, conformance.InProcServerConfig(10*time.Second))
 	dir := t.TempDir()
-	// In a helper process: the suite runs once per process.
-	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
-		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "10s", "--rules", "2.2.3.10-lockage-grows,2.2.3.9-first-cookie", "--out", dir)
-	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "10s", "--rules", "2.2.3.10-lockage-grows,2.2.3.9-first-cookie", "--out", dir)
 	b, err := cmd.CombinedOutput()
 	out := string(b)
 	if err != nil {
@@ -114,22 +105,10 @@ func TestConformTimingRulesApart(t *testing.T) {
 // TestConformNamesAnotherMinute: a target whose protocol minute is not
 // --minute is named before the rules run, and in the report.
 func TestConformNamesAnotherMinute(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := stateserver.New(conformance.InProcServerConfig(6 * time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	t.Parallel()
+	srv := startServer(t, conformance.InProcServerConfig(6*time.Second))
 	dir := t.TempDir()
-	cmd := exec.Command(exe, "-test.run=^TestConformHelperProcess$", "-test.count=1", "--",
-		"conform", "--target", "tcp://"+srv.Addr(), "--minute", "1m", "--rules", "2.2.3.9-first-cookie", "--json", dir+"/r.json")
-	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	cmd := conformChild(t, t.Context(), "conform", "--target", "tcp://"+srv.Addr(), "--minute", "1m", "--rules", "2.2.3.9-first-cookie", "--json", dir+"/r.json")
 	b, err := cmd.CombinedOutput()
 	out := string(b)
 	if err != nil {

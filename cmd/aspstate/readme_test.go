@@ -198,7 +198,9 @@ func runExampleLine(t *testing.T, line string, args []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var out, errb strings.Builder
-	code := runExample(ctx, args, &out, &errb)
+	t0 := time.Now()
+	code := runExample(t, ctx, args, &out, &errb)
+	t.Logf("%s: exit %d in %v", line, code, time.Since(t0).Round(time.Millisecond))
 	if args[0] == "serve" && !strings.Contains(out.String(), "listening on") {
 		t.Errorf("%s: never listened\n%s%s", line, out.String(), errb.String())
 	}
@@ -210,12 +212,11 @@ func runExampleLine(t *testing.T, line string, args []string) {
 
 // runExample runs one command line: in this process, except a conformance
 // run, which needs a process of its own (Ginkgo runs a suite once per process).
-func runExample(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runExample(t *testing.T, ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if args[0] != "conform" || slices.Contains(args, "--list") {
 		return dispatch(ctx, args, stdout, stderr)
 	}
-	cmd := exec.CommandContext(ctx, os.Args[0], append([]string{"-test.run=^TestConformHelperProcess$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), conformHelperEnv+"=1")
+	cmd := conformChild(t, ctx, args...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
 	var exit *exec.ExitError

@@ -67,7 +67,7 @@ func TestTraceFitRoundTrip(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("capturing on lo needs root (or CAP_NET_RAW for tcpdump)")
 	}
-	// The two of make test: short sessions (6 and 8 pages, 1-2 s apart), so
+	// The two of make e2e: short sessions (6 and 8 pages, 1-2 s apart), so
 	// a 20 s capture sees enough of them end; the others are in
 	// `make trace-check`.
 	names := []string{"read-mostly-portal", "recycle-storm"}
