@@ -798,16 +798,9 @@ func fitDistW(xs, ws []float64, lo float64) (scenarios.Dist, string) {
 	if positive >= 2 {
 		mu, sd := wmean(math.Log, func(x float64) bool { return x > 0 })
 		if sd > 0 {
-			avg := math.Exp(mu + sd*sd/2)
-			std := avg * math.Sqrt(math.Expm1(sd*sd))
 			cands = append(cands, cand{
-				d: scenarios.Dist{Kind: scenarios.DistLognormal, Avg: sig(avg), StdDev: sig(std), Min: sig(mn), Max: sig(mx)},
-				cdf: func(x float64) float64 {
-					if x <= 0 {
-						return 0
-					}
-					return 0.5 * math.Erfc(-(math.Log(x)-mu)/(sd*math.Sqrt2))
-				},
+				d:    lognormalDist(mu, sd, sig(mn), sig(mx)),
+				cdf:  lognormalCDF(mu, sd),
 				stat: fmt.Sprintf("lognormal by moments of the logs (mean %.3f, sd %.3f)", mu, sd),
 			})
 		}

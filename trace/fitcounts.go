@@ -68,6 +68,24 @@ func countLogLik(obs []sessObs, surv []float64, F func(float64) float64) float64
 
 func phi(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
 
+// lognormalCDF is the distribution function of a lognormal whose logarithm
+// has mean mu and standard deviation s.
+func lognormalCDF(mu, s float64) func(float64) float64 {
+	return func(x float64) float64 {
+		if x <= 0 {
+			return 0
+		}
+		return phi((math.Log(x) - mu) / s)
+	}
+}
+
+// lognormalDist is the scenario distribution of that lognormal (its mean and
+// standard deviation, to four significant digits), clamped to [lo, hi].
+func lognormalDist(mu, s, lo, hi float64) scenarios.Dist {
+	avg := math.Exp(mu + s*s/2)
+	return scenarios.Dist{Kind: scenarios.DistLognormal, Avg: sig(avg), StdDev: sig(avg * math.Sqrt(math.Expm1(s*s))), Min: lo, Max: hi}
+}
+
 // countFamilies are the scenario language's families for a count: lognormal
 // (log-mean, log-sd), exponential (mean), uniform (min, max).
 func countFamilies(obs []sessObs) []countFamily {
@@ -93,17 +111,10 @@ func countFamilies(obs []sessObs) []countFamily {
 			if s < 1e-3 || s > 10 || math.Abs(mu) > 20 {
 				return nil
 			}
-			return func(x float64) float64 {
-				if x <= 0 {
-					return 0
-				}
-				return phi((math.Log(x) - mu) / s)
-			}
+			return lognormalCDF(mu, s)
 		},
 		dist: func(p []float64, hi float64) scenarios.Dist {
-			mu, s := p[0], math.Exp(p[1])
-			avg := math.Exp(mu + s*s/2)
-			return scenarios.Dist{Kind: scenarios.DistLognormal, Avg: sig(avg), StdDev: sig(avg * math.Sqrt(math.Expm1(s*s))), Min: 1, Max: hi}
+			return lognormalDist(p[0], math.Exp(p[1]), 1, hi)
 		},
 	}, {
 		name:  "exponential",
