@@ -84,15 +84,27 @@ func TestCommandExamples(t *testing.T) {
 
 // chdirWithFarm moves the test into a scratch directory holding the
 // examples' farm.pcap: a real capture, tcpdump of aspstate load against
-// aspstate serve on port 42424 (trace/testdata).
+// aspstate serve on port 42424 (trace/testdata), and bench/page-cycle.yaml.
 func chdirWithFarm(t *testing.T) {
 	t.Helper()
 	farm, err := os.ReadFile(traceData("farm-lo.pcap"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cycle, err := os.ReadFile("../../bench/page-cycle.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Chdir(t.TempDir())
 	if err := os.WriteFile("farm.pcap", farm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The examples run from the checkout's root: bench/page-cycle.yaml is
+	// make bench's workload.
+	if err := os.Mkdir("bench", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("bench/page-cycle.yaml", cycle, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
