@@ -78,8 +78,9 @@ func benchYardstick(work string, redis *server, dur time.Duration, conns, body i
 	if err := os.WriteFile(src, pacedSource, 0o644); err != nil {
 		return nil, nil, err
 	}
-	if out, err := exec.Command(cc, slices.Concat(pacedBuild, []string{exe, src})...).CombinedOutput(); err != nil {
-		return nil, nil, fmt.Errorf("compiling the yardstick client (cc %s): %v\n%s", strings.Join(slices.Concat(pacedBuild, []string{exe, src}), " "), err, out)
+	ccArgs := slices.Concat(pacedBuild, []string{exe, src})
+	if out, err := exec.Command(cc, ccArgs...).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("compiling the yardstick client (cc %s): %v\n%s", strings.Join(ccArgs, " "), err, out)
 	}
 	lines := []string{"cc " + strings.Join(slices.Concat(pacedBuild, []string{"paced", "bench/yardstick/paced.c"}), " ")}
 	run := func(rate float64, what string) (pacedRun, time.Duration, error) {
