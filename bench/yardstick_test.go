@@ -62,3 +62,13 @@ func TestYardstickLine(t *testing.T) {
 		t.Errorf("openLine = %q, want %q", openLine(h, y), want)
 	}
 }
+
+// TestYardstickNeedsCC: without a C compiler, (d) is skipped with a reason
+// that says how to get one, before it touches the server.
+func TestYardstickNeedsCC(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	y, _, err := benchYardstick(t.TempDir(), nil, time.Second, 50, 1024)
+	if y != nil || err == nil || !strings.Contains(err.Error(), "no C compiler (cc) on PATH: apt-get install gcc") {
+		t.Fatalf("benchYardstick without cc = %v, %v", y, err)
+	}
+}
