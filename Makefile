@@ -95,11 +95,12 @@ dist:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: one run, three systems (Redis, aspstate, a bare echo), ratios; Go micro-benchmarks first.
+## bench: one run, three systems (Redis, aspstate, a bare echo), ratios, and an event-loop yardstick (a C
+## client built with cc, against the same redis-server); Go micro-benchmarks first.
 bench: build
 	@command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null) || \
-	    echo "bench: redis-server not installed and cannot install it; the Redis yardstick will be skipped"; }
+	    echo "bench: redis-server not installed and cannot install it; the Redis yardsticks will be skipped"; }
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1s ./protocol/ ./servers/stateserver/ ./trace/
 	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
 

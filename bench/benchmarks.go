@@ -28,9 +28,18 @@ func renderBenchmarks(rep *Report, history string) string {
 	b.WriteString("`make bench` measures three systems in one run on one machine and reports ratios, since a shared\n" +
 		"machine's absolute speed drifts: (a) Redis with redis-benchmark, (b) aspstate's load generator in a closed\n" +
 		"loop against `aspstate serve`, (c) a bare echo between two processes (the most any client and server\n" +
-		"pair can do here). Then an open-model run at half of (b)'s saturation measures rate accuracy and latency.\n\n")
+		"pair can do here). Then an open-model run at half of (b)'s saturation measures rate accuracy and latency,\n" +
+		"and (d), an event-loop yardstick, what the same schedule costs elsewhere: a minimal C client (one thread,\n" +
+		"epoll, a timerfd per slot, the design of wrk2 that issue 21 anchors on) against (a)'s redis-server, in a\n" +
+		"closed loop and paced at half of its rate.\n\n")
 	fmt.Fprintf(b, "Command: `%s`\n\n", rep.Command)
 	b.WriteString(renderBlock(rep))
+	if len(rep.Commands) > 0 {
+		b.WriteString("\nThe run's commands:\n\n")
+		for _, c := range rep.Commands {
+			fmt.Fprintf(b, "- `%s`\n", c)
+		}
+	}
 	fmt.Fprintf(b, "\nEvery run's figures, this one last: [%s](../%s).\n", filepath.Base(history), history)
 	return b.String()
 }
@@ -91,17 +100,27 @@ func renderBlock(r *Report) string {
 	fmt.Fprintf(b, "| (b) aspstate, closed loop against `aspstate serve` | %s (%s pages/s; %d errors, %d violations) | over the run: load generator %.1f µs%s, server %.1f µs; server RSS %.1f MiB |\n",
 		thousands(a.RequestsPerS), thousands(a.PagesPerS), a.Errors, a.Violations, a.LoadgenCPUPerReq, process, a.ServerCPUPerReq, float64(a.ServerRSSBytes)/(1<<20))
 	l := r.Limit
-	fmt.Fprintf(b, "| (c) bare echo, client and server processes | %s (in one process: %s) | client %.1f µs, server %.1f µs |\n\n",
+	fmt.Fprintf(b, "| (c) bare echo, client and server processes | %s (in one process: %s) | client %.1f µs, server %.1f µs |\n",
 		thousands(l.RequestsPerS), thousands(l.InProcessPerS), l.ClientCPUPerReq, l.ServerCPUPerReq)
+	if y := r.Yardstick; y != nil {
+		fmt.Fprintf(b, "| (d) event-loop yardstick: C client (epoll + timerfd) GET from (a)'s redis-server, closed loop | %s | client %.1f µs, server %.1f µs |\n",
+			thousands(y.ClosedPerS), y.ClosedClientCPUPerReq, y.ClosedServerCPUPerReq)
+	}
+	b.WriteString("\n")
 	b.WriteString(renderOpen(r))
+	if y := r.Yardstick; y != nil {
+		fmt.Fprintf(b, "Event-loop yardstick (d) paced at half of its closed loop: %s requests/s intended, %s achieved; CPU per request: client %.1f µs, server %.1f µs, "+
+			"%.2f and %.2f × its closed loop's; %.2f %% of %s slots started more than 1 ms late.\n\n",
+			thousands(y.PacedIntendedPerS), thousands(y.PacedAchievedPerS), y.PacedClientCPUPerReq, y.PacedServerCPUPerReq,
+			y.RatioClient, y.RatioServer, y.LatePct, thousands(float64(y.Scheduled)))
+	}
 	redis := "n/a"
 	if r.Redis != nil {
 		redis = fmt.Sprintf("%.2f", r.RatioRedis)
 	}
 	fmt.Fprintf(b, "**aspstate/redis = %s, aspstate/limit = %.2f** (targets: at least 1.0 and 0.7).\n", redis, r.RatioLimit)
 	if h := r.Half; h.RatioGenerator > 0 {
-		fmt.Fprintf(b, "**open/closed CPU per request = %.2f (generator), %.2f (server); late slots = %.2f %% at half saturation** (targets: at most 1.15, 1.15 and 1 %%).\n",
-			h.RatioGenerator, h.RatioServer, h.LatePct)
+		fmt.Fprintf(b, "**%s** (targets: at most 1.15, 1.15 and 1 %%).\n", strings.TrimPrefix(openLine(h, r.Yardstick), "bench: "))
 	}
 	return b.String()
 }

@@ -19,13 +19,20 @@ func TestRenderBenchmarks(t *testing.T) {
 		Aspstate:   AspstateFigures{PagesPerS: 36776, RequestsPerS: 55514, LoadgenCPUPerReq: 17.1, LoadgenProcessCPUPerReq: 17.6, ServerCPUPerReq: 14.8, ServerRSSBytes: 36 << 20},
 		Limit:      LimitFigures{RequestsPerS: 79225, InProcessPerS: 100288, ClientCPUPerReq: 11.3, ServerCPUPerReq: 11.1},
 		Half:       HalfFigures{IntendedPerS: 18388.2, AchievedPerS: 18386.9, RateErrorPct: -0.01, RequestP99Ms: 4.391, Late: 18970},
-		RatioRedis: 0.874, RatioLimit: 0.7007, Pinned: true}
+		RatioRedis: 0.874, RatioLimit: 0.7007, Pinned: true,
+		Yardstick: &YardstickFigures{ClosedPerS: 66945, ClosedClientCPUPerReq: 10.5, ClosedServerCPUPerReq: 14.0, PacedIntendedPerS: 33472.5,
+			PacedAchievedPerS: 33470, PacedClientCPUPerReq: 33.0, PacedServerCPUPerReq: 15.0, RatioClient: 3.142, RatioServer: 1.071,
+			Scheduled: 334725, Late: 40, LatePct: 0.0119},
+		Commands: []string{"taskset -c 0 redis-server --save '' --appendonly no", "cc -O2 -Wall -o paced bench/yardstick/paced.c", "taskset -c 1 paced 127.0.0.1 6390 0 50 15 1024 (rate 0: closed loop)"}}
 	rep.Command = "go run ./bench -bin bin/aspstate"
 	got := renderBenchmarks(rep, "results/baselines/bench.json")
 	for _, want := range []string{"# Benchmarks\n", "Command: `go run ./bench -bin bin/aspstate`", "Last `make bench` run: 2026-11-21T13:00:00Z, 2 × AMD EPYC",
 		"| 63,540 (GET 62,978, SET 64,103) |", "55,514 (36,776 pages/s; 0 errors, 0 violations)", "server RSS 36.0 MiB", "over the run: load generator 17.1 µs (whole process 17.6 µs), server 14.8 µs",
 		"| 79,225 (in one process: 100,288) |", "request p99 4.391 ms", "**aspstate/redis = 0.87, aspstate/limit = 0.70**", "pinned to CPU 0 and every client to CPU 1",
-		"[bench.json](../results/baselines/bench.json)"} {
+		"[bench.json](../results/baselines/bench.json)",
+		"| (d) event-loop yardstick: C client (epoll + timerfd) GET from (a)'s redis-server, closed loop | 66,945 | client 10.5 µs, server 14.0 µs |",
+		"Event-loop yardstick (d) paced at half of its closed loop: 33,472 requests/s intended, 33,470 achieved; CPU per request: client 33.0 µs, server 15.0 µs, 3.14 and 1.07 × its closed loop's; 0.01 % of 334,725 slots",
+		"The run's commands:\n\n- `taskset -c 0 redis-server --save '' --appendonly no`\n- `cc -O2 -Wall -o paced bench/yardstick/paced.c`\n- `taskset -c 1 paced 127.0.0.1 6390 0 50 15 1024 (rate 0: closed loop)`\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the page lacks %q:\n%s", want, got)
 		}
@@ -83,8 +90,13 @@ func TestRenderOpen(t *testing.T) {
 			t.Errorf("the block lacks %q:\n%s", want, got)
 		}
 	}
-	if want := "bench: open/closed CPU per request = 1.10 (generator), 1.08 (server); late slots = 0.50 % at half saturation"; openLine(h) != want {
-		t.Errorf("openLine = %q, want %q", openLine(h), want)
+	if want := "bench: open/closed CPU per request = 1.10 (generator), 1.08 (server); late slots = 0.50 % at half saturation"; openLine(h, nil) != want {
+		t.Errorf("openLine = %q, want %q", openLine(h, nil), want)
+	}
+	// With the yardstick, the bold line ends as bench's own line does.
+	withY := renderBlock(&Report{Half: h, Yardstick: &YardstickFigures{RatioClient: 3.14, RatioServer: 1.07}})
+	if want := "at half saturation; yardstick event loop = 3.14 (client), 1.07 (server)** (targets: at most 1.15, 1.15 and 1 %)"; !strings.Contains(withY, want) {
+		t.Errorf("the block lacks %q:\n%s", want, withY)
 	}
 	// A report from before: no CPU figures, no open/closed line.
 	if old := renderBlock(&Report{Half: HalfFigures{IntendedPerS: 100}}); strings.Contains(old, "open/closed") || strings.Contains(old, "CPU per request over the schedule") {

@@ -11,12 +11,17 @@
 //	(c) the limit: a bare request/response echo over loopback, 50 connections, the same sizes,
 //	    client and server in separate processes as (a) and (b) are (this program and a copy of
 //	    itself); the same echo inside one process is printed beside it, for reference only
+//	(d) an event-loop yardstick: a minimal C client (one thread, epoll, a timerfd per slot;
+//	    bench/yardstick/paced.c, compiled with cc) GETting 1 KiB from (a)'s redis-server,
+//	    in a closed loop and then paced at half of its rate: what keeping a schedule costs
+//	    the design issue 21 takes as its anchor (wrk2's), here and now
 //
 // Then an open-model run at 50% of (b)'s saturation, with as many workers as
 // (b) has connections, shows rate accuracy, p99, late slots and CPU per
 // request against (b)'s; the line before the last reads `bench: open/closed
 // CPU per request = G (generator), S (server); late slots = P % at half
-// saturation`.
+// saturation; yardstick event loop = C (client), R (server)`, C and R
+// being (d)'s paced over closed CPU per request.
 //
 // By default the kernel shares the CPUs between clients and servers, as it
 // does for `aspstate plan` and `aspstate load` (whose rates issue 6 compares
@@ -70,6 +75,9 @@ type Report struct {
 	Aspstate AspstateFigures `json:"aspstate"`
 	Limit    LimitFigures    `json:"limit"`
 	Half     HalfFigures     `json:"half_saturation"`
+	// Yardstick is (d), absent when it could not run (no C compiler, no
+	// redis-server).
+	Yardstick *YardstickFigures `json:"yardstick,omitempty"`
 	// Half's open/closed CPU per request ratios and its share of slots
 	// started more than 1 ms late, in percent.
 	OpenClosedGenerator float64 `json:"open_closed_generator_cpu"`
@@ -149,6 +157,31 @@ type HalfFigures struct {
 	RatioServer      float64 `json:"open_closed_server_cpu"`
 }
 
+// YardstickFigures are (d): a minimal event-loop client (C, one thread,
+// epoll, a timerfd per slot; bench/yardstick/paced.c) GETting a body-sized
+// value from the redis-server of (a), in a closed loop and then paced at
+// half of that loop's rate, each for the run's duration: what keeping a
+// schedule costs the design issue 21 takes as its anchor, on this machine
+// in this run.
+type YardstickFigures struct {
+	ClosedPerS            float64 `json:"closed_requests_per_s"`
+	ClosedClientCPUPerReq float64 `json:"closed_client_cpu_us_per_request"`
+	ClosedServerCPUPerReq float64 `json:"closed_server_cpu_us_per_request"`
+	PacedIntendedPerS     float64 `json:"paced_intended_requests_per_s"`
+	PacedAchievedPerS     float64 `json:"paced_achieved_requests_per_s"`
+	PacedClientCPUPerReq  float64 `json:"paced_client_cpu_us_per_request"`
+	PacedServerCPUPerReq  float64 `json:"paced_server_cpu_us_per_request"`
+	// The paced run's CPU per request over the closed loop's.
+	RatioClient float64 `json:"open_closed_client_cpu"`
+	RatioServer float64 `json:"open_closed_server_cpu"`
+	// Slots of the paced run, and those started (or still waiting at its
+	// end) more than 1 ms after their time; LatePct is Late in percent of
+	// Scheduled.
+	Scheduled int64   `json:"scheduled_slots"`
+	Late      int64   `json:"late_slots"`
+	LatePct   float64 `json:"late_slots_percent"`
+}
+
 func main() {
 	bin := flag.String("bin", "bin/aspstate", "aspstate binary (make build)")
 	dur := flag.Duration("duration", 15*time.Second, "length of each measured run")
@@ -194,11 +227,16 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	}
 	defer os.RemoveAll(work)
 
-	// (a) Redis.
-	if r, err := benchRedis(dur, conns, body); err != nil {
+	// (a) Redis; its server stays up for (d).
+	rs, err := startRedis()
+	if err == nil {
+		defer rs.stop()
+		rep.Redis, err = benchRedis(rs, dur, conns, body)
+	}
+	if err != nil {
 		fmt.Printf("(a) redis: skipped: %v\n", err)
 	} else {
-		rep.Redis = r
+		r := rep.Redis
 		fmt.Printf("(a) redis %s: GET %.0f/s, SET %.0f/s, mean %.0f requests/s; CPU per request: redis-benchmark %.1f µs, redis-server %.1f µs\n",
 			r.Version, r.GetPerS, r.SetPerS, r.MeanPerS, r.ClientCPUPerReq, r.ServerCPUPerReq)
 		rep.Commands = append(rep.Commands, pinned(serverCPU, "redis-server --save '' --appendonly no"),
@@ -263,6 +301,17 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	fmt.Printf("(c) limit: bare echo over loopback, client and server processes: %.0f requests/s (%d connections, %d-byte messages); CPU per request: client %.1f µs, server %.1f µs; in one process: %.0f requests/s\n",
 		lim.RequestsPerS, conns, body, lim.ClientCPUPerReq, lim.ServerCPUPerReq, inproc)
 
+	// (d) the event-loop yardstick, against (a)'s redis-server.
+	if rs == nil {
+		fmt.Println("(d) event-loop yardstick: skipped: no redis-server (apt-get install redis-server)")
+	} else if y, lines, err := benchYardstick(work, rs, dur, conns, body); err != nil {
+		fmt.Printf("(d) event-loop yardstick: skipped: %v\n", err)
+	} else {
+		rep.Yardstick = y
+		rep.Commands = append(rep.Commands, lines...)
+		fmt.Println(y)
+	}
+
 	// Open model at half of saturation.
 	h, line, err := benchHalf(bin, scenario, work, srv, a, conns, dur)
 	if err != nil {
@@ -297,7 +346,7 @@ func run(bin, scenario string, dur time.Duration, conns, body int, out, doc stri
 	if rep.Redis != nil {
 		redis = fmt.Sprintf("%.2f", rep.RatioRedis)
 	}
-	fmt.Println(openLine(rep.Half))
+	fmt.Println(openLine(rep.Half, rep.Yardstick))
 	fmt.Printf("bench: aspstate/redis = %s, aspstate/limit = %.2f\n", redis, rep.RatioLimit)
 	return nil
 }
@@ -404,38 +453,47 @@ func (s *server) rss() int64 {
 	return 0
 }
 
-// benchRedis runs redis-server and redis-benchmark (installed from Debian by
-// `make bench` when missing).
-func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
-	for _, tool := range []string{"redis-server", "redis-benchmark"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return nil, fmt.Errorf("%s not installed (apt-get install redis-server redis-tools)", tool)
-		}
+// startRedis starts the redis-server of (a) and (d) (installed from Debian
+// by `make bench` when missing) on a free loopback port, without
+// persistence, and waits until it accepts connections.
+func startRedis() (*server, error) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil, errors.New("redis-server not installed (apt-get install redis-server redis-tools)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
+	addr, port := ln.Addr().String(), ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	srv := command(serverCPU, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	srv.Stdout, srv.Stderr = io.Discard, io.Discard
-	if err := srv.Start(); err != nil {
+	cmd := command(serverCPU, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	srv := &server{cmd: cmd, addr: addr}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
+			return srv, nil
 		}
 		if time.Now().After(deadline) {
-			return nil, errors.New("redis-server did not start")
+			srv.stop()
+			return nil, errors.New("redis-server did not start within 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// benchRedis runs redis-benchmark (installed from Debian by `make bench`
+// when missing) against the redis-server srv.
+func benchRedis(srv *server, dur time.Duration, conns, body int) (*RedisFigures, error) {
+	if _, err := exec.LookPath("redis-benchmark"); err != nil {
+		return nil, errors.New("redis-benchmark not installed (apt-get install redis-tools)")
+	}
+	host, port, _ := net.SplitHostPort(srv.addr)
 	ver, _ := exec.Command("redis-server", "--version").Output()
 	fig := &RedisFigures{Version: strings.TrimSpace(string(ver))}
 	if m := regexp.MustCompile(`v=(\S+)`).FindSubmatch(ver); m != nil {
@@ -444,14 +502,14 @@ func benchRedis(dur time.Duration, conns, body int) (*RedisFigures, error) {
 	// Size the request count so each test runs about dur/2 at a generous
 	// 100k/s guess; the figure is a rate, so the count only sets the run length.
 	n := int(dur.Seconds() / 2 * 100000)
-	srvCPU0 := procCPU(srv.Process.Pid)
-	rb := command(clientCPU, "redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-c", strconv.Itoa(conns),
+	srvCPU0 := procCPU(srv.cmd.Process.Pid)
+	rb := command(clientCPU, "redis-benchmark", "-h", host, "-p", port, "-c", strconv.Itoa(conns),
 		"-d", strconv.Itoa(body), "-n", strconv.Itoa(n), "-t", "set,get", "-P", "1", "--csv")
 	out, err := rb.Output()
 	if err != nil {
 		return nil, fmt.Errorf("redis-benchmark: %v", err)
 	}
-	srvCPU := procCPU(srv.Process.Pid) - srvCPU0
+	srvCPU := procCPU(srv.cmd.Process.Pid) - srvCPU0
 	fig.ClientCPUPerReq = cpuOf(rb.ProcessState).Seconds() / float64(2*n) * 1e6
 	fig.ServerCPUPerReq = srvCPU.Seconds() / float64(2*n) * 1e6
 	for _, line := range strings.Split(string(out), "\n") {

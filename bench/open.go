@@ -83,10 +83,15 @@ func (h HalfFigures) String() string {
 		h.Late, h.Scheduled, h.LatePct, h.NoWorker, h.Dropped, h.LoadgenCPUPerReq, h.RatioGenerator, h.ServerCPUPerReq, h.RatioServer)
 }
 
-// openLine is the line bench prints before its closing line.
-func openLine(h HalfFigures) string {
-	return fmt.Sprintf("bench: open/closed CPU per request = %.2f (generator), %.2f (server); late slots = %.2f %% at half saturation",
+// openLine is the line bench prints before its closing line; with y, it
+// ends with what the same schedule costs the event-loop yardstick.
+func openLine(h HalfFigures, y *YardstickFigures) string {
+	line := fmt.Sprintf("bench: open/closed CPU per request = %.2f (generator), %.2f (server); late slots = %.2f %% at half saturation",
 		h.RatioGenerator, h.RatioServer, h.LatePct)
+	if y != nil {
+		line += fmt.Sprintf("; yardstick event loop = %.2f (client), %.2f (server)", y.RatioClient, y.RatioServer)
+	}
+	return line
 }
 
 // cpuSampler reads a process's CPU time every cpuSampleEvery, so that the
