@@ -31,7 +31,8 @@ func renderBenchmarks(rep *Report, history string) string {
 		"pair can do here). Then an open-model run at half of (b)'s saturation measures rate accuracy and latency,\n" +
 		"and (d), an event-loop yardstick, what the same schedule costs elsewhere: a minimal C client (one thread,\n" +
 		"epoll, a timerfd per slot, the design of wrk2 that issue 21 anchors on) against (a)'s redis-server, in a\n" +
-		"closed loop and paced at half of its rate.\n\n")
+		"closed loop and paced at half of its rate. The open-model engines tried, with their figures:\n" +
+		"[load.md](load.md#the-open-models-engine).\n\n")
 	fmt.Fprintf(b, "Command: `%s`\n\n", rep.Command)
 	b.WriteString(renderBlock(rep))
 	if len(rep.Commands) > 0 {
