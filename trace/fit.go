@@ -61,10 +61,16 @@ type sessFit struct {
 	existing bool // first seen mid-life; else it began in the capture
 	alive    bool // some page found it or created it
 	lastEnd  time.Time
-	// firstStart is the start of its earliest page so far.
-	firstStart time.Time
-	pages      []pageLite
-	abandon    bool
+	// firstStart and firstEnd are the start and end of its earliest page
+	// so far; firstPartial: the capture began inside that page; firstFound:
+	// it found the session there.
+	firstStart, firstEnd     time.Time
+	firstPartial, firstFound bool
+	// created is the start of its earliest page that created it (zero:
+	// none did).
+	created time.Time
+	pages   []pageLite
+	abandon bool
 }
 
 type pageLite struct {
@@ -137,11 +143,18 @@ func (f *Fitter) Add(p *Page) error {
 	}
 	// First seen mid-life: the capture began inside a page of it, or its
 	// first page (by start: pages come as they end) found it there (a GET
-	// answered 200 before any PUT).
+	// answered 200 before any PUT) while no page was creating it. The
+	// pages of a burst on a new session start together: one may start
+	// first and find the session there, locked (a 423) or just written by
+	// the page that creates it, which started before that page ended.
 	if s.firstStart.IsZero() || p.Start.Before(s.firstStart) {
-		s.firstStart = p.Start
-		s.existing = p.Partial || p.Existed && !p.Created
+		s.firstStart, s.firstEnd = p.Start, p.End
+		s.firstPartial, s.firstFound = p.Partial, p.Existed && !p.Created
 	}
+	if p.Created && (s.created.IsZero() || p.Start.Before(s.created)) {
+		s.created = p.Start
+	}
+	s.existing = s.firstPartial || s.firstFound && (s.created.IsZero() || !s.created.Before(s.firstEnd))
 	s.alive = s.alive || p.Existed || p.Created || p.Partial
 	if p.End.After(s.lastEnd) {
 		s.lastEnd = p.End

@@ -428,3 +428,44 @@ func TestFitBurstsKeepShortThinkTimes(t *testing.T) {
 	within(t, "think time", fit.Scenario.Users.ThinkTime.Mean(), want.Users.ThinkTime.Mean(), 0.05)
 	near(t, "burst probability", fit.Scenario.Pages.Burst.Probability, want.Pages.Burst.Probability, 0.03)
 }
+
+// A burst on a new session: a read-only page of it starts a few
+// microseconds before the page that creates the session and finds it
+// locked by that page (a 423, then a 200): the session began in the
+// capture. A session whose first page finds it with no page creating it
+// existed before the capture, and so does one the capture joined inside a
+// page.
+func TestFitBurstOnANewSessionBeganInTheCapture(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	web := netip.MustParseAddr("127.0.0.2")
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	page := func(id string, kind scenarios.PageKind, from, to float64, existed, created, partial bool) *Page {
+		return &Page{Session: SessionKey{App: testApp, ID: id}, Web: web, Kind: kind, Start: at(from), End: at(to),
+			Existed: existed, Created: created, Partial: partial, Status: 200}
+	}
+	f := NewFitter(FitOptions{})
+	for _, p := range []*Page{ // in the order they end
+		page("new", scenarios.PageReadUnchanged, 0.030, 6, false, true, false),
+		page("new", scenarios.PageReadOnly, 0, 500, true, false, false),
+		page("new", scenarios.PageReadUnchanged, 4, 520, true, false, false),
+		page("old", scenarios.PageReadOnly, 0, 2, true, false, false),
+		page("old", scenarios.PageModify, 1000, 1040, true, false, false),
+		page("joined", scenarios.PageModify, 0, 20, false, false, true),
+		page("late", scenarios.PageReadOnly, 10, 12, true, false, false),
+		page("late", scenarios.PageModify, 3000, 3050, false, true, false), // it expired and came back: a new life
+	} {
+		if err := f.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// late's new life began in the capture, its first existed before it.
+	if len(f.done) != 1 || !f.done[0].existing {
+		t.Errorf("late's first life: %d ended lives", len(f.done))
+	}
+	for id, want := range map[string]bool{"new": false, "old": true, "joined": true, "late": false} {
+		if s := f.sess[SessionKey{App: testApp, ID: id}]; s == nil || s.existing != want {
+			t.Errorf("session %s: existing %v, want %v", id, s != nil && s.existing, want)
+		}
+	}
+}
