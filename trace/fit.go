@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -51,7 +52,7 @@ type Fitter struct {
 	exec     []float64 // seconds
 	polls    []float64 // LockWait/Polls, seconds
 	timeouts map[int32]int
-	breaks   []float64 // LockAge seconds that made a client break a lock
+	lockAges []lockAges // of the pages that got a 423
 	lostW    int
 }
 
@@ -122,8 +123,8 @@ func (f *Fitter) Add(p *Page) error {
 	if p.Timeout > 0 {
 		f.timeouts[p.Timeout]++
 	}
-	if p.Breaks > 0 {
-		f.breaks = append(f.breaks, float64(p.BreakAge))
+	if p.Polls > 0 {
+		f.lockAges = append(f.lockAges, lockAges{seen: p.MaxLockAge, broke: p.BreakAge})
 	}
 	if p.LostWrite {
 		f.lostW++
@@ -572,14 +573,55 @@ func (f *Fitter) fitClient(sc *scenarios.Scenario, out *Fit) {
 	} else {
 		out.Notes = append(out.Notes, "client.lock_poll_interval: no page waited for a lock (default kept)")
 	}
-	if len(f.breaks) > 0 {
-		lo := f.breaks[0]
-		for _, b := range f.breaks {
-			lo = math.Min(lo, b)
-		}
-		sc.Client.ExecutionTimeout = scenarios.Duration(time.Duration(math.Max(1, lo)) * time.Second)
-		out.Comments["client.execution_timeout"] = fmt.Sprintf("smallest LockAge (s) of %d 423s after which the client broke the lock", len(f.breaks))
+	if t, stat := execTimeout(f.lockAges); t > 0 {
+		sc.Client.ExecutionTimeout = scenarios.Duration(time.Duration(t) * time.Second)
+		out.Comments["client.execution_timeout"] = stat
+	} else if stat != "" {
+		out.Notes = append(out.Notes, "client.execution_timeout: "+stat+" (default kept)")
 	}
+}
+
+// lockAges is what one page that got a 423 shows of the execution
+// timeout: the largest LockAge (s) of its 423s and of those that made it
+// break the lock (0: it broke none).
+type lockAges struct{ seen, broke int64 }
+
+// execTimeout estimates the clients' execution timeout T (seconds) from
+// the lock breaks (e.3): a client breaks a lock when a 423's LockAge
+// reaches T, so every page that got a 423 at least T old broke a lock at
+// least that old, and none broke a younger one. T is the smallest LockAge
+// of a break at which at least half of the pages that got a 423 that old
+// broke the lock: a release the builder takes for a break by mistake (a
+// holder's own release sent on the connection a waiter's 423 just used)
+// stands alone among the many pages that got 423s as old and broke
+// nothing. 0 when no age qualifies; stat says why.
+func execTimeout(pages []lockAges) (int64, string) {
+	var ages []int64
+	for _, p := range pages {
+		if p.broke > 0 {
+			ages = append(ages, p.broke)
+		}
+	}
+	if len(ages) == 0 {
+		return 0, ""
+	}
+	slices.Sort(ages)
+	for _, a := range slices.Compact(ages) {
+		seen, broke := 0, 0
+		for _, p := range pages {
+			if p.seen >= a {
+				seen++
+			}
+			if p.broke >= a {
+				broke++
+			}
+		}
+		if 2*broke >= seen {
+			return a, fmt.Sprintf("smallest LockAge (s) after which the clients broke the lock: %d of the %d pages that got a 423 at least %ds old broke it (%d pages broke one)",
+				broke, seen, a, len(ages))
+		}
+	}
+	return 0, fmt.Sprintf("%d pages broke a lock, but at no LockAge did half the pages that got a 423 as old break it (%d pages got a 423)", len(ages), len(pages))
 }
 
 // fitRate: constant, or steps where the per-interval page rate moves

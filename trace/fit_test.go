@@ -469,3 +469,43 @@ func TestFitBurstOnANewSessionBeganInTheCapture(t *testing.T) {
 		}
 	}
 }
+
+// The execution timeout is the LockAge at which the clients break locks
+// (e.3): every page that got a 423 that old broke it. A lone "break" at a
+// younger age (a holder's own release on the connection a waiter's 423
+// had just used looks like one) among hundreds of pages that got 423s as
+// old and broke nothing does not set it.
+func TestFitExecutionTimeoutFromLockBreaks(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	fit := func(pages ...[3]int64) (time.Duration, *Fit) { // {count, largest LockAge seen, break age}
+		f := NewFitter(FitOptions{})
+		for _, p := range pages {
+			for range p[0] {
+				pg := &Page{Session: SessionKey{App: testApp, ID: "s"}, Kind: scenarios.PageReadUnchanged, Start: t0, End: t0.Add(time.Second),
+					Polls: 2, LockWait: time.Second, MaxLockAge: p[1], BreakAge: p[2]}
+				if p[2] > 0 {
+					pg.Breaks = 1
+				}
+				if err := f.Add(pg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sc := &scenarios.Scenario{}
+		out := &Fit{Comments: map[string]string{}}
+		f.fitClient(sc, out)
+		return sc.Client.ExecutionTimeout.D(), out
+	}
+	// Clients with a 5 s timeout: 400 pages waited on locks up to 4 s old,
+	// 3 releases mistaken for breaks at 1 s, 20 pages broke 5-6 s locks.
+	d, out := fit([3]int64{400, 4, 0}, [3]int64{3, 1, 1}, [3]int64{15, 5, 5}, [3]int64{5, 6, 6})
+	if d != 5*time.Second || !strings.Contains(out.Comments["client.execution_timeout"], "20 of the 20 pages") {
+		t.Errorf("execution timeout %v: %q", d, out.Comments["client.execution_timeout"])
+	}
+	// Only the mistaken breaks: the default stays, with a note.
+	d, out = fit([3]int64{400, 4, 0}, [3]int64{3, 1, 1})
+	if d != 0 || !strings.Contains(strings.Join(out.Notes, "\n"), "client.execution_timeout: 3 pages broke a lock") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+}

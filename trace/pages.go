@@ -99,9 +99,11 @@ type Page struct {
 	LostWrite bool
 	// Breaks counts the locks this page broke (a release with another page's
 	// cookie after a 423 whose LockAge reached the execution timeout);
-	// BreakAge is the largest LockAge (seconds) that made it break one.
-	Breaks   int
-	BreakAge int64
+	// BreakAge is the largest LockAge (seconds) that made it break one;
+	// MaxLockAge the largest LockAge of the 423 replies it got.
+	Breaks     int
+	BreakAge   int64
+	MaxLockAge int64
 	// Partial: the capture began inside the page (its end was seen without
 	// its acquire), so Start, Acquired and Exec are not known.
 	Partial bool
@@ -515,6 +517,7 @@ func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *prot
 	case rep.Status == protocol.StatusLocked:
 		s.noteLocked(ex)
 		p.Polls++
+		p.MaxLockAge = max(p.MaxLockAge, lockAgeSeconds(rep))
 		if w.firstLock.IsZero() {
 			w.firstLock = ex.ReplyEnd
 		}
