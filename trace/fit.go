@@ -53,6 +53,7 @@ type Fitter struct {
 	polls    []float64 // LockWait/Polls, seconds
 	timeouts map[int32]int
 	lockAges []lockAges // of the pages that got a 423
+	gaveUp   []gaveUp   // pages that stopped polling without the lock
 	lostW    int
 }
 
@@ -125,6 +126,9 @@ func (f *Fitter) Add(p *Page) error {
 	}
 	if p.Polls > 0 {
 		f.lockAges = append(f.lockAges, lockAges{seen: p.MaxLockAge, broke: p.BreakAge})
+		if p.Unfinished && p.Acquired.IsZero() && p.LockWait > 0 {
+			f.gaveUp = append(f.gaveUp, gaveUp{last: p.Start.Add(p.LockWait), wait: p.LockWait.Seconds()})
+		}
 	}
 	if p.LostWrite {
 		f.lostW++
@@ -573,12 +577,66 @@ func (f *Fitter) fitClient(sc *scenarios.Scenario, out *Fit) {
 	} else {
 		out.Notes = append(out.Notes, "client.lock_poll_interval: no page waited for a lock (default kept)")
 	}
-	if t, stat := execTimeout(f.lockAges); t > 0 {
+	t, stat := execTimeout(f.lockAges)
+	switch {
+	case t > 0:
 		sc.Client.ExecutionTimeout = scenarios.Duration(time.Duration(t) * time.Second)
 		out.Comments["client.execution_timeout"] = stat
-	} else if stat != "" {
-		out.Notes = append(out.Notes, "client.execution_timeout: "+stat+" (default kept)")
+	default:
+		d, why := f.waitTimeout(sc.Client.LockPollInterval.D())
+		if d > 0 {
+			sc.Client.ExecutionTimeout = scenarios.Duration(d)
+			out.Comments["client.execution_timeout"] = why
+		} else if stat != "" || why != "" {
+			out.Notes = append(out.Notes, "client.execution_timeout: "+strings.Join(slices.DeleteFunc([]string{stat, why}, func(s string) bool { return s == "" }), "; ")+" (default kept)")
+		}
 	}
+}
+
+// gaveUp is a page that stopped polling for a lock: when its last 423
+// came (about) and how long it had waited then (s).
+type gaveUp struct {
+	last time.Time
+	wait float64
+}
+
+// waitTimeout estimates the execution timeout from the pages that gave up
+// waiting for a lock: a client stops polling once it has waited that long
+// (e.2), so their waits (first 423 to last) gather at it (a 120 s
+// ajax-heavy capture: 229 pages, the middle half all at 5.001 s, for 5 s).
+// Pages whose last 423 came less than two poll intervals and a second
+// before the capture's end may have been cut by it and are left out; it
+// takes at least 5 that gave up, at least half of them within a quarter
+// poll interval of their median (else what stopped them was not one
+// timeout: lost replies, pages the builder mixed up). The median is
+// rounded to 100 ms.
+func (f *Fitter) waitTimeout(poll time.Duration) (time.Duration, string) {
+	margin := 2*poll + time.Second
+	var waits []float64
+	for _, g := range f.gaveUp {
+		if f.last.Sub(g.last) >= margin {
+			waits = append(waits, g.wait)
+		}
+	}
+	if len(waits) == 0 {
+		return 0, ""
+	}
+	if len(waits) < 5 {
+		return 0, fmt.Sprintf("%d pages stopped polling for a lock, too few to tell a timeout", len(waits))
+	}
+	med := median(waits)
+	near := 0
+	for _, w := range waits {
+		if math.Abs(w-med) <= poll.Seconds()/4 {
+			near++
+		}
+	}
+	if 2*near < len(waits) {
+		return 0, fmt.Sprintf("%d pages stopped polling for a lock after a median %.4gs, only %d of them within %s of it", len(waits), med, near, poll/4)
+	}
+	d := time.Duration(math.Round(med*10)) * 100 * time.Millisecond
+	return d, fmt.Sprintf("median wait (first 423 to last) of the %d pages that stopped polling for a lock, %.4gs (%d of them within %s of it)",
+		len(waits), med, near, poll/4)
 }
 
 // lockAges is what one page that got a 423 shows of the execution

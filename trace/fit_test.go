@@ -509,3 +509,38 @@ func TestFitExecutionTimeoutFromLockBreaks(t *testing.T) {
 		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
 	}
 }
+
+// Without lock breaks, the execution timeout shows in the pages that stop
+// polling for a lock: their waits gather at it. Waits cut by the capture's
+// end are left out; scattered waits (no one timeout) keep the default.
+func TestFitExecutionTimeoutFromGiveUps(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	fit := func(waits ...float64) (time.Duration, *Fit) {
+		f := NewFitter(FitOptions{})
+		add := func(p *Page) {
+			if err := f.Add(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, w := range waits {
+			add(&Page{Session: SessionKey{App: testApp, ID: fmt.Sprint("s", i)}, Start: t0.Add(time.Duration(i) * time.Second),
+				Polls: int(w / 0.5), LockWait: time.Duration(w * float64(time.Second)), Unfinished: true})
+		}
+		// Cut by the capture's end after 1 s of waiting; and the last page.
+		add(&Page{Session: SessionKey{App: testApp, ID: "cut"}, Start: t0.Add(100 * time.Second), Polls: 2, LockWait: time.Second, Unfinished: true})
+		add(&Page{Session: SessionKey{App: testApp, ID: "last"}, Kind: scenarios.PageReadOnly, Start: t0.Add(101 * time.Second), End: t0.Add(101 * time.Second)})
+		sc := &scenarios.Scenario{Client: scenarios.Client{LockPollInterval: scenarios.Duration(500 * time.Millisecond)}}
+		out := &Fit{Comments: map[string]string{}}
+		f.fitClient(sc, out)
+		return sc.Client.ExecutionTimeout.D(), out
+	}
+	d, out := fit(5.001, 5.002, 5.001, 5.003, 3.5, 5.001, 7.4)
+	if d != 5*time.Second || !strings.Contains(out.Comments["client.execution_timeout"], "of the 7 pages") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+	d, out = fit(1, 2.5, 4, 6, 8, 9.5, 12)
+	if d != 0 || !strings.Contains(strings.Join(out.Notes, "\n"), "only 1 of them") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+}

@@ -82,7 +82,9 @@ type Page struct {
 	ReadSize, BodySize int
 	// Polls counts the 423 replies the page got; LockWait runs from the end
 	// of the first 423 to the start of the request that got past the lock
-	// (so LockWait/Polls is about the client's poll interval).
+	// (so LockWait/Polls is about the client's poll interval), or to the
+	// end of the last 423 of an Unfinished page that never got past it (a
+	// client that gave up waiting, or one the capture's end cut).
 	Polls    int
 	LockWait time.Duration
 	// Timeout is the Timeout header (minutes) of the page's PUT (the modify
@@ -271,6 +273,9 @@ func (b *PageBuilder) drop(stale func(p *Page, last time.Time) bool) {
 			if stale(w.p, w.lastReply) {
 				if w.op == protocol.OpGet {
 					w.p.Kind = scenarios.PageReadOnly
+				}
+				if w.locked != nil {
+					w.p.LockWait = w.lastReply.Sub(w.firstLock)
 				}
 				out = append(out, w.p)
 			} else {
