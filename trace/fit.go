@@ -971,12 +971,17 @@ func ksDistance(s, cum []float64, cdf func(float64) float64) float64 {
 // solveExpMean returns the exponential mean whose samples, clamped to
 // [lo, hi], have mean m; 0 when none does.
 func solveExpMean(m, lo, hi float64) float64 {
-	mean := func(a float64) float64 {
+	a, _ := increasingRoot(func(a float64) float64 {
 		return scenarios.Dist{Kind: scenarios.DistExponential, Avg: a, Min: lo, Max: hi}.Mean()
-	}
-	a, b := 1e-12, math.Max(m, 1e-9)*1e6
+	}, m, 1e-12, math.Max(m, 1e-9)*1e6)
+	return a
+}
+
+// increasingRoot returns x in [a, b] where the increasing function mean
+// reaches m, by bisection (false when it does not reach m there).
+func increasingRoot(mean func(float64) float64, m, a, b float64) (float64, bool) {
 	if mean(a) > m || mean(b) < m {
-		return 0
+		return 0, false
 	}
 	for range 200 {
 		c := (a + b) / 2
@@ -986,7 +991,7 @@ func solveExpMean(m, lo, hi float64) float64 {
 			b = c
 		}
 	}
-	return (a + b) / 2
+	return (a + b) / 2, true
 }
 
 // solveLognormalMu returns the log-mean of the lognormal with log-sd sd
@@ -995,20 +1000,7 @@ func solveLognormalMu(m, sd, lo, hi float64) (float64, bool) {
 	if !(m > 0) {
 		return 0, false
 	}
-	mean := func(mu float64) float64 { return lognormalDist(mu, sd, lo, hi).Mean() }
-	a, b := math.Log(m)-sd*sd-20, math.Log(m)+20
-	if mean(a) > m || mean(b) < m {
-		return 0, false
-	}
-	for range 100 {
-		c := (a + b) / 2
-		if mean(c) < m {
-			a = c
-		} else {
-			b = c
-		}
-	}
-	return (a + b) / 2, true
+	return increasingRoot(func(mu float64) float64 { return lognormalDist(mu, sd, lo, hi).Mean() }, m, math.Log(m)-sd*sd-20, math.Log(m)+20)
 }
 
 func meanSD(xs []float64) (float64, float64) {
