@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -51,7 +52,8 @@ type Fitter struct {
 	exec     []float64 // seconds
 	polls    []float64 // LockWait/Polls, seconds
 	timeouts map[int32]int
-	breaks   []float64 // LockAge seconds that made a client break a lock
+	lockAges []lockAges // of the pages that got a 423
+	gaveUp   []gaveUp   // pages that stopped polling without the lock
 	lostW    int
 }
 
@@ -61,10 +63,16 @@ type sessFit struct {
 	existing bool // first seen mid-life; else it began in the capture
 	alive    bool // some page found it or created it
 	lastEnd  time.Time
-	// firstStart is the start of its earliest page so far.
-	firstStart time.Time
-	pages      []pageLite
-	abandon    bool
+	// firstStart and firstEnd are the start and end of its earliest page
+	// so far; firstPartial: the capture began inside that page; firstFound:
+	// it found the session there.
+	firstStart, firstEnd     time.Time
+	firstPartial, firstFound bool
+	// created is the start of its earliest page that created it (zero:
+	// none did).
+	created time.Time
+	pages   []pageLite
+	abandon bool
 }
 
 type pageLite struct {
@@ -116,8 +124,11 @@ func (f *Fitter) Add(p *Page) error {
 	if p.Timeout > 0 {
 		f.timeouts[p.Timeout]++
 	}
-	if p.Breaks > 0 {
-		f.breaks = append(f.breaks, float64(p.BreakAge))
+	if p.Polls > 0 {
+		f.lockAges = append(f.lockAges, lockAges{seen: p.MaxLockAge, broke: p.BreakAge})
+		if p.Unfinished && p.Acquired.IsZero() && p.LockWait > 0 {
+			f.gaveUp = append(f.gaveUp, gaveUp{last: p.Start.Add(p.LockWait), wait: p.LockWait.Seconds()})
+		}
 	}
 	if p.LostWrite {
 		f.lostW++
@@ -137,11 +148,18 @@ func (f *Fitter) Add(p *Page) error {
 	}
 	// First seen mid-life: the capture began inside a page of it, or its
 	// first page (by start: pages come as they end) found it there (a GET
-	// answered 200 before any PUT).
+	// answered 200 before any PUT) while no page was creating it. The
+	// pages of a burst on a new session start together: one may start
+	// first and find the session there, locked (a 423) or just written by
+	// the page that creates it, which started before that page ended.
 	if s.firstStart.IsZero() || p.Start.Before(s.firstStart) {
-		s.firstStart = p.Start
-		s.existing = p.Partial || p.Existed && !p.Created
+		s.firstStart, s.firstEnd = p.Start, p.End
+		s.firstPartial, s.firstFound = p.Partial, p.Existed && !p.Created
 	}
+	if p.Created && (s.created.IsZero() || p.Start.Before(s.created)) {
+		s.created = p.Start
+	}
+	s.existing = s.firstPartial || s.firstFound && (s.created.IsZero() || !s.created.Before(s.firstEnd))
 	s.alive = s.alive || p.Existed || p.Created || p.Partial
 	if p.End.After(s.lastEnd) {
 		s.lastEnd = p.End
@@ -559,14 +577,109 @@ func (f *Fitter) fitClient(sc *scenarios.Scenario, out *Fit) {
 	} else {
 		out.Notes = append(out.Notes, "client.lock_poll_interval: no page waited for a lock (default kept)")
 	}
-	if len(f.breaks) > 0 {
-		lo := f.breaks[0]
-		for _, b := range f.breaks {
-			lo = math.Min(lo, b)
+	t, stat := execTimeout(f.lockAges)
+	switch {
+	case t > 0:
+		sc.Client.ExecutionTimeout = scenarios.Duration(time.Duration(t) * time.Second)
+		out.Comments["client.execution_timeout"] = stat
+	default:
+		d, why := f.waitTimeout(sc.Client.LockPollInterval.D())
+		if d > 0 {
+			sc.Client.ExecutionTimeout = scenarios.Duration(d)
+			out.Comments["client.execution_timeout"] = why
+		} else if stat != "" || why != "" {
+			out.Notes = append(out.Notes, "client.execution_timeout: "+strings.Join(slices.DeleteFunc([]string{stat, why}, func(s string) bool { return s == "" }), "; ")+" (default kept)")
 		}
-		sc.Client.ExecutionTimeout = scenarios.Duration(time.Duration(math.Max(1, lo)) * time.Second)
-		out.Comments["client.execution_timeout"] = fmt.Sprintf("smallest LockAge (s) of %d 423s after which the client broke the lock", len(f.breaks))
 	}
+}
+
+// gaveUp is a page that stopped polling for a lock: when its last 423
+// came (about) and how long it had waited then (s).
+type gaveUp struct {
+	last time.Time
+	wait float64
+}
+
+// waitTimeout estimates the execution timeout from the pages that gave up
+// waiting for a lock: a client stops polling once it has waited that long
+// (e.2), so their waits (first 423 to last) gather at it (a 120 s
+// ajax-heavy capture: 229 pages, the middle half all at 5.001 s, for 5 s).
+// Pages whose last 423 came less than two poll intervals and a second
+// before the capture's end may have been cut by it and are left out; it
+// takes at least 5 that gave up, at least half of them within a quarter
+// poll interval of their median (else what stopped them was not one
+// timeout: lost replies, pages the builder mixed up). The median is
+// rounded to 100 ms.
+func (f *Fitter) waitTimeout(poll time.Duration) (time.Duration, string) {
+	margin := 2*poll + time.Second
+	var waits []float64
+	for _, g := range f.gaveUp {
+		if f.last.Sub(g.last) >= margin {
+			waits = append(waits, g.wait)
+		}
+	}
+	if len(waits) == 0 {
+		return 0, ""
+	}
+	if len(waits) < 5 {
+		return 0, fmt.Sprintf("%d pages stopped polling for a lock, too few to tell a timeout", len(waits))
+	}
+	med := median(waits)
+	near := 0
+	for _, w := range waits {
+		if math.Abs(w-med) <= poll.Seconds()/4 {
+			near++
+		}
+	}
+	if 2*near < len(waits) {
+		return 0, fmt.Sprintf("%d pages stopped polling for a lock after a median %.4gs, only %d of them within %s of it", len(waits), med, near, poll/4)
+	}
+	d := time.Duration(math.Round(med*10)) * 100 * time.Millisecond
+	return d, fmt.Sprintf("median wait (first 423 to last) of the %d pages that stopped polling for a lock, %.4gs (%d of them within %s of it)",
+		len(waits), med, near, poll/4)
+}
+
+// lockAges is what one page that got a 423 shows of the execution
+// timeout: the largest LockAge (s) of its 423s and of those that made it
+// break the lock (0: it broke none).
+type lockAges struct{ seen, broke int64 }
+
+// execTimeout estimates the clients' execution timeout T (seconds) from
+// the lock breaks (e.3): a client breaks a lock when a 423's LockAge
+// reaches T, so every page that got a 423 at least T old broke a lock at
+// least that old, and none broke a younger one. T is the smallest LockAge
+// of a break at which at least half of the pages that got a 423 that old
+// broke the lock: a release the builder takes for a break by mistake (a
+// holder's own release sent on the connection a waiter's 423 just used)
+// stands alone among the many pages that got 423s as old and broke
+// nothing. 0 when no age qualifies; stat says why.
+func execTimeout(pages []lockAges) (int64, string) {
+	var ages []int64
+	for _, p := range pages {
+		if p.broke > 0 {
+			ages = append(ages, p.broke)
+		}
+	}
+	if len(ages) == 0 {
+		return 0, ""
+	}
+	slices.Sort(ages)
+	for _, a := range slices.Compact(ages) {
+		seen, broke := 0, 0
+		for _, p := range pages {
+			if p.seen >= a {
+				seen++
+			}
+			if p.broke >= a {
+				broke++
+			}
+		}
+		if 2*broke >= seen {
+			return a, fmt.Sprintf("smallest LockAge (s) after which the clients broke the lock: %d of the %d pages that got a 423 at least %ds old broke it (%d pages broke one)",
+				broke, seen, a, len(ages))
+		}
+	}
+	return 0, fmt.Sprintf("%d pages broke a lock, but at no LockAge did half the pages that got a 423 as old break it (%d pages got a 423)", len(ages), len(pages))
 }
 
 // fitRate: constant, or steps where the per-interval page rate moves
@@ -798,10 +911,20 @@ func fitDistW(xs, ws []float64, lo float64) (scenarios.Dist, string) {
 	if positive >= 2 {
 		mu, sd := wmean(math.Log, func(x float64) bool { return x > 0 })
 		if sd > 0 {
+			// The logs' sd is the shape; the log-mean is set so that the
+			// clamped distribution has the sample mean (the moments of the
+			// logs alone give the median: on gaps that are not lognormal,
+			// e.g. ajax-heavy's think times, a mean 17 % over the data's).
+			stat := fmt.Sprintf("lognormal by moments of the logs (mean %.3f, sd %.3f)", mu, sd)
+			if mu2, ok := solveLognormalMu(m, sd, sig(mn), sig(mx)); ok {
+				stat = fmt.Sprintf("lognormal with the logs' sd %.3f and the sample mean %s after clamping to the data's range (log-mean %.3f; the logs' own %.3f)",
+					sd, fmtNum(m), mu2, mu)
+				mu = mu2
+			}
 			cands = append(cands, cand{
 				d:    lognormalDist(mu, sd, sig(mn), sig(mx)),
 				cdf:  lognormalCDF(mu, sd),
-				stat: fmt.Sprintf("lognormal by moments of the logs (mean %.3f, sd %.3f)", mu, sd),
+				stat: stat,
 			})
 		}
 	}
@@ -848,12 +971,17 @@ func ksDistance(s, cum []float64, cdf func(float64) float64) float64 {
 // solveExpMean returns the exponential mean whose samples, clamped to
 // [lo, hi], have mean m; 0 when none does.
 func solveExpMean(m, lo, hi float64) float64 {
-	mean := func(a float64) float64 {
+	a, _ := increasingRoot(func(a float64) float64 {
 		return scenarios.Dist{Kind: scenarios.DistExponential, Avg: a, Min: lo, Max: hi}.Mean()
-	}
-	a, b := 1e-12, math.Max(m, 1e-9)*1e6
+	}, m, 1e-12, math.Max(m, 1e-9)*1e6)
+	return a
+}
+
+// increasingRoot returns x in [a, b] where the increasing function mean
+// reaches m, by bisection (false when it does not reach m there).
+func increasingRoot(mean func(float64) float64, m, a, b float64) (float64, bool) {
 	if mean(a) > m || mean(b) < m {
-		return 0
+		return 0, false
 	}
 	for range 200 {
 		c := (a + b) / 2
@@ -863,7 +991,16 @@ func solveExpMean(m, lo, hi float64) float64 {
 			b = c
 		}
 	}
-	return (a + b) / 2
+	return (a + b) / 2, true
+}
+
+// solveLognormalMu returns the log-mean of the lognormal with log-sd sd
+// whose mean clamped to [lo, hi] is m (false when none is).
+func solveLognormalMu(m, sd, lo, hi float64) (float64, bool) {
+	if !(m > 0) {
+		return 0, false
+	}
+	return increasingRoot(func(mu float64) float64 { return lognormalDist(mu, sd, lo, hi).Mean() }, m, math.Log(m)-sd*sd-20, math.Log(m)+20)
 }
 
 func meanSD(xs []float64) (float64, float64) {

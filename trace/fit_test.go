@@ -428,3 +428,155 @@ func TestFitBurstsKeepShortThinkTimes(t *testing.T) {
 	within(t, "think time", fit.Scenario.Users.ThinkTime.Mean(), want.Users.ThinkTime.Mean(), 0.05)
 	near(t, "burst probability", fit.Scenario.Pages.Burst.Probability, want.Pages.Burst.Probability, 0.03)
 }
+
+// A burst on a new session: a read-only page of it starts a few
+// microseconds before the page that creates the session and finds it
+// locked by that page (a 423, then a 200): the session began in the
+// capture. A session whose first page finds it with no page creating it
+// existed before the capture, and so does one the capture joined inside a
+// page.
+func TestFitBurstOnANewSessionBeganInTheCapture(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	web := netip.MustParseAddr("127.0.0.2")
+	at := func(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
+	page := func(id string, kind scenarios.PageKind, from, to float64, existed, created, partial bool) *Page {
+		return &Page{Session: SessionKey{App: testApp, ID: id}, Web: web, Kind: kind, Start: at(from), End: at(to),
+			Existed: existed, Created: created, Partial: partial, Status: 200}
+	}
+	f := NewFitter(FitOptions{})
+	for _, p := range []*Page{ // in the order they end
+		page("new", scenarios.PageReadUnchanged, 0.030, 6, false, true, false),
+		page("new", scenarios.PageReadOnly, 0, 500, true, false, false),
+		page("new", scenarios.PageReadUnchanged, 4, 520, true, false, false),
+		page("old", scenarios.PageReadOnly, 0, 2, true, false, false),
+		page("old", scenarios.PageModify, 1000, 1040, true, false, false),
+		page("joined", scenarios.PageModify, 0, 20, false, false, true),
+		page("late", scenarios.PageReadOnly, 10, 12, true, false, false),
+		page("late", scenarios.PageModify, 3000, 3050, false, true, false), // it expired and came back: a new life
+	} {
+		if err := f.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// late's new life began in the capture, its first existed before it.
+	if len(f.done) != 1 || !f.done[0].existing {
+		t.Errorf("late's first life: %d ended lives", len(f.done))
+	}
+	for id, want := range map[string]bool{"new": false, "old": true, "joined": true, "late": false} {
+		if s := f.sess[SessionKey{App: testApp, ID: id}]; s == nil || s.existing != want {
+			t.Errorf("session %s: existing %v, want %v", id, s != nil && s.existing, want)
+		}
+	}
+}
+
+// The execution timeout is the LockAge at which the clients break locks
+// (e.3): every page that got a 423 that old broke it. A lone "break" at a
+// younger age (a holder's own release on the connection a waiter's 423
+// had just used looks like one) among hundreds of pages that got 423s as
+// old and broke nothing does not set it.
+func TestFitExecutionTimeoutFromLockBreaks(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	fit := func(pages ...[3]int64) (time.Duration, *Fit) { // {count, largest LockAge seen, break age}
+		f := NewFitter(FitOptions{})
+		for _, p := range pages {
+			for range p[0] {
+				pg := &Page{Session: SessionKey{App: testApp, ID: "s"}, Kind: scenarios.PageReadUnchanged, Start: t0, End: t0.Add(time.Second),
+					Polls: 2, LockWait: time.Second, MaxLockAge: p[1], BreakAge: p[2]}
+				if p[2] > 0 {
+					pg.Breaks = 1
+				}
+				if err := f.Add(pg); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		sc := &scenarios.Scenario{}
+		out := &Fit{Comments: map[string]string{}}
+		f.fitClient(sc, out)
+		return sc.Client.ExecutionTimeout.D(), out
+	}
+	// Clients with a 5 s timeout: 400 pages waited on locks up to 4 s old,
+	// 3 releases mistaken for breaks at 1 s, 20 pages broke 5-6 s locks.
+	d, out := fit([3]int64{400, 4, 0}, [3]int64{3, 1, 1}, [3]int64{15, 5, 5}, [3]int64{5, 6, 6})
+	if d != 5*time.Second || !strings.Contains(out.Comments["client.execution_timeout"], "20 of the 20 pages") {
+		t.Errorf("execution timeout %v: %q", d, out.Comments["client.execution_timeout"])
+	}
+	// Only the mistaken breaks: the default stays, with a note.
+	d, out = fit([3]int64{400, 4, 0}, [3]int64{3, 1, 1})
+	if d != 0 || !strings.Contains(strings.Join(out.Notes, "\n"), "client.execution_timeout: 3 pages broke a lock") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+}
+
+// Without lock breaks, the execution timeout shows in the pages that stop
+// polling for a lock: their waits gather at it. Waits cut by the capture's
+// end are left out; scattered waits (no one timeout) keep the default.
+func TestFitExecutionTimeoutFromGiveUps(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1700000000, 0)
+	fit := func(waits ...float64) (time.Duration, *Fit) {
+		f := NewFitter(FitOptions{})
+		add := func(p *Page) {
+			if err := f.Add(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, w := range waits {
+			add(&Page{Session: SessionKey{App: testApp, ID: fmt.Sprint("s", i)}, Start: t0.Add(time.Duration(i) * time.Second),
+				Polls: int(w / 0.5), LockWait: time.Duration(w * float64(time.Second)), Unfinished: true})
+		}
+		// Cut by the capture's end after 1 s of waiting; and the last page.
+		add(&Page{Session: SessionKey{App: testApp, ID: "cut"}, Start: t0.Add(100 * time.Second), Polls: 2, LockWait: time.Second, Unfinished: true})
+		add(&Page{Session: SessionKey{App: testApp, ID: "last"}, Kind: scenarios.PageReadOnly, Start: t0.Add(101 * time.Second), End: t0.Add(101 * time.Second)})
+		sc := &scenarios.Scenario{Client: scenarios.Client{LockPollInterval: scenarios.Duration(500 * time.Millisecond)}}
+		out := &Fit{Comments: map[string]string{}}
+		f.fitClient(sc, out)
+		return sc.Client.ExecutionTimeout.D(), out
+	}
+	d, out := fit(5.001, 5.002, 5.001, 5.003, 3.5, 5.001, 7.4)
+	if d != 5*time.Second || !strings.Contains(out.Comments["client.execution_timeout"], "of the 7 pages") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+	d, out = fit(1, 2.5, 4, 6, 8, 9.5, 12)
+	if d != 0 || !strings.Contains(strings.Join(out.Notes, "\n"), "only 1 of them") {
+		t.Errorf("execution timeout %v: %q %q", d, out.Comments["client.execution_timeout"], out.Notes)
+	}
+}
+
+// Samples that are not lognormal but closest to it (here sums of two
+// exponentials, and a mix of short and long gaps as the think times of a
+// busy open model): the fitted lognormal keeps the sample mean, which the
+// moments of the logs alone miss (by 4 % and 8 % here).
+func TestFitDistLognormalKeepsTheMean(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(7, 8))
+	gap := func() float64 {
+		x := 0.01 + 0.3*r.ExpFloat64()
+		if r.Float64() < 0.4 {
+			x += 2 * r.ExpFloat64()
+		}
+		return x
+	}
+	for _, c := range []struct {
+		name string
+		draw func() float64
+	}{
+		{"gamma 2", func() float64 { return 0.5*r.ExpFloat64() + 0.5*r.ExpFloat64() }},
+		{"gaps mix", gap},
+	} {
+		name, draw := c.name, c.draw
+		xs := make([]float64, 5000)
+		sum := 0.0
+		for i := range xs {
+			xs[i] = draw()
+			sum += xs[i]
+		}
+		got, stat := fitDist(xs, 0)
+		if got.Kind != scenarios.DistLognormal {
+			t.Fatalf("%s fitted as %+v (%s)", name, got, stat)
+		}
+		within(t, name+" mean", got.Mean(), sum/float64(len(xs)), 0.01)
+	}
+}

@@ -82,7 +82,9 @@ type Page struct {
 	ReadSize, BodySize int
 	// Polls counts the 423 replies the page got; LockWait runs from the end
 	// of the first 423 to the start of the request that got past the lock
-	// (so LockWait/Polls is about the client's poll interval).
+	// (so LockWait/Polls is about the client's poll interval), or to the
+	// end of the last 423 of an Unfinished page that never got past it (a
+	// client that gave up waiting, or one the capture's end cut).
 	Polls    int
 	LockWait time.Duration
 	// Timeout is the Timeout header (minutes) of the page's PUT (the modify
@@ -99,9 +101,11 @@ type Page struct {
 	LostWrite bool
 	// Breaks counts the locks this page broke (a release with another page's
 	// cookie after a 423 whose LockAge reached the execution timeout);
-	// BreakAge is the largest LockAge (seconds) that made it break one.
-	Breaks   int
-	BreakAge int64
+	// BreakAge is the largest LockAge (seconds) that made it break one;
+	// MaxLockAge the largest LockAge of the 423 replies it got.
+	Breaks     int
+	BreakAge   int64
+	MaxLockAge int64
 	// Partial: the capture began inside the page (its end was seen without
 	// its acquire), so Start, Acquired and Exec are not known.
 	Partial bool
@@ -269,6 +273,9 @@ func (b *PageBuilder) drop(stale func(p *Page, last time.Time) bool) {
 			if stale(w.p, w.lastReply) {
 				if w.op == protocol.OpGet {
 					w.p.Kind = scenarios.PageReadOnly
+				}
+				if w.locked != nil {
+					w.p.LockWait = w.lastReply.Sub(w.firstLock)
 				}
 				out = append(out, w.p)
 			} else {
@@ -515,6 +522,7 @@ func (b *PageBuilder) read(s *sessPages, ex *Exchange, op protocol.Op, rep *prot
 	case rep.Status == protocol.StatusLocked:
 		s.noteLocked(ex)
 		p.Polls++
+		p.MaxLockAge = max(p.MaxLockAge, lockAgeSeconds(rep))
 		if w.firstLock.IsZero() {
 			w.firstLock = ex.ReplyEnd
 		}

@@ -232,3 +232,28 @@ func TestPagesStaleWaitersDropped(t *testing.T) {
 		t.Fatalf("%d sessions in flight, %d pages, %d unfinished", len(b.sess), len(out), unfinished)
 	}
 }
+
+// A waiter that stops polling (its client gave up at its execution
+// timeout) ends Unfinished at the capture's end, its LockWait running to
+// the end of its last 423.
+func TestPagesGaveUpWaiting(t *testing.T) {
+	t.Parallel()
+	w := newWire()
+	a, b := testConn("127.0.0.2", 5000), testConn("127.0.0.3", 5001)
+	pages := build(t,
+		w.at(0, a, acq("s"), 200, make([]byte, 10), cookie(1)...),
+		w.at(0.5, b, acq("s"), 423, nil, locked(1, 0)...),
+		w.at(500.5, b, acq("s"), 423, nil, locked(1, 0)...),
+		w.at(1000.5, b, acq("s"), 423, nil, locked(1, 1)...),
+		w.at(3000, a, put("s", 1, 300), 200, nil),
+	)
+	var gave *Page
+	for _, p := range pages {
+		if p.Web == b.Client.Addr() {
+			gave = p
+		}
+	}
+	if gave == nil || !gave.Unfinished || gave.Polls != 3 || gave.LockWait != time.Second || gave.MaxLockAge != 1 {
+		t.Fatalf("%+v", gave)
+	}
+}
