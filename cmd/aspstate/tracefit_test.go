@@ -245,7 +245,11 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 	}
 	exact := func(field string, want, got float64) { check(field, want, got, want == got, "exact") }
 
-	rel("page rate /s", meanRate(orig), meanRate(fit), 0.05)
+	// The capture holds the pages the run offered: a seeded schedule or
+	// population draws its own number of pages around the scenario's mean
+	// (small-intranet's 60 s plan holds 963 pages, 3 % under its mean of
+	// 994), so the fitted rate is compared with the rate the run achieved.
+	rel("page rate /s (as run)", first0.Rate.Achieved, meanRate(fit), 0.05)
 	ws, gs := kindShares(orig), kindShares(fit)
 	for _, k := range []scenarios.PageKind{scenarios.PageModify, scenarios.PageReadUnchanged, scenarios.PageReadOnly, scenarios.PageSessionless, scenarios.PageAbandon} {
 		if ws[k] > 0 || gs[k] > 0 {
