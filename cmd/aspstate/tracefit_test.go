@@ -309,18 +309,11 @@ func roundTrip(t *testing.T, bin, tcpdump, name string, i int, dur time.Duration
 			}
 		}
 	}
-	var total int64
-	for _, c := range capCounts {
-		total += c
-	}
 	field := "requests/s %s"
 	if n > 1 {
 		field = fmt.Sprintf("requests/s %%s (%d runs)", n)
 	}
-	for op, c := range capCounts {
-		if float64(c) < 0.03*float64(total) {
-			continue // too few to compare at 10 %
-		}
+	for op, c := range comparedOps(capCounts) {
 		rel(fmt.Sprintf(field, op), float64(c)/capSpan, float64(counts[op])/secs, 0.10)
 	}
 	t.Logf("round trip of %s:\n%s", name, strings.Join(rows, "\n"))
@@ -364,14 +357,29 @@ func refits(capCounts map[string]int64, span float64) (n, batch int) {
 		total += c
 	}
 	least = total
-	for _, c := range capCounts {
-		if float64(c) >= 0.03*float64(total) {
-			least = min(least, c)
-		}
+	for _, c := range comparedOps(capCounts) {
+		least = min(least, c)
 	}
 	n = min(maxRefits, max(1, int(math.Ceil(1000/float64(max(least, 1))))))
 	batch = max(1, min(n, int(300/(float64(total)/span))))
 	return n, batch
+}
+
+// comparedOps returns the operations of a capture's counts whose request
+// mix the round trip compares: those with at least 3 % of the requests
+// (fewer are too few to compare at 10 %).
+func comparedOps(capCounts map[string]int64) map[string]int64 {
+	var total int64
+	for _, c := range capCounts {
+		total += c
+	}
+	out := map[string]int64{}
+	for op, c := range capCounts {
+		if float64(c) >= 0.03*float64(total) {
+			out[op] = c
+		}
+	}
+	return out
 }
 
 // captureOpCounts counts a capture's exchanges per operation and returns
