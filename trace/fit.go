@@ -59,10 +59,9 @@ type Fitter struct {
 
 // sessFit is one session as the fitter follows it.
 type sessFit struct {
-	app      string
-	existing bool // first seen mid-life; else it began in the capture
-	alive    bool // some page found it or created it
-	lastEnd  time.Time
+	app     string
+	alive   bool // some page found it or created it
+	lastEnd time.Time
 	// firstStart and firstEnd are the start and end of its earliest page
 	// so far; firstPartial: the capture began inside that page; firstFound:
 	// it found the session there.
@@ -73,6 +72,17 @@ type sessFit struct {
 	created time.Time
 	pages   []pageLite
 	abandon bool
+}
+
+// existing tells whether the session was first seen mid-life (else it
+// began in the capture): the capture began inside its earliest page, or
+// that page found it there while no page that started before it ended was
+// creating it. The pages of a burst on a new session start together: one
+// may start first and find the session there, locked (a 423) or just
+// written by the page that creates it, which started before that page
+// ended.
+func (s *sessFit) existing() bool {
+	return s.firstPartial || s.firstFound && (s.created.IsZero() || !s.created.Before(s.firstEnd))
 }
 
 type pageLite struct {
@@ -146,12 +156,9 @@ func (f *Fitter) Add(p *Page) error {
 		s = &sessFit{app: p.Session.App}
 		f.sess[p.Session] = s
 	}
-	// First seen mid-life: the capture began inside a page of it, or its
-	// first page (by start: pages come as they end) found it there (a GET
-	// answered 200 before any PUT) while no page was creating it. The
-	// pages of a burst on a new session start together: one may start
-	// first and find the session there, locked (a 423) or just written by
-	// the page that creates it, which started before that page ended.
+	// What tells a session first seen mid-life (see existing): its first
+	// page by start (pages come as they end), whether it found the session
+	// there (a GET answered 200 before any PUT), and its first creation.
 	if s.firstStart.IsZero() || p.Start.Before(s.firstStart) {
 		s.firstStart, s.firstEnd = p.Start, p.End
 		s.firstPartial, s.firstFound = p.Partial, p.Existed && !p.Created
@@ -159,7 +166,6 @@ func (f *Fitter) Add(p *Page) error {
 	if p.Created && (s.created.IsZero() || p.Start.Before(s.created)) {
 		s.created = p.Start
 	}
-	s.existing = s.firstPartial || s.firstFound && (s.created.IsZero() || !s.created.Before(s.firstEnd))
 	s.alive = s.alive || p.Existed || p.Created || p.Partial
 	if p.End.After(s.lastEnd) {
 		s.lastEnd = p.End
@@ -402,7 +408,7 @@ func (f *Fitter) fitUsers(sc *scenarios.Scenario, out *Fit, sessions []*sessFit,
 		}
 		lastStart := sg.groups[len(sg.groups)-1].start
 		remain := f.last.Sub(lastStart).Seconds()
-		if sg.s.existing {
+		if sg.s.existing() {
 			existing++ // cut by the capture's start: its length is not known
 			if !sg.s.abandon {
 				openGaps = append(openGaps, remain)
@@ -520,7 +526,7 @@ func (f *Fitter) fitSession(sc *scenarios.Scenario, out *Fit, sessions []*sessFi
 			continue
 		}
 		sort.Slice(puts, func(i, j int) bool { return puts[i].end.Before(puts[j].end) })
-		if !s.existing {
+		if !s.existing() {
 			first = append(first, float64(puts[0].put))
 		}
 		for i := 1; i < len(puts); i++ {

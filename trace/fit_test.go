@@ -460,12 +460,12 @@ func TestFitBurstOnANewSessionBeganInTheCapture(t *testing.T) {
 		}
 	}
 	// late's new life began in the capture, its first existed before it.
-	if len(f.done) != 1 || !f.done[0].existing {
+	if len(f.done) != 1 || !f.done[0].existing() {
 		t.Errorf("late's first life: %d ended lives", len(f.done))
 	}
 	for id, want := range map[string]bool{"new": false, "old": true, "joined": true, "late": false} {
-		if s := f.sess[SessionKey{App: testApp, ID: id}]; s == nil || s.existing != want {
-			t.Errorf("session %s: existing %v, want %v", id, s != nil && s.existing, want)
+		if s := f.sess[SessionKey{App: testApp, ID: id}]; s == nil || s.existing() != want {
+			t.Errorf("session %s: existing %v, want %v", id, s != nil && s.existing(), want)
 		}
 	}
 }

@@ -489,7 +489,7 @@ func (f *Fitter) fitPopulation(sc *scenarios.Scenario, out *Fit, groups []sessGr
 	mains, existing := 0, 0
 	for _, sg := range groups {
 		mains += len(sg.groups)
-		if sg.s.existing {
+		if sg.s.existing() {
 			existing++
 		}
 	}
