@@ -83,8 +83,8 @@ func benchYardstick(work string, redis *server, dur time.Duration, conns, body i
 		return nil, nil, fmt.Errorf("compiling the yardstick client (cc %s): %v\n%s", strings.Join(ccArgs, " "), err, out)
 	}
 	lines := []string{"cc " + strings.Join(slices.Concat(pacedBuild, []string{"paced", "bench/yardstick/paced.c"}), " ")}
+	host, port, _ := net.SplitHostPort(redis.addr)
 	run := func(rate float64, what string) (pacedRun, time.Duration, error) {
-		host, port, _ := net.SplitHostPort(redis.addr)
 		args := []string{host, port, strconv.FormatFloat(rate, 'f', -1, 64), strconv.Itoa(conns),
 			strconv.FormatFloat(dur.Seconds(), 'f', -1, 64), strconv.Itoa(body)}
 		lines = append(lines, pinned(clientCPU, "paced "+strings.Join(args, " ")+" ("+what+")"))
